@@ -1,0 +1,106 @@
+"""Numbered, stable error codes. Every user-facing failure carries one of these.
+
+Codes never change meaning once released; add new ones at the end of a block.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class TriageError(Exception):
+    """An expected failure with a stable ``code`` and a human message (never a stack trace)."""
+
+    code = "E000"
+    http_status = 400
+
+    def __init__(self, message: str, details: Any = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:  # "[E101] bundle file model.onnx ..."
+        return f"[{self.code}] {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+# --- E1xx: model bundles -------------------------------------------------------------
+class BundleError(TriageError):
+    code = "E100"
+    http_status = 500
+
+
+class BundleMissingFile(BundleError):
+    code = "E101"
+
+
+class BundleHashMismatch(BundleError):
+    code = "E102"
+
+
+class BundleManifestInvalid(BundleError):
+    code = "E103"
+
+
+class BundleLabelMismatch(BundleError):
+    code = "E104"
+
+
+# --- E2xx: data and input -------------------------------------------------------------
+class DataError(TriageError):
+    code = "E200"
+
+
+class InvalidData(DataError):
+    """A labelled file has bad rows; ``details`` is the list of row problems."""
+
+    code = "E201"
+
+
+class UnsupportedFormat(DataError):
+    code = "E202"
+
+
+class BadEncoding(DataError):
+    code = "E203"
+
+
+class EmptyText(DataError):
+    code = "E210"
+    http_status = 422
+
+
+class TextTooLong(DataError):
+    code = "E211"
+    http_status = 422
+
+
+class BatchTooLarge(DataError):
+    code = "E212"
+    http_status = 413
+
+
+# --- E3xx: configuration -----------------------------------------------------------------
+class ConfigError(TriageError):
+    code = "E300"
+
+
+# --- E4xx: optional dependencies -----------------------------------------------------------
+class MissingDependency(TriageError, ImportError):
+    code = "E400"
+
+
+def require(module: str, extra: str):
+    """Import an optional heavy dependency lazily, with an actionable message when absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(
+            f"{module} is required for this command: pip install 'feedback-triage[{extra}]'",
+            details={"module": module, "extra": extra},
+        ) from exc

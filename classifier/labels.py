@@ -1,0 +1,40 @@
+"""The label sets of the three heads: the single home of label names and their order.
+
+The order of each tuple is the order of the model's logits, so it is part of the bundle
+contract (a bundle stores the label sets it was trained with and loading checks them).
+"""
+from __future__ import annotations
+
+CATEGORY = ("product_service", "fees", "contract_legal", "other")
+SENTIMENT = ("negative", "neutral", "positive")
+URGENCY = ("high", "medium", "low")
+
+# head name -> ordered label names
+LABELS: dict[str, tuple[str, ...]] = {
+    "category": CATEGORY,
+    "sentiment": SENTIMENT,
+    "urgency": URGENCY,
+}
+HEADS: tuple[str, ...] = tuple(LABELS)
+
+# Chinese names used in reports and the review UI (产品及服务质量 / 费用及收费标准 / 合同及法律法规).
+DISPLAY_ZH: dict[str, str] = {
+    "product_service": "产品及服务质量",
+    "fees": "费用及收费标准",
+    "contract_legal": "合同及法律法规",
+    "other": "其他",
+    "negative": "负面",
+    "neutral": "中性",
+    "positive": "正面",
+    "high": "高",
+    "medium": "中",
+    "low": "低",
+}
+
+
+def label_index(head: str, label: str) -> int:
+    """Index of ``label`` in ``head``'s label set; raises ``KeyError`` for an unknown one."""
+    try:
+        return LABELS[head].index(label)
+    except ValueError:
+        raise KeyError(f"unknown {head} label {label!r}; expected one of {', '.join(LABELS[head])}") from None

@@ -1,0 +1,4 @@
+"""Model lifecycle: data, fine-tuning, baselines, evaluation, calibration, ONNX export.
+
+Imports torch/transformers; the runtime in ``classifier/`` never imports this package.
+"""
