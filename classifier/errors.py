@@ -104,3 +104,14 @@ def require(module: str, extra: str):
             f"{module} is required for this command: pip install 'feedback-triage[{extra}]'",
             details={"module": module, "extra": extra},
         ) from exc
+
+
+# --- E6xx: training and export -------------------------------------------------------------
+class TrainingError(TriageError):
+    code = "E600"
+
+
+class ExportParityError(TrainingError):
+    """The exported ONNX model disagrees with the PyTorch model beyond the allowed tolerance."""
+
+    code = "E601"

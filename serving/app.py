@@ -1,0 +1,75 @@
+"""``create_app``: the FastAPI application.
+
+Start-up (lifespan) loads rules, migrates the database, loads the model and starts the batcher;
+shutdown finishes queued predictions before closing (uvicorn has stopped accepting by then and
+waits for in-flight requests, so SIGTERM is graceful).
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import classifier
+from serving import handlers
+from serving.metrics import Metrics
+from serving.middleware import TriageMiddleware
+from serving.routers import classify, health, matrix, metrics, review
+from serving.services import Services
+from serving.settings import Settings, get_settings
+
+DESCRIPTION = """
+Classifies Chinese customer feedback of financial institutions: category (product_service, fees,
+contract_legal, other), sentiment and urgency with calibrated confidences; places it in the
+urgent × important priority matrix with Chinese working-day deadlines; routes it to a queue; flags
+low-confidence items for human review.
+
+**Authentication**: API keys (`triage keys create --role ingest|supervisor|admin`), sent as
+`Authorization: Bearer KEY` or `X-API-Key: KEY`.
+
+**Errors** always have the body `{"error": {"code", "message", "details"}}` with a stable code.
+"""
+
+
+def create_app(settings: Settings | None = None, *, classifier_override: Any = None) -> FastAPI:
+    """Build the app. ``classifier_override`` replaces the bundle's classifier (tests, benchmarks)."""
+    settings = settings or get_settings()
+    app_metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services = await run_in_threadpool(Services.start, settings, app_metrics, classifier_override)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            app.state.services = None
+            await run_in_threadpool(services.close)
+
+    app = FastAPI(
+        title="feedback-triage",
+        version=classifier.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = None
+    app.add_middleware(TriageMiddleware, metrics=app_metrics, max_body_bytes=settings.max_body_bytes)
+    handlers.install(app)
+    app.include_router(classify.build_router(settings))
+    app.include_router(matrix.router)
+    app.include_router(review.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app
+
+
+def serve_app() -> FastAPI:
+    """Factory for ``triage serve`` (uvicorn ``factory=True``): also configures JSON logging,
+    which must happen inside each worker process."""
+    from serving.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

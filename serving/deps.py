@@ -1,0 +1,87 @@
+"""FastAPI dependencies: the services container, the caller's identity and permissions.
+
+Authentication order: ``Authorization: Bearer KEY`` first, then ``X-API-Key``. The security
+schemes are declared through FastAPI's classes (auto_error off) so OpenAPI documents them, while
+the failures themselves use our error schema.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Callable
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from serving.auth import PERMISSIONS, Principal
+from serving.errors import DatabaseUnavailable, Forbidden, NotReady, RateLimited, Unauthenticated
+from serving.ratelimit import RateLimiter
+from serving.services import Services
+from serving.settings import Settings
+
+bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer token")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key header (alternative)")
+
+
+def get_services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise NotReady("the service is starting or stopping")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def require(permission: str) -> Callable:
+    """Dependency: an authenticated caller whose role holds ``permission``, within its rate limit."""
+    roles = sorted(PERMISSIONS[permission])
+
+    async def dependency(
+        request: Request,
+        services: ServicesDep,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        header_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> Principal:
+        key = (bearer.credentials if bearer else None) or header_key
+        if not key:
+            raise Unauthenticated(
+                "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+                details={"schemes": ["Bearer", "X-API-Key"]},
+            )
+        hit, principal = services.keys.cached(key)
+        if not hit:
+            try:
+                principal = await run_in_threadpool(services.keys.lookup, key)
+            except Exception as exc:  # noqa: BLE001
+                raise DatabaseUnavailable("cannot check the API key: database unavailable") from exc
+        if principal is None:
+            raise Unauthenticated("invalid or revoked API key")
+        request.state.principal = principal
+        if not principal.can(permission):
+            raise Forbidden(
+                f"role {principal.role!r} may not use this endpoint",
+                details={"role": principal.role, "allowed_roles": roles},
+            )
+        wait = services.limiter.acquire(principal.key_id)
+        if wait > 0:
+            raise RateLimited(
+                "rate limit exceeded for this API key",
+                details={"retry_after_seconds": round(wait, 3)},
+                headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+            )
+        return principal
+
+    return dependency
+
+
+ClassifyCaller = Annotated[Principal, Depends(require("classify"))]
+MatrixCaller = Annotated[Principal, Depends(require("matrix"))]
+ReviewCaller = Annotated[Principal, Depends(require("review"))]
+MetricsCaller = Annotated[Principal, Depends(require("metrics"))]

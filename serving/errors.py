@@ -1,0 +1,121 @@
+"""Serving error codes (E5xx) and the one error body every failure uses.
+
+Body: ``{"error": {"code": "E5xx", "message": "...", "details": ...}}``. Input errors reuse the
+runtime's codes where they exist (E210 empty text, E211 text too long, E212 batch too large);
+everything specific to HTTP lives here. Codes never change meaning once released.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from classifier.errors import TriageError
+
+
+class ServingError(TriageError):
+    code = "E500"
+    http_status = 400
+    # Extra response headers (e.g. Retry-After, WWW-Authenticate).
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str, details: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(message, details)
+        if headers is not None:
+            self.headers = headers
+
+
+# --- E50x: authentication, authorisation, rate limiting --------------------------------------
+class Unauthenticated(ServingError):
+    code = "E501"
+    http_status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServingError):
+    code = "E502"
+    http_status = 403
+
+
+class RateLimited(ServingError):
+    code = "E503"
+    http_status = 429
+
+
+# --- E51x: malformed requests ---------------------------------------------------------------
+class InvalidJSON(ServingError):
+    code = "E510"
+    http_status = 400
+
+
+class BodyTooLarge(ServingError):
+    code = "E511"
+    http_status = 413
+
+
+class NotUTF8(ServingError):
+    """The body is not valid UTF-8, or a string holds an unpaired surrogate."""
+
+    code = "E512"
+    http_status = 400
+
+
+class InvalidRequest(ServingError):
+    """Wrong types, missing or unknown fields, bad query parameters."""
+
+    code = "E513"
+    http_status = 422
+
+
+class EmptyBatch(ServingError):
+    code = "E514"
+    http_status = 422
+
+
+class DuplicateItemId(ServingError):
+    code = "E515"
+    http_status = 422
+
+
+class UnsupportedMediaType(ServingError):
+    code = "E516"
+    http_status = 415
+
+
+class NotFound(ServingError):
+    code = "E517"
+    http_status = 404
+
+
+class MethodNotAllowed(ServingError):
+    code = "E518"
+    http_status = 405
+
+
+# --- E52x: the service itself -------------------------------------------------------------
+class NotReady(ServingError):
+    """The model is not loaded (yet) or the service is shutting down."""
+
+    code = "E520"
+    http_status = 503
+
+
+class Overloaded(ServingError):
+    code = "E521"
+    http_status = 503
+    headers = {"Retry-After": "1"}
+
+
+class DatabaseUnavailable(ServingError):
+    code = "E522"
+    http_status = 503
+    headers = {"Retry-After": "5"}
+
+
+class InternalError(ServingError):
+    """Unexpected failure; the body never carries a stack trace (it is logged with the request id)."""
+
+    code = "E599"
+    http_status = 500
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}

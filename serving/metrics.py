@@ -1,0 +1,72 @@
+"""Prometheus metrics, one registry per app (so tests can build many apps in one process).
+
+With several uvicorn workers each process exports its own numbers; scrape them through a
+per-worker port or use one worker (ONNX Runtime already uses every core inside one process).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+# The *_created series double the output and no dashboard here uses them.
+disable_created_metrics()
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class _ReviewQueueCollector:
+    """Reads the review-queue depth from the database at scrape time (it changes outside this
+    process too: other workers, people reviewing)."""
+
+    def __init__(self, depth: Callable[[], int | None]):
+        self.depth = depth
+
+    def collect(self):
+        value = self.depth()
+        family = GaugeMetricFamily(
+            "triage_review_queue_depth", "Stored classifications awaiting human review (needs_review, not reviewed)"
+        )
+        if value is not None:
+            family.add_metric([], float(value))
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "triage_http_requests", "HTTP requests by route template, method and status", ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "triage_http_request_duration_seconds", "HTTP request latency by route template", ["route", "method"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.batch_size = Histogram(
+            "triage_batch_size", "Items per model call of the micro-batcher", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_latency = Histogram(
+            "triage_batch_duration_seconds", "Duration of one model call of the micro-batcher",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.request_items = Histogram(
+            "triage_request_items", "Items per POST /v1/classify request", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.predictions = Counter(
+            "triage_predictions", "Predicted labels by head", ["head", "label"], registry=r
+        )
+        self.needs_review = Counter("triage_needs_review", "Items sent to human review (abstained)", registry=r)
+        self.routes = Counter("triage_routed", "Items routed per queue", ["queue"], registry=r)
+        self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
+        self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)
+        self.model_info = Info("triage_model", "The loaded model bundle", registry=r)
+
+    def watch_review_queue(self, depth: Callable[[], int | None]) -> None:
+        self.registry.register(_ReviewQueueCollector(depth))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,71 @@
+"""SQLAlchemy 2.0 tables. Schema changes go through Alembic (serving/migrations), never create_all.
+
+Timestamps are stored as naive UTC on every backend (SQLite has no time-zone type), and
+converted to/from aware datetimes at the edges (serving/store.py).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # sha256 hex of the whole key; the key itself is shown once, at creation, and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # First characters of the key, safe to display so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+class Classification(Base):
+    """One classified item of one POST /v1/classify request (text already PII-masked)."""
+
+    __tablename__ = "classifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    item_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text_masked: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_masked: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    # {"category": {label, confidence, scores}, "sentiment": ..., "urgency": ..., "category_secondary": ...}
+    predictions: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    model_version: Mapped[str] = mapped_column(String(128), nullable=False)
+
+    # Denormalised for the matrix filters and counts (GET /v1/matrix).
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    category_secondary: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sentiment: Mapped[str] = mapped_column(String(32), nullable=False)
+    urgency: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
+    level: Mapped[str] = mapped_column(String(8), nullable=False)
+    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    route: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # Set when a person has reviewed an abstained item; the review-queue depth counts the unset ones.
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (
+        Index("ix_classifications_received_at", "received_at"),
+        Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
+    )

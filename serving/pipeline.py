@@ -1,0 +1,114 @@
+"""POST /v1/classify, minus HTTP: predict (micro-batched) → priority → route → store → result.
+
+The model call happens in the batcher's thread and the database write in the thread pool; the
+per-item work done here on the event loop (rules, dict building) is small next to the model.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from starlette.concurrency import run_in_threadpool
+
+from classifier.labels import HEADS
+from serving import store
+from serving.errors import DatabaseUnavailable
+from serving.pii import mask_text, mask_value
+from serving.services import Services
+
+log = logging.getLogger("triage.pipeline")
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text columns cannot hold NUL; normalization deletes it anyway.
+    return text.replace("\x00", "")
+
+
+def _head(pred: Any) -> dict[str, Any]:
+    return {"label": pred.label, "confidence": float(pred.confidence), "scores": {k: float(v) for k, v in pred.scores.items()}}
+
+
+async def classify(
+    services: Services, items: Sequence[Any], request_id: str, key_id: int | None
+) -> dict[str, Any]:
+    """The response body for validated request ``items`` (same order); results are stored first."""
+    predictions = await services.batcher.predict_async([item.text for item in items])
+    now = datetime.now(timezone.utc)
+    model_version = services.model_version
+    metrics = services.metrics
+    results, rows = [], []
+    for item, pred in zip(items, predictions):
+        heads = {h: _head(pred.heads[h]) for h in HEADS}
+        category, sentiment, urgency = (heads[h]["label"] for h in HEADS)
+        secondary = pred.category_secondary
+        metadata = item.metadata or {}
+        received = item.received_at or now
+        priority = services.matrix.assess(category, sentiment, urgency, metadata, received)
+        route = services.router.route(category, secondary, sentiment, urgency, priority.level, metadata)
+        results.append({
+            "id": item.id,
+            **{h: heads[h] for h in HEADS},
+            "category_secondary": secondary,
+            "priority": {
+                "quadrant": priority.quadrant,
+                "level": priority.level,
+                "urgent": priority.urgent,
+                "important": priority.important,
+                "respond_by": priority.respond_by.isoformat(timespec="seconds"),
+                "resolve_by": priority.resolve_by.isoformat(timespec="seconds"),
+            },
+            "route": route.queue,
+            "needs_review": bool(pred.needs_review),
+        })
+        masked_meta = _clean_value(mask_value(metadata))
+        channel = masked_meta.get("channel")
+        rows.append({
+            "request_id": request_id,
+            "item_id": item.id,
+            "api_key_id": key_id,
+            "text_masked": _clean(mask_text(item.text)),
+            "metadata_masked": masked_meta,
+            "predictions": {**heads, "category_secondary": secondary, "review_heads": list(getattr(pred, "review_heads", []))},
+            "model_version": model_version,
+            "category": category,
+            "category_secondary": secondary,
+            "sentiment": sentiment,
+            "urgency": urgency,
+            "channel": str(channel)[:256] if channel is not None else None,
+            "urgent": priority.urgent,
+            "important": priority.important,
+            "quadrant": priority.quadrant,
+            "level": priority.level,
+            "respond_by": store.to_storage(priority.respond_by),
+            "resolve_by": store.to_storage(priority.resolve_by),
+            "route": route.queue,
+            "needs_review": bool(pred.needs_review),
+            "reviewed_at": None,
+            "received_at": store.to_storage(received),
+            "created_at": store.to_storage(now),
+        })
+
+    try:
+        await run_in_threadpool(store.save_classifications, services.sessions, rows)
+    except Exception as exc:  # noqa: BLE001 - any driver error: the client should retry later
+        log.exception("storing %d results failed", len(rows))
+        raise DatabaseUnavailable("could not store the results; retry later", details={"reason": type(exc).__name__}) from exc
+
+    metrics.request_items.observe(len(items))
+    for r in results:
+        for h in HEADS:
+            metrics.predictions.labels(h, r[h]["label"]).inc()
+        metrics.routes.labels(r["route"]).inc()
+        metrics.priority_levels.labels(r["priority"]["level"]).inc()
+        if r["needs_review"]:
+            metrics.needs_review.inc()
+    return {"model_version": model_version, "results": results}
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean_value(v) for k, v in value.items()}
+    return value

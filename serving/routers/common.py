@@ -1,0 +1,22 @@
+"""OpenAPI documentation of error responses shared by the routers."""
+from __future__ import annotations
+
+from typing import Any
+
+from serving.schemas import ErrorResponse
+
+_DESCRIPTIONS = {
+    400: "Invalid JSON (E510) or body not UTF-8 (E512)",
+    401: "Missing, invalid or revoked API key (E501)",
+    403: "The key's role may not use this endpoint (E502)",
+    404: "Not found (E517)",
+    413: "Body over the byte limit (E511) or too many items (E212)",
+    415: "Body is not application/json (E516)",
+    422: "Empty text (E210), text too long (E211), no items (E514), wrong types or fields (E513)",
+    429: "Rate limit exceeded (E503); see Retry-After",
+    503: "Model not ready (E520), overloaded (E521) or database unavailable (E522)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}

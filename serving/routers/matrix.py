@@ -1,0 +1,94 @@
+"""GET /v1/matrix (JSON, or HTML with Accept: text/html) and GET /v1/matrix.html."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from classifier.labels import CATEGORY
+from serving import store
+from serving.deps import MatrixCaller, ServicesDep
+from serving.errors import InvalidRequest
+from serving.routers.common import error_responses
+from serving.schemas import ID_PATTERN, MatrixResponse
+from serving.services import Services
+from serving.views import render_matrix
+
+router = APIRouter(prefix="/v1", tags=["matrix"])
+
+FromQ = Annotated[Optional[datetime], Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], Query(description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
+CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
+
+
+def _aware(services: Services, value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=services.matrix.tz)
+    try:
+        store.to_storage(value)  # years near 1 or 9999 overflow when shifted to UTC
+    except OverflowError:
+        raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
+    return value
+
+
+async def _payload(services: Services, start, end, channel, category) -> dict[str, Any]:  # noqa: ANN001
+    start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    if start and end and start > end:
+        raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
+    query = store.MatrixQuery(start=start, end=end, channel=channel, category=category)
+    counts, by_urgency = await run_in_threadpool(store.matrix_counts, services.sessions, query)
+    return {
+        "filters": {
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+            "channel": channel,
+            "category": category,
+        },
+        **counts.to_dict(),
+        "by_urgency": by_urgency,
+        "quadrant_levels": dict(services.matrix.quadrant_levels),
+    }
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+@router.get(
+    "/matrix",
+    response_model=MatrixResponse,
+    summary="Priority matrix over stored results",
+    description="Counts per urgent × important cell, per category and per urgency × importance, "
+    "filtered by time range, channel and category. Role: supervisor or admin. "
+    "Send `Accept: text/html` (or use /v1/matrix.html) for the heatmap page.",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+               **error_responses(401, 403, 422, 429, 503)},
+)
+async def get_matrix(
+    request: Request, services: ServicesDep, caller: MatrixCaller,
+    start: FromQ = None, end: ToQ = None, channel: ChannelQ = None, category: CategoryQ = None,
+):
+    payload = await _payload(services, start, end, channel, category)
+    if _wants_html(request):
+        return HTMLResponse(render_matrix(payload))
+    return JSONResponse(payload)
+
+
+@router.get(
+    "/matrix.html",
+    response_class=HTMLResponse,
+    summary="Priority matrix heatmap (HTML)",
+    responses=error_responses(401, 403, 422, 429, 503),
+)
+async def get_matrix_html(
+    services: ServicesDep, caller: MatrixCaller,
+    start: FromQ = None, end: ToQ = None, channel: ChannelQ = None, category: CategoryQ = None,
+) -> HTMLResponse:
+    return HTMLResponse(render_matrix(await _payload(services, start, end, channel, category)))

@@ -1,0 +1,61 @@
+"""The human-review queue: items whose confidence fell under a head's threshold.
+
+GET lists them oldest first (masked text, predictions, priority); POST marks one reviewed, which
+takes it out of the queue (and out of the triage_review_queue_depth gauge).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from serving import store
+from serving.deps import ReviewCaller, ServicesDep
+from serving.errors import NotFound
+from serving.routers.common import error_responses
+
+router = APIRouter(prefix="/v1/review", tags=["review"])
+
+
+def _item(row: Any, tz: Any) -> dict[str, Any]:
+    def local(dt: Any) -> str:
+        return store.from_storage(dt).astimezone(tz).isoformat(timespec="seconds")
+
+    return {
+        "id": row.id,
+        "item_id": row.item_id,
+        "request_id": row.request_id,
+        "text": row.text_masked,
+        "metadata": row.metadata_masked,
+        "predictions": row.predictions,
+        "model_version": row.model_version,
+        "priority": {"quadrant": row.quadrant, "level": row.level,
+                     "respond_by": local(row.respond_by), "resolve_by": local(row.resolve_by)},
+        "route": row.route,
+        "received_at": local(row.received_at),
+    }
+
+
+@router.get("", summary="Items awaiting human review", responses=error_responses(401, 403, 422, 429, 503))
+async def list_review(
+    services: ServicesDep, caller: ReviewCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    rows = await run_in_threadpool(store.review_queue, services.sessions, limit, offset)
+    depth = await run_in_threadpool(store.review_queue_depth, services.sessions)
+    return JSONResponse({"total": depth, "items": [_item(r, services.matrix.tz) for r in rows]})
+
+
+@router.post("/{item}", summary="Mark a queued item reviewed", responses=error_responses(401, 403, 404, 422, 429, 503))
+async def mark_reviewed(
+    services: ServicesDep, caller: ReviewCaller,
+    item: Annotated[int, Path(ge=1, le=2**31 - 1, description="The `id` from GET /v1/review")],
+) -> JSONResponse:
+    changed = await run_in_threadpool(store.mark_reviewed, services.sessions, [item], datetime.now(timezone.utc))
+    if not changed:
+        raise NotFound(f"no item {item} is waiting for review", details={"id": item})
+    return JSONResponse({"id": item, "reviewed": True})

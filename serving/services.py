@@ -1,0 +1,93 @@
+"""Everything a request needs, built once at start-up and closed at shutdown.
+
+Start-up fails loudly (with the E1xx/E3xx message) on a bad bundle or rule file: a service
+that cannot classify or route correctly must not report ready.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from classifier.priority import PriorityMatrix
+from classifier.routing import Router
+from serving import db, store
+from serving.auth import KeyStore
+from serving.batcher import MicroBatcher
+from serving.metrics import Metrics
+from serving.ratelimit import RateLimiter
+from serving.settings import Settings
+
+log = logging.getLogger("triage.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    classifier: Any  # classifier.runtime.Classifier or a stand-in with the same interface
+    batcher: MicroBatcher
+    matrix: PriorityMatrix
+    router: Router
+    keys: KeyStore
+    limiter: RateLimiter
+    metrics: Metrics
+
+    @property
+    def model_version(self) -> str:
+        return self.classifier.model_version
+
+    @classmethod
+    def start(cls, settings: Settings, metrics: Metrics, classifier: Any = None) -> "Services":
+        matrix = PriorityMatrix.from_yaml(settings.priority_config)
+        router = Router.from_yaml(settings.routing_config)
+
+        engine = db.make_engine(settings.database_url)
+        if settings.migrate_on_start:
+            db.migrate(engine)
+        sessions = db.make_sessionmaker(engine)
+
+        if classifier is None:
+            from classifier.runtime import Classifier  # imported here: loads onnxruntime
+
+            classifier = Classifier.load(settings.bundle_dir)
+        log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir)})
+
+        batcher = MicroBatcher(
+            classifier.predict,
+            max_size=settings.batch_max_size,
+            max_wait_ms=settings.batch_max_wait_ms,
+            max_queue_items=settings.batch_max_queue_items,
+            on_batch=lambda n, s: (metrics.batch_size.observe(n), metrics.batch_latency.observe(s)),
+            on_queue=metrics.queue_items.set,
+        )
+        metrics.model_info.info({"version": classifier.model_version, "bundle": str(settings.bundle_dir)})
+
+        def depth() -> int | None:
+            try:
+                return store.review_queue_depth(sessions)
+            except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
+                return None
+
+        metrics.watch_review_queue(depth)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            classifier=classifier,
+            batcher=batcher,
+            matrix=matrix,
+            router=router,
+            keys=KeyStore(sessions, settings.auth_cache_seconds),
+            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            metrics=metrics,
+        )
+
+    def close(self) -> None:
+        """Graceful: finish queued predictions, then release database connections."""
+        self.batcher.close()
+        self.engine.dispose()

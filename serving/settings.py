@@ -1,0 +1,62 @@
+"""The service's one configuration object, read from the environment (prefix ``TRIAGE_``).
+
+``DATABASE_URL`` is also read without the prefix because that is what hosting platforms and
+the ``triage keys`` CLI set; both names map to :attr:`Settings.database_url`.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
+
+    # --- model and rules ------------------------------------------------------------------
+    bundle_dir: Path = Path("models/default")
+    priority_config: Path = Path("configs/priority.yaml")
+    routing_config: Path = Path("configs/routing.yaml")
+
+    # --- persistence ----------------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite:///./triage.db", validation_alias=AliasChoices("DATABASE_URL", "TRIAGE_DATABASE_URL")
+    )
+    # Apply Alembic migrations when the app starts (the `triage keys` CLI always does).
+    migrate_on_start: bool = True
+
+    # --- request limits (one error code each, see serving/errors.py) ----------------------
+    max_text_chars: int = Field(5000, ge=1)
+    max_batch_items: int = Field(256, ge=1)
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_id_chars: int = Field(128, ge=1)
+    max_metadata_keys: int = Field(32, ge=0)
+    max_metadata_value_chars: int = Field(256, ge=1)
+
+    # --- API keys and rate limiting -------------------------------------------------------
+    # Per key token bucket: `rate_limit_per_minute` requests refill per minute, bursts up to
+    # `rate_limit_burst`. 0 disables rate limiting.
+    rate_limit_per_minute: float = Field(600.0, ge=0)
+    rate_limit_burst: int = Field(60, ge=1)
+    # Looked-up keys are cached this long; a revocation takes effect within it.
+    auth_cache_seconds: float = Field(10.0, ge=0)
+    # /metrics is usually scraped from inside the network without credentials.
+    metrics_require_auth: bool = False
+
+    # --- micro-batching -------------------------------------------------------------------
+    batch_max_size: int = Field(64, ge=1)
+    batch_max_wait_ms: float = Field(2.0, ge=0)
+    # Items waiting for the model beyond this are refused with 503 + Retry-After (back-pressure).
+    batch_max_queue_items: int = Field(8192, ge=1)
+
+    # --- logging --------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,106 @@
+"""Reads and writes of stored classifications (blocking: call from a worker thread).
+
+Datetimes cross this boundary aware and are stored as naive UTC (see serving/models.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from classifier.priority import MatrixCounts, QUADRANTS
+from classifier.labels import URGENCY
+from serving.models import Classification
+
+
+def to_storage(dt: datetime) -> datetime:
+    """Aware → naive UTC."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def from_storage(dt: datetime) -> datetime:
+    """Naive UTC → aware UTC."""
+    return dt.replace(tzinfo=timezone.utc)
+
+
+def save_classifications(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
+    """Insert the rows of one request in one transaction (all or nothing)."""
+    if not rows:
+        return
+    with sessions.begin() as session:
+        session.execute(insert(Classification), rows)
+
+
+@dataclass(frozen=True)
+class MatrixQuery:
+    start: datetime | None = None  # aware; inclusive
+    end: datetime | None = None  # aware; exclusive
+    channel: str | None = None
+    category: str | None = None
+
+
+def matrix_counts(sessions: sessionmaker[Session], q: MatrixQuery) -> tuple[MatrixCounts, dict[str, dict[str, int]]]:
+    """Counts per quadrant and category, and per urgency label × importance, under the filters.
+
+    Counting happens in the database (GROUP BY), so the cost does not grow with stored rows
+    on the Python side.
+    """
+    c = Classification
+    stmt = select(c.category, c.quadrant, c.urgency, c.important, func.count()).group_by(
+        c.category, c.quadrant, c.urgency, c.important
+    )
+    if q.start is not None:
+        stmt = stmt.where(c.received_at >= to_storage(q.start))
+    if q.end is not None:
+        stmt = stmt.where(c.received_at < to_storage(q.end))
+    if q.channel is not None:
+        stmt = stmt.where(c.channel == q.channel)
+    if q.category is not None:
+        stmt = stmt.where(c.category == q.category)
+    counts = MatrixCounts()
+    by_urgency = {u: {"important": 0, "not_important": 0} for u in URGENCY}
+    with sessions() as session:
+        for category, quadrant, urgency, important, n in session.execute(stmt):
+            if quadrant not in QUADRANTS or urgency not in by_urgency:
+                continue  # rows written by a build with other label sets: not countable here
+            try:
+                counts.add(category, quadrant, n)
+            except ValueError:
+                continue
+            by_urgency[urgency]["important" if important else "not_important"] += n
+    return counts, by_urgency
+
+
+def review_queue_depth(sessions: sessionmaker[Session]) -> int:
+    c = Classification
+    with sessions() as session:
+        return session.scalar(
+            select(func.count()).select_from(c).where(c.needs_review.is_(True), c.reviewed_at.is_(None))
+        ) or 0
+
+
+def review_queue(sessions: sessionmaker[Session], limit: int, offset: int) -> list[Classification]:
+    """Oldest first: the queue is worked in arrival order."""
+    c = Classification
+    with sessions() as session:
+        stmt = (
+            select(c).where(c.needs_review.is_(True), c.reviewed_at.is_(None))
+            .order_by(c.received_at, c.id).limit(limit).offset(offset)
+        )
+        return list(session.scalars(stmt))
+
+
+def mark_reviewed(sessions: sessionmaker[Session], ids: Iterable[int], at: datetime) -> int:
+    """Mark queued items reviewed; returns how many were still waiting."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    c = Classification
+    with sessions.begin() as session:
+        result = session.execute(
+            update(c).where(c.id.in_(ids), c.needs_review.is_(True), c.reviewed_at.is_(None)).values(reviewed_at=to_storage(at))
+        )
+        return result.rowcount or 0

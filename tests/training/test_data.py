@@ -1,0 +1,259 @@
+"""Labelled-data schema, readers and ``triage data validate`` (fixtures in tests/fixtures/data/)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.cli import main
+from classifier.errors import BadEncoding, DataError, InvalidData, UnsupportedFormat
+from classifier.labels import LABELS
+from training.data import (
+    FIELDS,
+    MAX_TEXT_CHARS,
+    RowProblem,
+    data_version,
+    label_distribution,
+    read_labelled,
+    to_dataset,
+    validate_file,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "data"
+LABELED = ROOT / "data" / "labeled"
+COLUMN_MAP = {
+    "id": "编号",
+    "text": "content",
+    "category": "类别",
+    "category_secondary": "次类别",
+    "sentiment": "情感",
+    "urgency": "紧急度",
+    "source": "渠道",
+}
+MAP_ARGS = [arg for field, column in COLUMN_MAP.items() for arg in ("--map", f"{field}={column}")]
+
+BAD_JSONL_PROBLEMS = [
+    "line 2: text: missing text",
+    "line 3: text: empty or whitespace-only text",
+    "line 4: text: empty or whitespace-only text",
+    "line 5: category: unknown label 'fee'; expected one of product_service, fees, contract_legal, other",
+    "line 6: sentiment: unknown label 'angry'; expected one of negative, neutral, positive",
+    "line 6: urgency: unknown label 'urgent'; expected one of high, medium, low",
+    "line 7: sentiment: missing label",
+    "line 7: urgency: missing label",
+    "line 8: category_secondary: same as category ('fees')",
+    "line 9: category_secondary: unknown label 'legal'; expected one of product_service, fees, contract_legal, other or empty",
+    "line 10: id: duplicate id 'b1' (first on line 1)",
+    "line 11: id: missing id",
+    "line 12: json: malformed JSON: Expecting ',' delimiter (column 50)",
+    "line 14: json: expected a JSON object, got list",
+    "line 15: text: too long (10,001 characters; at most 10,000)",
+    "line 17: text: expected a string, got list",
+    "line 19: urgency: unknown label 'HIGH'; expected one of high, medium, low",
+]
+
+
+def _row(**overrides) -> dict:
+    row = {"id": "r1", "text": "年费怎么收", "category": "fees", "category_secondary": None,
+           "sentiment": "neutral", "urgency": "low", "source": "test"}
+    row.update(overrides)
+    return row
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# --- good files -----------------------------------------------------------------------------------
+def test_good_jsonl_rows_follow_the_schema():
+    rows = read_labelled(FIXTURES / "good.jsonl")
+    assert [r["id"] for r in rows] == ["101", "102", "103", "104", "105", "106"]
+    assert all(tuple(r) == FIELDS for r in rows)
+    assert rows[2]["category_secondary"] == "fees" and rows[0]["category_secondary"] is None
+    assert rows[3]["source"] is None
+    assert rows[5]["text"] == "  Ｕ盾插上没反应 "  # stored as given: no strip, no NFKC
+    assert validate_file(FIXTURES / "good.jsonl") == []
+
+
+@pytest.mark.parametrize("name", ["good_mapped.csv", "good_mapped.xlsx", "good_mapped.parquet"])
+def test_tabular_formats_with_column_map_read_the_same_rows(name):
+    # The CSV has a BOM, CRLF line ends, a quoted field spanning two lines and an extra column;
+    # the workbook and the Parquet file store ids (and the text "666") as numbers.
+    expected = read_labelled(FIXTURES / "good.jsonl")
+    assert read_labelled(FIXTURES / name, column_map=COLUMN_MAP) == expected
+
+
+def test_bom_and_crlf_jsonl_is_accepted(tmp_path):
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_row(), ensure_ascii=False).encode() + b"\r\n\r\n")
+    assert read_labelled(path) == [_row()]
+
+
+def test_text_length_limit_is_inclusive(tmp_path):
+    path = _write_jsonl(tmp_path / "long.jsonl", [_row(id="a", text="长" * MAX_TEXT_CHARS),
+                                                   _row(id="b", text="长" * (MAX_TEXT_CHARS + 1))])
+    assert [str(p) for p in validate_file(path)] == ["line 2: text: too long (10,001 characters; at most 10,000)"]
+
+
+# --- bad files ------------------------------------------------------------------------------------
+def test_bad_jsonl_reports_every_problem():
+    problems = validate_file(FIXTURES / "bad.jsonl")
+    assert all(isinstance(p, RowProblem) for p in problems)
+    assert [str(p) for p in problems] == BAD_JSONL_PROBLEMS
+
+
+def test_read_labelled_raises_invalid_data_with_all_problems():
+    with pytest.raises(InvalidData) as info:
+        read_labelled(FIXTURES / "bad.jsonl")
+    assert info.value.code == "E201"
+    assert info.value.details == BAD_JSONL_PROBLEMS
+
+
+def test_bad_csv_lines_count_physical_lines():
+    # Line 1 is the header, the first record spans lines 2-3 and line 7 is a blank row.
+    assert [str(p) for p in validate_file(FIXTURES / "bad_mapped.csv", column_map=COLUMN_MAP)] == [
+        "line 4: text: missing text",
+        "line 5: row: 8 fields but the header has 7",
+        "line 6: category: unknown label '费用'; expected one of product_service, fees, contract_legal, other",
+        "line 8: id: duplicate id 'c2' (first on line 4)",
+    ]
+
+
+def test_missing_column_is_reported_once_on_the_header():
+    problems = validate_file(FIXTURES / "missing_column.csv")
+    assert [str(p) for p in problems] == [
+        "line 1: category: column 'category' not found (columns: id, sentiment, text, urgency)"
+    ]
+
+
+def test_excel_and_parquet_report_row_numbers(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    rows = [_row(id="x1"), _row(id="x2", sentiment="angry"), _row(id="x1", text=" ")]
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(list(FIELDS))
+    sheet.append([rows[0][f] for f in FIELDS])  # row 2
+    sheet.append([None] * len(FIELDS))  # row 3: blank, skipped
+    sheet.append([rows[1][f] for f in FIELDS])  # row 4
+    sheet.append([rows[2][f] for f in FIELDS])  # row 5
+    workbook.save(tmp_path / "bad.xlsx")
+    assert [str(p) for p in validate_file(tmp_path / "bad.xlsx")] == [
+        "line 4: sentiment: unknown label 'angry'; expected one of negative, neutral, positive",
+        "line 5: text: empty or whitespace-only text",
+        "line 5: id: duplicate id 'x1' (first on line 2)",
+    ]
+
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bad.parquet")
+    assert [str(p) for p in validate_file(tmp_path / "bad.parquet")] == [
+        "line 2: sentiment: unknown label 'angry'; expected one of negative, neutral, positive",
+        "line 3: text: empty or whitespace-only text",
+        "line 3: id: duplicate id 'x1' (first on line 1)",
+    ]
+    pq.write_table(pa.Table.from_pylist([{"id": "p1", "text": "x"}]), tmp_path / "cols.parquet")
+    assert [p.field for p in validate_file(tmp_path / "cols.parquet")] == ["category", "sentiment", "urgency"]
+    assert {p.line for p in validate_file(tmp_path / "cols.parquet")} == {0}
+
+
+@pytest.mark.parametrize("name, line", [("bad_encoding.jsonl", 3), ("bad_encoding.csv", 3)])
+def test_non_utf8_bytes_raise_bad_encoding_with_position(name, line):
+    path = FIXTURES / name
+    data = path.read_bytes()
+    offset = data.index("手续费".encode("gbk"))
+    for call in (read_labelled, validate_file):
+        with pytest.raises(BadEncoding) as info:
+            call(path)
+        assert info.value.code == "E203"
+        assert info.value.details == {"line": line, "byte_offset": offset}
+        assert f"line {line}, byte offset {offset}" in info.value.message
+
+
+def test_empty_file_has_no_rows(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    assert [str(p) for p in validate_file(tmp_path / "empty.jsonl")] == ["line 0: file: no data rows"]
+
+
+def test_unsupported_extension_missing_file_and_bad_map(tmp_path):
+    (tmp_path / "labels.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(UnsupportedFormat) as info:
+        read_labelled(tmp_path / "labels.txt")
+    assert info.value.code == "E202"
+    with pytest.raises(DataError):
+        read_labelled(tmp_path / "absent.jsonl")
+    with pytest.raises(DataError, match="unknown field"):
+        read_labelled(FIXTURES / "good.jsonl", column_map={"content": "text"})
+
+
+# --- datasets and provenance ------------------------------------------------------------------------
+def test_to_dataset_uses_classlabels_from_labels():
+    pytest.importorskip("datasets")
+    rows = read_labelled(FIXTURES / "good.jsonl")
+    ds = to_dataset(rows)
+    assert len(ds) == len(rows) and ds.column_names == list(FIELDS)
+    for head, labels in LABELS.items():
+        assert ds.features[head].names == list(labels)
+        assert ds[head] == [labels.index(r[head]) for r in rows]
+    assert ds.features["category_secondary"].names == list(LABELS["category"])
+    assert ds["category_secondary"] == [None, None, 1, 1, None, None]
+    assert ds["text"] == [r["text"] for r in rows]
+
+
+def test_data_version_is_sha256_prefix_of_the_bytes(tmp_path):
+    good, bad = FIXTURES / "good.jsonl", FIXTURES / "bad.jsonl"
+    assert data_version(good) == hashlib.sha256(good.read_bytes()).hexdigest()[:16]
+    assert data_version([good, bad]) == hashlib.sha256(good.read_bytes() + bad.read_bytes()).hexdigest()[:16]
+    assert data_version([good, bad]) != data_version([bad, good])
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(good.read_bytes() + b"\n")
+    assert data_version(copy) != data_version(good)
+
+
+def test_label_distribution_counts_every_label():
+    dist = label_distribution(read_labelled(FIXTURES / "good.jsonl"))
+    assert dist["category"] == {"product_service": 3, "fees": 1, "contract_legal": 1, "other": 1}
+    assert list(dist["urgency"]) == list(LABELS["urgency"])
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+def test_cli_validate_bad_file_prints_every_problem(capsys):
+    assert main(["data", "validate", str(FIXTURES / "bad.jsonl")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[:-1] == BAD_JSONL_PROBLEMS
+    assert "17 problems" in out[-1]
+
+
+def test_cli_validate_good_file_with_map_prints_summary(capsys):
+    assert main(["data", "validate", str(FIXTURES / "good_mapped.csv"), *MAP_ARGS]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert "6 rows OK" in out[0]
+    assert "category product_service=3 fees=1 contract_legal=1 other=1" in out[0]
+    assert data_version(FIXTURES / "good_mapped.csv") in out[0]
+
+
+def test_cli_file_errors_carry_codes(capsys, tmp_path):
+    assert main(["data", "validate", str(FIXTURES / "bad_encoding.jsonl")]) == 1
+    assert "[E203]" in capsys.readouterr().err
+    (tmp_path / "labels.tsv").write_text("x", encoding="utf-8")
+    assert main(["data", "validate", str(tmp_path / "labels.tsv")]) == 1
+    assert "[E202]" in capsys.readouterr().err
+
+
+def test_cli_rejects_malformed_map():
+    with pytest.raises(SystemExit) as info:
+        main(["data", "validate", str(FIXTURES / "good.jsonl"), "--map", "text"])
+    assert info.value.code == 2
+
+
+# --- the project's labelled data --------------------------------------------------------------------
+def test_project_labelled_files_are_clean():
+    train = read_labelled(LABELED / "train.jsonl")
+    dev = read_labelled(LABELED / "dev.jsonl")
+    assert (len(train), len(dev)) == (8606, 1174)
+    assert not {r["id"] for r in train} & {r["id"] for r in dev}

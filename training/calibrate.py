@@ -1,0 +1,83 @@
+"""Fitting calibration on dev: blend weight, temperature and abstention threshold per head."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from classifier.bundle import Calibration
+from classifier.calibration import blend, calibrate
+from classifier.labels import HEADS, LABELS
+
+# Abstention: the lowest threshold at which the accepted dev items reach this accuracy.
+DEFAULT_TARGET_ACCURACY = {"category": 0.95, "sentiment": 0.92, "urgency": 0.92}
+BLEND_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def nll(probs: np.ndarray, targets: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(targets)), targets], 1e-12, 1.0)).mean())
+
+
+def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising dev NLL, by golden-section search over log T in [-3, 3]."""
+    lo, hi = -3.0, 3.0
+    g = (np.sqrt(5) - 1) / 2
+    f = lambda log_t: nll(calibrate(probs, float(np.exp(log_t))), targets)  # noqa: E731
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = f(a), f(b)
+    for _ in range(60):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = f(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = f(b)
+    return float(np.exp((lo + hi) / 2))
+
+
+def abstention_threshold(probs: np.ndarray, targets: np.ndarray, target_accuracy: float) -> float:
+    """Smallest confidence threshold whose accepted set reaches ``target_accuracy`` (0 if all do)."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == targets
+    order = np.argsort(-conf)
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.nonzero(running >= target_accuracy)[0]
+    if len(ok) == 0:
+        return 1.0
+    # the largest accepted prefix that still meets the target
+    k = ok.max()
+    return 0.0 if k == len(order) - 1 else float(conf[order[k]])
+
+
+def macro_f1(probs: np.ndarray, targets: np.ndarray, head: str) -> float:
+    return float(f1_score(targets, probs.argmax(1), average="macro", labels=list(range(len(LABELS[head]))), zero_division=0))
+
+
+def fit_calibration(
+    transformer: dict[str, np.ndarray],
+    linear: dict[str, np.ndarray] | None,
+    targets: dict[str, np.ndarray],
+    target_accuracy: dict[str, float] | None = None,
+    blend_grid: tuple[float, ...] = BLEND_GRID,
+) -> tuple[Calibration, dict]:
+    """Choose per head the blend weight with the best dev macro-F1, then fit T and the threshold.
+
+    Returns the calibration and a report of what was tried (written into the bundle's metrics).
+    """
+    target_accuracy = {**DEFAULT_TARGET_ACCURACY, **(target_accuracy or {})}
+    cal = Calibration()
+    report: dict = {}
+    for h in HEADS:
+        tried = {}
+        for w in blend_grid if linear is not None else (0.0,):
+            tried[w] = macro_f1(blend(transformer[h], linear[h] if linear else None, w), targets[h], h)
+        best_w = max(tried, key=lambda w: (round(tried[w], 4), -w))  # ties go to the simpler model
+        probs = blend(transformer[h], linear[h] if linear else None, best_w)
+        t = fit_temperature(probs, targets[h])
+        calibrated = calibrate(probs, t)
+        thr = abstention_threshold(calibrated, targets[h], target_accuracy[h])
+        cal.blend[h], cal.temperature[h], cal.thresholds[h] = best_w, t, thr
+        report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t,
+                     "threshold": thr, "target_accuracy": target_accuracy[h]}
+    return cal, report

