@@ -129,7 +129,8 @@ class MicroBatcher:
                 for job in batch:
                     self._execute([job], len(job.texts))
                 return
-            log.exception("model call failed for a batch of %d items", size)
+            # The request that receives the exception logs it with its request id and trace.
+            log.warning("model call failed for a request of %d items: %s", size, type(exc).__name__)
             self._fail(batch[0], exc)
             return
         if self.on_batch:

@@ -16,7 +16,26 @@ from datetime import datetime, timezone
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # LogRecord attributes that are not "extra" fields.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName", "request_id"}
+
+
+def _install_record_factory() -> None:
+    """Stamp every record with the current request id when it is created (in the request's
+    context), not when a handler formats it, which may happen later or elsewhere."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_triage", False):
+        return
+
+    def factory(*args, **kwargs):  # noqa: ANN002, ANN003
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._triage = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,7 +46,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        rid = request_id_var.get()
+        rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
             entry["request_id"] = rid
         for key, value in vars(record).items():

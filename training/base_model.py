@@ -89,8 +89,8 @@ def general_keep_pieces(pieces: list[str]) -> set[int]:
     return keep
 
 
-def trimmed_ids(e5: E5File, texts: Iterable[str]) -> list[int]:
-    """Sorted piece ids to keep: specials, pieces used by ``texts``, and the general set."""
+def trimmed_ids(e5: E5File, texts: Iterable[str], general: bool = True) -> list[int]:
+    """Sorted piece ids to keep: specials, pieces used by ``texts`` and (if ``general``) the general set."""
     tok = build_tokenizer(e5.pieces, e5.scores, e5.norm_map)
     used: set[int] = {i for i, p in enumerate(e5.pieces) if p in SPECIALS}
     batch: list[str] = []
@@ -102,7 +102,8 @@ def trimmed_ids(e5: E5File, texts: Iterable[str]) -> list[int]:
             batch = []
     for enc in tok.encode_batch(batch):
         used.update(enc.ids)
-    used |= general_keep_pieces(e5.pieces)
+    if general:
+        used |= general_keep_pieces(e5.pieces)
     return sorted(used)
 
 
@@ -140,9 +141,11 @@ def build_base_model(
     keep_texts: Iterable[str] | None = None,
     source: str | Path | None = None,
     num_layers: int | None = None,
+    general_vocab: bool = True,
 ) -> dict:
     """Write ``config.json``, ``model.safetensors`` and tokenizer files to ``out_dir``.
 
+    ``general_vocab=False`` keeps only the pieces ``keep_texts`` use (tiny test models).
     ``num_layers`` keeps only the first N encoder layers (small, fast models for tests).
     Returns a summary (vocabulary sizes, parameter count) that is also written as
     ``base_model.json`` next to the weights.
@@ -157,7 +160,7 @@ def build_base_model(
         rows = None
         pieces, scores = e5.pieces, e5.scores
     else:
-        keep = trimmed_ids(e5, keep_texts)
+        keep = trimmed_ids(e5, keep_texts, general=general_vocab)
         rows = np.asarray(keep)
         pieces = [e5.pieces[i] for i in keep]
         scores = e5.scores[rows]

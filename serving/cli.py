@@ -1,0 +1,160 @@
+"""``triage serve`` and ``triage keys``, plugged into the ``triage`` CLI through entry points.
+
+Both use the same settings as the app (``DATABASE_URL``, ``TRIAGE_*``), so keys created here are
+the keys the server accepts. ``keys create`` prints the new key alone on stdout (scripts can
+capture it); everything else goes to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from classifier.errors import TriageError
+from serving.errors import NotFound
+
+
+def register_serve(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)", description="Run the classification API.")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1: ONNX Runtime already uses every core in one process)")
+    p.add_argument("--bundle", metavar="DIR", help="model bundle directory (default: TRIAGE_BUNDLE_DIR or models/default)")
+    p.set_defaults(func=_serve)
+
+
+def register_keys(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
+    actions = p.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
+    from serving.auth import ROLES
+
+    create = actions.add_parser("create", help="create a key; prints it alone on stdout (shown only once)")
+    create.add_argument("--role", required=True, choices=ROLES, help="ingest: classify; supervisor: matrix and review; admin: all")
+    create.add_argument("--name", help="free-text label, e.g. the ticket system's name")
+    create.set_defaults(func=_keys_create)
+
+    listing = actions.add_parser("list", help="list keys (prefix, role, created, revoked)")
+    listing.set_defaults(func=_keys_list)
+
+    revoke = actions.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key", metavar="KEY_ID_OR_PREFIX")
+    revoke.set_defaults(func=_keys_revoke)
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from classifier.bundle import verify
+    from classifier.priority import PriorityMatrix
+    from classifier.routing import Router
+    from serving import db
+    from serving.logs import configure_logging
+    from serving.settings import get_settings
+
+    if args.bundle:
+        # Through the environment so that every worker process sees it.
+        os.environ["TRIAGE_BUNDLE_DIR"] = args.bundle
+    if args.workers < 1:
+        raise TriageError("--workers must be at least 1")
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    # Fail here, with one clear message, rather than in each worker: bundle, rules, database.
+    verify(settings.bundle_dir)
+    PriorityMatrix.from_yaml(settings.priority_config)
+    Router.from_yaml(settings.routing_config)
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    engine.dispose()
+
+    configure_logging(settings.log_level, settings.log_json)
+
+    uvicorn.run(
+        "serving.app:serve_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # ours: JSON lines with request ids
+        access_log=False,  # our middleware logs one line per request
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def _sessions():
+    from serving import db
+    from serving.settings import Settings
+
+    engine = db.make_engine(Settings().database_url)
+    db.migrate(engine)
+    return engine, db.make_sessionmaker(engine)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from serving.auth import create_key
+
+    engine, sessions = _sessions()
+    try:
+        with sessions.begin() as session:
+            row, key = create_key(session, args.role, args.name)
+            key_id, prefix = row.id, row.prefix
+    finally:
+        engine.dispose()
+    print(key)
+    print(f"created key {key_id} ({prefix}…) with role {args.role}; it is shown only this once", file=sys.stderr)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from serving.models import ApiKey
+
+    engine, sessions = _sessions()
+    try:
+        with sessions() as session:
+            rows = list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+    finally:
+        engine.dispose()
+    if not rows:
+        print("no keys; create one with: triage keys create --role ingest", file=sys.stderr)
+        return 0
+    print(f"{'ID':>4}  {'PREFIX':<14}{'ROLE':<12}{'CREATED (UTC)':<21}{'STATUS':<28}NAME")
+    for r in rows:
+        status = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
+        print(f"{r.id:>4}  {r.prefix:<14}{r.role:<12}{r.created_at:%Y-%m-%d %H:%M:%S}  {status:<28}{r.name or ''}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from serving.auth import find_keys, utcnow
+
+    engine, sessions = _sessions()
+    try:
+        with sessions.begin() as session:
+            matches = find_keys(session, args.key.strip())
+            if not matches:
+                raise NotFound(f"no key matches {args.key!r} (give the id or the prefix shown by `triage keys list`)")
+            if len(matches) > 1:
+                raise NotFound(
+                    f"{args.key!r} matches {len(matches)} keys; give more of the prefix or the id",
+                    details=[f"{m.id} {m.prefix} {m.role}" for m in matches],
+                )
+            row = matches[0]
+            if row.revoked_at is not None:
+                print(f"key {row.id} ({row.prefix}…) was already revoked", file=sys.stderr)
+                return 0
+            row.revoked_at = utcnow()
+            key_id, prefix = row.id, row.prefix
+    finally:
+        engine.dispose()
+    print(f"revoked key {key_id} ({prefix}…); servers stop accepting it within their auth cache time", file=sys.stderr)
+    return 0

@@ -1,0 +1,123 @@
+"""Micro-batching: concurrent requests share model calls, order is kept, failures stay local."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from serving.batcher import MicroBatcher
+from serving.errors import NotReady, Overloaded
+
+
+class Recorder:
+    """predict() that echoes its inputs and records batch sizes; optionally slow or failing."""
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None):
+        self.delay = delay
+        self.fail_on = fail_on
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        with self.lock:
+            self.calls.append(list(texts))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_on and self.fail_on in texts:
+            raise ValueError("bad input")
+        return [f"p:{t}" for t in texts]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_are_batched_together_in_order():
+    rec = Recorder(delay=0.05)
+    batcher = MicroBatcher(rec, max_size=64, max_wait_ms=5)
+    try:
+        async def main():
+            # The first request occupies the model; the next 20 queue up and must share a call.
+            first = asyncio.create_task(batcher.predict_async(["warm"]))
+            await asyncio.sleep(0.01)
+            rest = [batcher.predict_async([f"r{i}a", f"r{i}b"]) for i in range(20)]
+            return await first, await asyncio.gather(*rest)
+
+        first, rest = run(main())
+    finally:
+        batcher.close()
+    assert first == ["p:warm"]
+    assert rest == [[f"p:r{i}a", f"p:r{i}b"] for i in range(20)]
+    assert len(rec.calls) <= 3, [len(c) for c in rec.calls]
+    assert max(len(c) for c in rec.calls) >= 20
+
+
+def test_max_size_is_respected_and_large_requests_are_split():
+    rec = Recorder()
+    batcher = MicroBatcher(rec, max_size=8, max_wait_ms=1)
+    try:
+        texts = [f"t{i}" for i in range(30)]
+        out = run(batcher.predict_async(texts))
+    finally:
+        batcher.close()
+    assert out == [f"p:{t}" for t in texts]
+    assert all(len(c) <= 8 for c in rec.calls)
+
+
+def test_a_failing_request_does_not_fail_its_batch_neighbours():
+    rec = Recorder(delay=0.02, fail_on="bad")
+    batcher = MicroBatcher(rec, max_size=64, max_wait_ms=20)
+    try:
+        async def main():
+            good = batcher.predict_async(["ok1"])
+            bad = batcher.predict_async(["bad"])
+            good2 = batcher.predict_async(["ok2"])
+            return await asyncio.gather(good, bad, good2, return_exceptions=True)
+
+        good, bad, good2 = run(main())
+    finally:
+        batcher.close()
+    assert good == ["p:ok1"] and good2 == ["p:ok2"]
+    assert isinstance(bad, ValueError)
+
+
+def test_overload_is_refused_with_a_specific_error():
+    release = threading.Event()
+
+    def blocked(texts):
+        release.wait(5)
+        return texts
+
+    batcher = MicroBatcher(blocked, max_size=4, max_wait_ms=0, max_queue_items=10)
+    try:
+        batcher.submit(["a"] * 4)  # taken by the worker, which then blocks
+        time.sleep(0.05)
+        batcher.submit(["b"] * 4)
+        batcher.submit(["c"] * 4)
+        with pytest.raises(Overloaded) as exc:
+            batcher.submit(["d"] * 4)
+        assert exc.value.http_status == 503 and exc.value.headers["Retry-After"]
+    finally:
+        release.set()
+        batcher.close()
+
+
+def test_close_finishes_queued_work_then_refuses_new_work():
+    rec = Recorder(delay=0.02)
+    batcher = MicroBatcher(rec, max_size=2, max_wait_ms=0)
+    futures = [batcher.submit([f"x{i}"]) for i in range(6)]
+    batcher.close()
+    assert [f.result(timeout=1) for f in futures] == [[f"p:x{i}"] for i in range(6)]
+    with pytest.raises(NotReady):
+        batcher.submit(["late"])
+
+
+def test_wrong_prediction_count_is_an_error_not_a_misalignment():
+    batcher = MicroBatcher(lambda texts: texts[:-1], max_size=4, max_wait_ms=0)
+    try:
+        with pytest.raises(RuntimeError, match="predictions"):
+            run(batcher.predict_async(["a", "b"]))
+    finally:
+        batcher.close()

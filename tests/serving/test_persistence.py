@@ -1,0 +1,96 @@
+"""Results are stored (masked) through the migrations, on SQLite and on a real PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import inspect, select, text
+
+from serving import db
+from serving.models import Base, Classification
+
+PII_TEXT = "我的卡号6222021234567890123被盗刷，手机13812345678，身份证110101199003071234，邮箱zhang@163.com"
+
+
+def test_migrations_create_the_model_schema_and_are_idempotent(db_url):
+    engine = db.make_engine(db_url)
+    try:
+        db.migrate(engine)
+        db.migrate(engine)  # second run is a no-op
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert {"api_keys", "classifications"} <= set(inspect(engine).get_table_names())
+        assert db.ping(engine)
+    finally:
+        engine.dispose()
+
+
+def test_classify_stores_masked_results(make_client, fake_classifier, db_url):
+    api = make_client(fake_classifier, database_url=db_url)
+    r = api.classify(
+        [{"id": "a", "text": PII_TEXT, "metadata": {"channel": "app", "contact": "13912345678", "amount": 12.5}},
+         {"id": "b", "text": "信用卡年费乱收费 不确定\x00"}],
+        headers={"X-Request-ID": "req-1"},
+    )
+    assert r.status_code == 200, r.text
+    with api.services.sessions() as session:
+        rows = session.scalars(select(Classification).order_by(Classification.id)).all()
+    assert [row.item_id for row in rows] == ["a", "b"]
+    a, b = rows
+    assert a.request_id == b.request_id == "req-1"
+    for secret in ("6222021234567890123", "13812345678", "110101199003071234", "zhang@163.com", "13912345678"):
+        assert secret not in a.text_masked
+        assert secret not in json.dumps(a.metadata_masked, ensure_ascii=False)
+    assert "138****5678" in a.text_masked
+    assert a.metadata_masked == {"channel": "app", "contact": "139****5678", "amount": 12.5}
+    assert a.channel == "app"
+    assert b.text_masked == "信用卡年费乱收费 不确定"  # NUL dropped (PostgreSQL text cannot hold it)
+    res = r.json()["results"]
+    assert a.predictions["category"] == res[0]["category"]
+    assert a.model_version == fake_classifier.model_version
+    assert (b.category, b.sentiment, b.urgency) == ("fees", "neutral", "low")
+    assert b.quadrant == res[1]["priority"]["quadrant"] and b.level == res[1]["priority"]["level"]
+    assert b.route == res[1]["route"] == "billing"
+    assert b.needs_review is True and a.needs_review is False
+    assert b.reviewed_at is None and b.created_at is not None and b.received_at is not None
+    assert a.api_key_id is not None
+
+
+def test_review_queue(make_client, fake_classifier, db_url):
+    api = make_client(fake_classifier, database_url=db_url)
+    api.classify([{"id": "x", "text": "转账失败 不确定"}, {"id": "y", "text": "转账失败"}, {"id": "z", "text": "不确定 哈哈"}])
+    h = api.headers("supervisor")
+    queue = api.client.get("/v1/review", headers=h).json()
+    assert queue["total"] == 2
+    assert [i["item_id"] for i in queue["items"]] == ["x", "z"]
+    assert queue["items"][0]["predictions"]["review_heads"] == ["category"]
+    first = queue["items"][0]["id"]
+    assert api.client.post(f"/v1/review/{first}", headers=h).json() == {"id": first, "reviewed": True}
+    assert api.client.post(f"/v1/review/{first}", headers=h).status_code == 404
+    assert api.client.get("/v1/review", headers=h).json()["total"] == 1
+    assert 'triage_review_queue_depth 1.0' in api.client.get("/metrics").text
+
+
+def test_keys_created_by_the_cli_work_against_the_same_database(make_client, fake_classifier, db_url, monkeypatch, capsys):
+    from classifier.cli import main
+
+    api = make_client(fake_classifier, database_url=db_url)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["keys", "create", "--role", "ingest", "--name", "crm"]) == 0
+    key = capsys.readouterr().out.strip()
+    r = api.client.post("/v1/classify", json={"items": [{"id": "1", "text": "转账失败"}]}, headers={"X-API-Key": key})
+    assert r.status_code == 200
+
+
+def test_readyz_reports_an_unreachable_database(make_client, fake_classifier):
+    api = make_client(fake_classifier)
+    api.services.engine.dispose()
+    bad = db.make_engine("postgresql://nobody@127.0.0.1:1/none")
+    api.services.engine = bad
+    r = api.client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "E520"
+    assert r.json()["error"]["details"] == {"model": True, "database": False}
