@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(details) > 200:
                 print(f"  … and {len(details) - 200} more", file=sys.stderr)
         return 1
+    except ImportError as exc:  # an optional extra is missing (e.g. torch for `triage train`)
+        print(f"error: [E400] this command needs a package that is not installed ({exc.name or exc}); "
+              "install the matching extra, e.g. pip install 'feedback-triage[train]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(matrix.router)
     app.include_router(review.router)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.include_router(metrics.build_router(settings))
     return app
 
 

@@ -32,11 +32,11 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+def current_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 def require(permission: str) -> Callable:
@@ -84,4 +84,3 @@ def require(permission: str) -> Callable:
 ClassifyCaller = Annotated[Principal, Depends(require("classify"))]
 MatrixCaller = Annotated[Principal, Depends(require("matrix"))]
 ReviewCaller = Annotated[Principal, Depends(require("review"))]
-MetricsCaller = Annotated[Principal, Depends(require("metrics"))]

@@ -16,7 +16,10 @@ from datetime import datetime, timezone
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # LogRecord attributes that are not "extra" fields.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName", "request_id"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName", "request_id",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of msg
+}
 
 
 def _install_record_factory() -> None:

@@ -21,11 +21,12 @@ class _ReviewQueueCollector:
     """Reads the review-queue depth from the database at scrape time (it changes outside this
     process too: other workers, people reviewing)."""
 
-    def __init__(self, depth: Callable[[], int | None]):
-        self.depth = depth
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
 
     def collect(self):
-        value = self.depth()
+        source = self.metrics.review_depth
+        value = source() if source is not None else None
         family = GaugeMetricFamily(
             "triage_review_queue_depth", "Stored classifications awaiting human review (needs_review, not reviewed)"
         )
@@ -64,9 +65,9 @@ class Metrics:
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)
         self.model_info = Info("triage_model", "The loaded model bundle", registry=r)
-
-    def watch_review_queue(self, depth: Callable[[], int | None]) -> None:
-        self.registry.register(_ReviewQueueCollector(depth))
+        # Set at start-up (the lifespan may run more than once per app, registration may not).
+        self.review_depth: Callable[[], int | None] | None = None
+        r.register(_ReviewQueueCollector(self))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

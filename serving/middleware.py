@@ -135,9 +135,12 @@ class TriageMiddleware:
 
 def _route_template(scope: dict[str, Any]) -> str:
     """The matched route's path template (bounded label cardinality), not the raw path."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    if "endpoint" in scope:  # a plain Starlette route (/openapi.json, /docs): static paths only
+        return scope.get("path", "unmatched")
+    return "unmatched"
 
 
 async def _send_error(send, exc: TriageError) -> None:  # noqa: ANN001

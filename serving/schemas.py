@@ -11,7 +11,19 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
@@ -39,6 +51,19 @@ def _valid_unicode(value: str) -> str:
 def _has_content(value: str) -> str:
     if not _CONTENT.search(value):
         raise PydanticCustomError("empty_text", "text is empty or only whitespace")
+    return value
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def iso_only(value: Any) -> Any:
+    """Accept only ISO 8601 strings: pydantic would also take numbers as Unix timestamps, which
+    the schema (format date-time) does not promise and which are easy to send by mistake."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_START.match(value.strip()):
+        raise PydanticCustomError("datetime_format", "must be an ISO 8601 date-time string, e.g. 2026-11-01T09:30:00+08:00")
     return value
 
 
@@ -154,11 +179,12 @@ def classify_request_model(
         AfterValidator(_valid_unicode),
     ]
     key_type = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_unicode)]
+    # Strict scalars: in lax mode an over-long "000…" string would slip through as the int 0.
     meta_value = Union[
-        Annotated[str, Field(max_length=max_metadata_value_chars), AfterValidator(_valid_unicode)],
-        bool,
-        int,
-        Annotated[float, Field(allow_inf_nan=False)],
+        Annotated[StrictStr, Field(max_length=max_metadata_value_chars), AfterValidator(_valid_unicode)],
+        StrictBool,
+        StrictInt,
+        Annotated[StrictFloat, Field(allow_inf_nan=False)],
         None,
     ]
     item = create_model(
@@ -174,7 +200,8 @@ def classify_request_model(
             ),
         ),
         received_at=(
-            Annotated[Optional[AwareDatetime], AfterValidator(_plausible_time)],
+            Annotated[Optional[AwareDatetime], BeforeValidator(lambda v: v if v is None else iso_only(v)),
+                      AfterValidator(_plausible_time)],
             Field(None, description="When the customer sent the feedback (with offset); default: now"),
         ),
     )

@@ -55,6 +55,9 @@ class Services:
             from classifier.runtime import Classifier  # imported here: loads onnxruntime
 
             classifier = Classifier.load(settings.bundle_dir)
+            # First calls initialise lazily (tokenizer caches, jieba dictionaries): pay that
+            # here, not in the first customer's request.
+            classifier.predict(["预热：手机银行转账失败，年费怎么收？"])
         log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir)})
 
         batcher = MicroBatcher(
@@ -73,7 +76,7 @@ class Services:
             except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
                 return None
 
-        metrics.watch_review_queue(depth)
+        metrics.review_depth = depth
         return cls(
             settings=settings,
             engine=engine,

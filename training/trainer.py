@@ -16,11 +16,11 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-from classifier.labels import HEADS, LABELS, label_index
+from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
 from training.arguments import TrainConfig
 from training.base_model import build_base_model
-from training.data import read_labelled
+from training.data import read_labelled, to_dataset
 from training.model import MultiHeadClassifier, load_model, save_model
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,23 @@ def seed_everything(seed: int) -> None:
 
 
 def encode_rows(rows: list[dict], tokenizer, max_length: int) -> Encoded:
-    texts = [normalize_text(r["text"]) for r in rows]
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    targets = {h: np.array([label_index(h, r[h]) for r in rows], dtype=np.int64) for h in HEADS}
-    secondary = np.zeros((len(rows), len(LABELS["category"])), dtype=np.float32)
-    for i, r in enumerate(rows):
-        secondary[i, label_index("category", r["category"])] = 1.0
-        if r.get("category_secondary"):
-            secondary[i, label_index("category", r["category_secondary"])] = 1.0
-    return Encoded(ids, targets, secondary)
+    """Tokenize through a Hugging Face ``datasets.Dataset`` (label columns as ClassLabel ids)."""
+    n_cat = len(LABELS["category"])
+
+    def tokenize(batch):
+        enc = tokenizer([normalize_text(t) for t in batch["text"]], truncation=True, max_length=max_length)
+        secondary = []
+        for primary, second in zip(batch["category"], batch["category_secondary"]):
+            multi_hot = [0.0] * n_cat
+            multi_hot[primary] = 1.0
+            if second is not None:
+                multi_hot[second] = 1.0
+            secondary.append(multi_hot)
+        return {"input_ids": enc["input_ids"], "secondary": secondary}
+
+    ds = to_dataset(rows).map(tokenize, batched=True, batch_size=1024, desc="tokenizing")
+    targets = {h: np.asarray(ds[h], dtype=np.int64) for h in HEADS}
+    return Encoded(ds["input_ids"], targets, np.asarray(ds["secondary"], dtype=np.float32))
 
 
 def collate(input_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,5 +18,11 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int, html_route: bool = False) -> dict[int | str, dict[str, Any]]:
+    """Error responses for ``responses=``. On a route whose response class is HTML, FastAPI would
+    document a ``model`` under text/html, so there the JSON schema is referenced explicitly
+    (the ErrorResponse component is registered by the JSON routes)."""
+    if html_route:
+        ref = {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
+        return {s: {"description": _DESCRIPTIONS[s], "content": {"application/json": {"schema": ref}}} for s in statuses}
     return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}

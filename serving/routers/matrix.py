@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,14 +14,15 @@ from serving import store
 from serving.deps import MatrixCaller, ServicesDep
 from serving.errors import InvalidRequest
 from serving.routers.common import error_responses
-from serving.schemas import ID_PATTERN, MatrixResponse
+from serving.schemas import ID_PATTERN, MatrixResponse, iso_only
 from serving.services import Services
 from serving.views import render_matrix
 
 router = APIRouter(prefix="/v1", tags=["matrix"])
 
-FromQ = Annotated[Optional[datetime], Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
-ToQ = Annotated[Optional[datetime], Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+IsoOnly = BeforeValidator(lambda v: v if v is None else iso_only(v))
+FromQ = Annotated[Optional[datetime], IsoOnly, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], IsoOnly, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
 ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
 CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
 
@@ -85,7 +87,7 @@ async def get_matrix(
     "/matrix.html",
     response_class=HTMLResponse,
     summary="Priority matrix heatmap (HTML)",
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(401, 403, 422, 429, 503, html_route=True),
 )
 async def get_matrix_html(
     services: ServicesDep, caller: MatrixCaller,

@@ -121,3 +121,20 @@ def test_wrong_prediction_count_is_an_error_not_a_misalignment():
             run(batcher.predict_async(["a", "b"]))
     finally:
         batcher.close()
+
+
+def test_concurrent_http_requests_share_model_calls(make_client):
+    """End to end: single-item requests arriving together are classified in one model call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fakes import FakeClassifier
+
+    fake = FakeClassifier(delay_s=0.05)
+    api = make_client(fake, batch_max_wait_ms=20)
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda i: api.classify([{"id": str(i), "text": f"转账失败{i}"}]), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert [r.json()["results"][0]["id"] for r in responses] == [str(i) for i in range(8)]
+    assert sum(fake.calls) == 8
+    assert max(fake.calls) > 1, fake.calls
+    assert 'triage_batch_size_count' in api.client.get("/metrics").text

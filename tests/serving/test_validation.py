@@ -117,6 +117,9 @@ def test_utf8_bom_is_tolerated(api):
         ({"items": [{"id": "a\nb", "text": "转账失败"}]}, ["body", "items", 0, "id"]),
         ({"items": [{"id": "1", "text": "转账失败", "received_at": "2026-11-23T10:00:00"}]}, ["body", "items", 0, "received_at"]),
         ({"items": [{"id": "1", "text": "转账失败", "received_at": "1970-01-01T00:00:00+08:00"}]}, ["body", "items", 0, "received_at"]),
+        ({"items": [{"id": "1", "text": "转账失败", "received_at": 1764000000}]}, ["body", "items", 0, "received_at"]),
+        ({"items": [{"id": "1", "text": "转账失败", "metadata": {"k": "0" * 300}}]}, ["body", "items", 0, "metadata", "k"]),
+        ({"items": [{"id": "1", "text": "转账失败", "metadata": {f"k{i}": i for i in range(40)}}]}, ["body", "items", 0, "metadata"]),
         ([{"id": "1", "text": "转账失败"}], ["body"]),
         ("转账失败", ["body"]),
         (None, ["body"]),
@@ -160,6 +163,7 @@ def test_unknown_route_and_method(api):
 def test_bad_matrix_query(api):
     h = api.headers("supervisor")
     assert_error(api.client.get("/v1/matrix?from=yesterday", headers=h), 422, "E513")
+    assert_error(api.client.get("/v1/matrix?from=1764000000", headers=h), 422, "E513")  # no Unix timestamps
     assert_error(api.client.get("/v1/matrix?category=fee", headers=h), 422, "E513")
     assert_error(api.client.get("/v1/matrix?from=2026-02-01&to=2026-01-01", headers=h), 422, "E513")
     assert_error(api.client.get("/v1/matrix?from=0001-01-01T00:00:00%2B08:00", headers=h), 422, "E513")
