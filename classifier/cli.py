@@ -19,12 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group="feedback_triage.commands"), key=lambda e: e.name):
         try:
-            register = ep.load()
+            ep.load()(sub)
         except ImportError as exc:  # the extra that provides it is not installed
-            stub = sub.add_parser(ep.name, help=f"(unavailable: {exc})")
+            stub = sub.choices.get(ep.name) or sub.add_parser(ep.name, help=f"(unavailable: {exc})")
             stub.set_defaults(func=lambda args, exc=exc: _unavailable(exc))
-            continue
-        register(sub)
     return parser
 
 
