@@ -33,6 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from classifier.calibration import softmax
 from classifier.errors import BundleLabelMismatch, BundleManifestInvalid, BundleMissingFile
 from classifier.labels import LABELS
 from classifier.normalize import normalize_text
@@ -223,7 +224,7 @@ class LinearTfidfModel:
     def predict_proba(self, texts: Iterable[str], normalized: bool = False) -> dict[str, np.ndarray]:
         """head → (n, n_labels) float64 probabilities, columns in ``LABELS[head]`` order."""
         logits = self.logits(texts, normalized)
-        return {h: _softmax(logits[:, s]) for h, s in self._slices.items()}
+        return {h: softmax(logits[:, s]) for h, s in self._slices.items()}
 
     def top_terms(
         self, text: str, head: str, label: str, k: int = 5, normalized: bool = False
@@ -249,12 +250,6 @@ class LinearTfidfModel:
             merged[t] = merged.get(t, 0.0) + c
         ranked = sorted(((t, c) for t, c in merged.items() if c > 0), key=lambda tc: -tc[1])
         return ranked[:k]
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 # --- (de)serialisation helpers, also used by training/baseline.py --------------------------------
