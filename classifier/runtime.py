@@ -107,8 +107,7 @@ class Classifier:
         """Raw model outputs for pre-tokenized inputs, in input order."""
         order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
         chunks: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self._batches(order, token_ids):
             width = max(len(token_ids[i]) for i in idx)
             ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -120,6 +119,18 @@ class Classifier:
                 chunks[name].append(value)
         inverse = np.argsort(order)
         return {name: np.concatenate(v)[inverse] for name, v in chunks.items()}
+
+    def _batches(self, order: list[int], token_ids: list[list[int]]):
+        """Cut length-sorted indices into batches of at most ``batch_size`` whose padding stays small:
+        a batch also ends where the next text is much longer than the batch's shortest one."""
+        batch: list[int] = []
+        for i in order:
+            if batch and (len(batch) == self.batch_size or len(token_ids[i]) > 1.25 * len(token_ids[batch[0]]) + 4):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
 
     def raw_scores(self, texts: Sequence[str]) -> RawScores:
         normalized = [normalize_text(t) for t in texts]
