@@ -6,12 +6,16 @@ Measured in one run on this machine against a real ``triage serve`` (uvicorn) on
 2. throughput (items/s) with N concurrent clients (default 16) sending single-item requests,
    which only the micro-batcher can turn into model batches;
 3. raw runtime batch throughput, in-process, after the server has stopped (so the two never
-   share the CPU): ``Classifier.predict`` over the whole text pool in one call (the runtime's best
-   case: everything length-sorted), and over chunks of the server's maximum batch size;
-4. the ratio of (2) to (3), the whole-pool figure being the reference.
+   share the CPU), in two layouts: one ``Classifier.predict`` call at a time with every core in
+   ONNX Runtime, and the server's layout (W worker threads, T ONNX threads each); each over the
+   whole text pool (the runtime's best case: everything length-sorted together) and over chunks of
+   the server's maximum batch size;
+4. the ratio of (2) to the best whole-pool figure of (3).
 
-The load generator runs on the same machine as the server, so on a small machine it takes CPU
-from the server; the ratio is therefore a lower bound of what a remote client would see.
+The load generator runs on the same machine as the server and takes CPU from it. It is a
+minimal HTTP/1.1 keep-alive client on raw asyncio streams (pre-encoded requests, no HTTP library),
+so that it takes as little as possible; its CPU time is reported. The ratio is therefore a lower
+bound of what remote clients would see.
 
     python bench/bench_serving.py                               # models/default
     python bench/bench_serving.py --bundle tests/fixtures/tiny_bundle --single 100 --seconds 10
@@ -32,6 +36,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from serving.settings import Settings, model_parallelism
 
 REPO = Path(__file__).resolve().parents[1]
 FALLBACK_TEXTS = [
@@ -110,39 +116,67 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def measure_single(url: str, headers: dict, texts: list[str], n: int) -> list[float]:
+def encode_requests(port: int, key: str, texts: list[str]) -> list[bytes]:
+    """One pre-encoded single-item POST /v1/classify per text (the client then only writes bytes)."""
+    out = []
+    for i, text in enumerate(texts):
+        body = json.dumps({"items": [{"id": str(i), "text": text}]}, ensure_ascii=False).encode("utf-8")
+        head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        out.append(head.encode("ascii") + body)
+    return out
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request on a keep-alive connection, read the whole response, return its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def measure_single(port: int, requests: list[bytes], n: int) -> list[float]:
     latencies = []
-    with httpx.Client(headers=headers, timeout=30) as client:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
         for i in range(n):
-            body = {"items": [{"id": str(i), "text": texts[i % len(texts)]}]}
             start = time.perf_counter()
-            r = client.post(url, json=body)
+            status = await exchange(reader, writer, requests[i % len(requests)])
             latencies.append(time.perf_counter() - start)
-            r.raise_for_status()
+            if status != 200:
+                raise SystemExit(f"request failed with HTTP {status}")
+    finally:
+        writer.close()
     return latencies
 
 
-async def measure_concurrent(url: str, headers: dict, texts: list[str], clients: int, seconds: float) -> tuple[int, float, int]:
-    """(items done, elapsed seconds, errors) with `clients` workers each keeping one request in flight."""
+async def measure_concurrent(port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[int, float, int]:
+    """(items done, elapsed seconds, errors) with `clients` connections each keeping one request in flight."""
     done = errors = 0
     stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
 
-        async def worker(w: int) -> None:
-            nonlocal done, errors
-            i = w
+    async def client(c: int) -> None:
+        nonlocal done, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = c
+        try:
             while time.perf_counter() < stop_at:
-                r = await client.post(url, json={"items": [{"id": str(i), "text": texts[i % len(texts)]}]})
-                if r.status_code == 200:
+                if await exchange(reader, writer, requests[i % len(requests)]) == 200:
                     done += 1
                 else:
                     errors += 1
                 i += clients
+        finally:
+            writer.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(clients)))
-        return done, time.perf_counter() - start, errors
+    start = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return done, time.perf_counter() - start, errors
 
 
 def server_batch_sizes(base: str) -> float | None:
@@ -156,31 +190,50 @@ def server_batch_sizes(base: str) -> float | None:
     return values["triage_batch_size_sum"] / count if count else None
 
 
-def measure_raw(bundle: Path, texts: list[str], batch_size: int, seconds: float) -> tuple[float, float]:
-    """Runtime throughput without HTTP: (whole pool in one predict call, chunks of batch_size).
+def measure_raw(bundle: Path, texts: list[str], batch_size: int, seconds: float, workers: int, threads: int) -> tuple[float, float]:
+    """Runtime throughput without HTTP, in items/s: (whole pool, chunks of batch_size).
 
-    The whole-pool figure is the runtime's best case (it sorts every text by length, so padding is
-    minimal) and is the reference for the served/raw ratio; the chunked figure is what the server's
-    largest micro-batch could reach on this text mix.
+    ``workers`` threads share one Classifier with ``threads`` ONNX Runtime threads, each predicting
+    its shard of the pool (whole-pool figure: every shard in one call, length-sorted, the runtime's
+    best case) or consecutive chunks of ``batch_size`` (what the server's largest micro-batch could
+    reach on this text mix).
     """
+    import threading
+
     from classifier.runtime import Classifier
 
-    clf = Classifier.load(bundle)
+    clf = Classifier.load(bundle, threads=threads, batch_size=batch_size)
     clf.predict(texts[:batch_size])  # warm-up
+    shards = [texts[w::workers] for w in range(workers)]
 
-    done, start = 0, time.perf_counter()
-    while done == 0 or time.perf_counter() - start < seconds:
-        clf.predict(texts)
-        done += len(texts)
-    offline = done / (time.perf_counter() - start)
+    def run(work) -> float:  # noqa: ANN001 - work(shard, step) -> items done
+        counts = [0] * workers
+        stop_at = time.perf_counter() + seconds
 
-    done, start, i = 0, time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        clf.predict([texts[(i + k) % len(texts)] for k in range(batch_size)])
-        done += batch_size
-        i += batch_size
-    chunked = done / (time.perf_counter() - start)
-    return offline, chunked
+        def loop(w: int) -> None:
+            step = 0
+            while counts[w] == 0 or time.perf_counter() < stop_at:
+                counts[w] += work(shards[w], step)
+                step += 1
+
+        pool = [threading.Thread(target=loop, args=(w,)) for w in range(workers)]
+        start = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        return sum(counts) / (time.perf_counter() - start)
+
+    def whole(shard, _step):  # noqa: ANN001, ANN202
+        clf.predict(shard)
+        return len(shard)
+
+    def chunk(shard, step):  # noqa: ANN001, ANN202
+        at = (step * batch_size) % len(shard)
+        clf.predict([shard[(at + k) % len(shard)] for k in range(batch_size)])
+        return batch_size
+
+    return run(whole), run(chunk)
 
 
 def main() -> int:
@@ -195,6 +248,8 @@ def main() -> int:
     args = parser.parse_args()
 
     texts = load_texts(args.texts, 2000, 5000)
+    cores = os.cpu_count() or 1
+    workers, threads = model_parallelism(Settings(_env_file=None))
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         key = create_key(database_url)
@@ -203,17 +258,22 @@ def main() -> int:
                "TRIAGE_LOG_LEVEL": "WARNING", "TRIAGE_BATCH_MAX_SIZE": str(args.batch_size)}
         proc = start_server(args.bundle, port, env)
         base = f"http://127.0.0.1:{port}"
-        url, headers = f"{base}/v1/classify", {"Authorization": f"Bearer {key}"}
+        requests = encode_requests(port, key, texts)
         try:
-            measure_single(url, headers, texts, 20)  # warm-up
-            latencies = measure_single(url, headers, texts, args.single)
-            done, elapsed, errors = asyncio.run(measure_concurrent(url, headers, texts, args.clients, args.seconds))
+            asyncio.run(measure_single(port, requests, 20))  # warm-up
+            latencies = asyncio.run(measure_single(port, requests, args.single))
+            cpu_before = time.process_time()
+            done, elapsed, errors = asyncio.run(measure_concurrent(port, requests, args.clients, args.seconds))
+            client_cpu = (time.process_time() - cpu_before) / elapsed
             mean_batch = server_batch_sizes(base)
         finally:
             stop_server(proc)
 
     served = done / elapsed
-    raw, raw_chunked = measure_raw(args.bundle, texts, args.batch_size, args.seconds)
+    # The runtime alone, in the two layouts: every core in one call at a time, and the server's.
+    raw_single, raw_single_chunked = measure_raw(args.bundle, texts, args.batch_size, args.seconds, 1, cores)
+    raw_server, raw_server_chunked = measure_raw(args.bundle, texts, args.batch_size, args.seconds, workers, threads)
+    raw = max(raw_single, raw_server)
     results = {
         "bundle": str(args.bundle),
         "cpu_count": os.cpu_count(),
@@ -224,11 +284,15 @@ def main() -> int:
         "concurrent_clients": args.clients,
         "served_items_per_s": round(served, 1),
         "served_errors": errors,
+        "server_model_workers_x_threads": f"{workers}x{threads}",
         "server_mean_batch_size": round(mean_batch, 2) if mean_batch else None,
-        "raw_offline_items_per_s": round(raw, 1),
-        f"raw_batch{args.batch_size}_items_per_s": round(raw_chunked, 1),
+        "load_generator_cpu_share_of_one_core": round(client_cpu, 3),
+        f"raw_pool_1x{cores}_items_per_s": round(raw_single, 1),
+        f"raw_batch{args.batch_size}_1x{cores}_items_per_s": round(raw_single_chunked, 1),
+        f"raw_pool_{workers}x{threads}_items_per_s": round(raw_server, 1),
+        f"raw_batch{args.batch_size}_{workers}x{threads}_items_per_s": round(raw_server_chunked, 1),
         "served_to_raw_ratio": round(served / raw, 3),
-        f"served_to_raw_batch{args.batch_size}_ratio": round(served / raw_chunked, 3),
+        f"served_to_raw_batch{args.batch_size}_ratio": round(served / max(raw_single_chunked, raw_server_chunked), 3),
     }
     width = max(map(len, results))
     for name, value in results.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,15 +69,25 @@ def is_working_day(day: date) -> tuple[bool, bool]:
     Statutory holidays are off, make-up working days (调休, often a Saturday or Sunday) are on.
     For a year ``chinese_calendar`` has no data for, Monday–Friday is used and ``fell_back`` is True.
     """
-    import chinese_calendar
-
-    try:
-        return bool(chinese_calendar.is_workday(day)), False
-    except NotImplementedError:
+    working = _calendar_working_day(day)
+    if working is None:
         if day.year not in _warned_years:
             _warned_years.add(day.year)
             log.warning("chinese_calendar has no holiday data for %d; counting Mon-Fri as working days", day.year)
         return day.weekday() < 5, True
+    return working, False
+
+
+@lru_cache(maxsize=8192)
+def _calendar_working_day(day: date) -> bool | None:
+    """chinese_calendar's answer, None for a year it has no data for. Cached: every classified
+    item walks several days forward from its arrival date, and the lookup is slow Python."""
+    import chinese_calendar
+
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
 
 
 def add_working_days(start: date, n: int) -> tuple[date, tuple[int, ...]]:

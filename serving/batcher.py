@@ -1,11 +1,19 @@
 """Dynamic micro-batching: items of concurrent requests share one model call.
 
-Requests put their texts on a queue and await a future; one worker thread takes everything
-queued (up to ``max_size`` items, waiting at most ``max_wait_ms`` for more after the first) and
-runs a single ``predict`` over it. Under load the queue fills while the model is busy, so batches
-grow by themselves and throughput approaches the runtime's batch throughput; when idle a request
-waits at most ``max_wait_ms``. The model call runs outside the event loop, which stays free for
-I/O, and ONNX Runtime parallelises inside the call, so one worker thread is enough.
+Requests put their texts on a queue and await a future; worker threads take everything queued
+(up to ``max_size`` items, waiting at most ``max_wait_ms`` for more after the first) and run a
+single ``process`` call over it. Under load the queue fills while the model is busy, so batches grow by
+themselves and throughput approaches the runtime's batch throughput; when idle a request waits at
+most ``max_wait_ms``. Model calls run outside the event loop, which stays free for I/O.
+
+Several workers (``workers``), each calling a single-threaded ONNX Runtime session, beat one worker
+calling a multi-threaded session on a small CPU at every batch size: while one worker is in the
+model the other forms the next batch or runs its Python pre/post-processing, and no intra-op
+barrier stalls when the event loop takes a core (``bench/bench_serving.py`` measures both).
+
+The same mechanism groups the database writes of concurrent requests into one transaction
+(group commit, see serving/services.py): ``process`` is any function from a list of items to one
+result per item, and a job (one request's items) is never split across calls when it fits.
 """
 from __future__ import annotations
 
@@ -34,14 +42,19 @@ class _Job:
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[list[str]], list[Any]],
+        process: Callable[[list[Any]], list[Any]],
         max_size: int = 64,
         max_wait_ms: float = 2.0,
         max_queue_items: int = 8192,
         on_batch: Callable[[int, float], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
+        workers: int = 1,
+        name: str = "model",
     ):
-        self.predict = predict
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.process = process
+        self.name = name  # in thread names, log lines and the overload message
         self.max_size = max_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
@@ -51,12 +64,15 @@ class MicroBatcher:
         self._pending = 0  # items submitted and not yet taken by the worker
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="triage-batcher", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"triage-{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # --- request side (event loop) -----------------------------------------------------------
 
-    async def predict_async(self, texts: Sequence[str]) -> list[Any]:
+    async def process_async(self, texts: Sequence[str]) -> list[Any]:
         """Predictions for ``texts`` in order; big requests are split so no call exceeds max_size."""
         chunks = [texts[i:i + self.max_size] for i in range(0, len(texts), self.max_size)]
         futures = [self.submit(chunk) for chunk in chunks]
@@ -69,7 +85,7 @@ class MicroBatcher:
                 raise NotReady("the service is shutting down")
             if self._pending + len(texts) > self.max_queue_items:
                 raise Overloaded(
-                    "too many items are waiting for the model; retry shortly",
+                    f"too many items are waiting for the {self.name}; retry shortly",
                     details={"queued_items": self._pending, "max_queue_items": self.max_queue_items},
                 )
             self._pending += len(texts)
@@ -120,9 +136,9 @@ class MicroBatcher:
         texts = [t for job in batch for t in job.texts]
         start = time.perf_counter()
         try:
-            predictions = self.predict(texts)
+            predictions = self.process(texts)
             if len(predictions) != len(texts):
-                raise RuntimeError(f"model returned {len(predictions)} predictions for {len(texts)} texts")
+                raise RuntimeError(f"{self.name} returned {len(predictions)} results for {len(texts)} items")
         except BaseException as exc:  # noqa: BLE001 - must reach the waiting requests
             if len(batch) > 1:
                 # Isolate the failing request so one bad input does not fail its neighbours.
@@ -130,7 +146,7 @@ class MicroBatcher:
                     self._execute([job], len(job.texts))
                 return
             # The request that receives the exception logs it with its request id and trace.
-            log.warning("model call failed for a request of %d items: %s", size, type(exc).__name__)
+            log.warning("%s call failed for a request of %d items: %s", self.name, size, type(exc).__name__)
             self._fail(batch[0], exc)
             return
         if self.on_batch:
@@ -150,15 +166,22 @@ class MicroBatcher:
             job.future.set_exception(exc)
 
     def _drain(self) -> None:
-        """Run whatever was queued before close(): accepted requests are answered, not dropped."""
+        """Run whatever was queued before close(): accepted requests are answered, not dropped.
+
+        Stop markers meant for the other workers are put back once the queue is empty."""
+        stops = 0
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                return
-            if job is not _STOP:
-                self._take(len(job.texts))
-                self._execute([job], len(job.texts))
+                break
+            if job is _STOP:
+                stops += 1
+                continue
+            self._take(len(job.texts))
+            self._execute([job], len(job.texts))
+        for _ in range(stops):
+            self._queue.put(_STOP)
 
     def _report_queue(self, pending: int) -> None:
         if self.on_queue:
@@ -172,7 +195,10 @@ class MicroBatcher:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
             log.warning("batcher did not finish within %.0fs", timeout)

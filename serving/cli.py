@@ -73,6 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level, settings.log_json)
 
+    # Each worker process takes its share of the cores for its model threads (serving/settings.py).
+    os.environ["TRIAGE_SERVER_PROCESSES"] = str(args.workers)
     uvicorn.run(
         "serving.app:serve_app",
         factory=True,

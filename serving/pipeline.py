@@ -1,7 +1,9 @@
 """POST /v1/classify, minus HTTP: predict (micro-batched) → priority → route → store → result.
 
-The model call happens in the batcher's thread and the database write in the thread pool; the
-per-item work done here on the event loop (rules, dict building) is small next to the model.
+The model call happens in the batcher's threads and the database write in the writer's thread,
+which commits the rows of concurrent requests together; the per-item work done here on the event
+loop (rules, dict building) is small next to the model. A response is sent only after its rows
+are committed.
 """
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from starlette.concurrency import run_in_threadpool
-
+from classifier.errors import TriageError
 from classifier.labels import HEADS
 from serving import store
 from serving.errors import DatabaseUnavailable
@@ -33,7 +34,7 @@ async def classify(
     services: Services, items: Sequence[Any], request_id: str, key_id: int | None
 ) -> dict[str, Any]:
     """The response body for validated request ``items`` (same order); results are stored first."""
-    predictions = await services.batcher.predict_async([item.text for item in items])
+    predictions = await services.batcher.process_async([item.text for item in items])
     now = datetime.now(timezone.utc)
     model_version = services.model_version
     metrics = services.metrics
@@ -90,8 +91,10 @@ async def classify(
         })
 
     try:
-        await run_in_threadpool(store.save_classifications, services.sessions, rows)
+        await services.writer.process_async(rows)
     except Exception as exc:  # noqa: BLE001 - any driver error: the client should retry later
+        if isinstance(exc, TriageError):  # the writer's queue is full or it is shutting down
+            raise
         log.exception("storing %d results failed", len(rows))
         raise DatabaseUnavailable("could not store the results; retry later", details={"reason": type(exc).__name__}) from exc
 

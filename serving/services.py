@@ -19,7 +19,7 @@ from serving.auth import KeyStore
 from serving.batcher import MicroBatcher
 from serving.metrics import Metrics
 from serving.ratelimit import RateLimiter
-from serving.settings import Settings
+from serving.settings import Settings, model_parallelism
 
 log = logging.getLogger("triage.services")
 
@@ -31,6 +31,7 @@ class Services:
     sessions: sessionmaker[Session]
     classifier: Any  # classifier.runtime.Classifier or a stand-in with the same interface
     batcher: MicroBatcher
+    writer: MicroBatcher  # group commit: the rows of concurrent requests share one transaction
     matrix: PriorityMatrix
     router: Router
     keys: KeyStore
@@ -51,14 +52,16 @@ class Services:
             db.migrate(engine)
         sessions = db.make_sessionmaker(engine)
 
+        workers, threads = model_parallelism(settings)
         if classifier is None:
             from classifier.runtime import Classifier  # imported here: loads onnxruntime
 
-            classifier = Classifier.load(settings.bundle_dir)
+            classifier = Classifier.load(settings.bundle_dir, threads=threads, batch_size=settings.batch_max_size)
             # First calls initialise lazily (tokenizer caches, jieba dictionaries): pay that
             # here, not in the first customer's request.
             classifier.predict(["预热：手机银行转账失败，年费怎么收？"])
-        log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir)})
+        log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir),
+                                        "model_workers": workers, "model_threads": threads})
 
         batcher = MicroBatcher(
             classifier.predict,
@@ -67,6 +70,15 @@ class Services:
             max_queue_items=settings.batch_max_queue_items,
             on_batch=lambda n, s: (metrics.batch_size.observe(n), metrics.batch_latency.observe(s)),
             on_queue=metrics.queue_items.set,
+            workers=workers,
+        )
+        writer = MicroBatcher(
+            lambda rows: _save(sessions, rows),
+            # A request's rows are one job and never split, so one request is all or nothing.
+            max_size=max(4096, settings.max_batch_items),
+            max_wait_ms=0,
+            max_queue_items=max(65536, settings.max_batch_items),
+            name="database",
         )
         metrics.model_info.info({"version": classifier.model_version, "bundle": str(settings.bundle_dir)})
 
@@ -83,6 +95,7 @@ class Services:
             sessions=sessions,
             classifier=classifier,
             batcher=batcher,
+            writer=writer,
             matrix=matrix,
             router=router,
             keys=KeyStore(sessions, settings.auth_cache_seconds),
@@ -91,6 +104,12 @@ class Services:
         )
 
     def close(self) -> None:
-        """Graceful: finish queued predictions, then release database connections."""
+        """Graceful: finish queued predictions and their writes, then release database connections."""
         self.batcher.close()
+        self.writer.close()
         self.engine.dispose()
+
+
+def _save(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> list[None]:
+    store.save_classifications(sessions, rows)
+    return [None] * len(rows)

@@ -5,6 +5,7 @@ the ``triage keys`` CLI set; both names map to :attr:`Settings.database_url`.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,10 +51,34 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(2.0, ge=0)
     # Items waiting for the model beyond this are refused with 503 + Retry-After (back-pressure).
     batch_max_queue_items: int = Field(8192, ge=1)
+    # Model worker threads per process, and ONNX Runtime intra-op threads per call. 0 = automatic:
+    # one single-threaded worker per CPU core available to this process (see serving/batcher.py).
+    # One worker with all cores gives the lowest single-request latency on an idle service.
+    model_workers: int = Field(0, ge=0)
+    model_threads: int = Field(0, ge=0)
+    # Set by `triage serve --workers N` so that N processes split the cores instead of each taking all.
+    server_processes: int = Field(1, ge=1)
+    # CPython's GIL switch interval for `triage serve` (default 5 ms); see serving/app.py:serve_app.
+    switch_interval_ms: float = Field(0.2, gt=0, le=100)
 
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def model_parallelism(settings: Settings, cores: int | None = None) -> tuple[int, int]:
+    """``(workers, threads per worker)`` for this process from the settings and the CPU."""
+    share = max(1, (cores or available_cores()) // settings.server_processes)
+    workers = settings.model_workers or min(share, 8)
+    threads = settings.model_threads or max(1, share // workers)
+    return workers, threads
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,8 @@ def from_storage(dt: datetime) -> datetime:
 
 
 def save_classifications(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
-    """Insert the rows of one request in one transaction (all or nothing)."""
+    """Insert rows in one transaction (all or nothing): one request's, or several requests' together
+    when the service groups concurrent writes (group commit)."""
     if not rows:
         return
     with sessions.begin() as session:

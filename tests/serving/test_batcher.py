@@ -40,9 +40,9 @@ def test_concurrent_requests_are_batched_together_in_order():
     try:
         async def main():
             # The first request occupies the model; the next 20 queue up and must share a call.
-            first = asyncio.create_task(batcher.predict_async(["warm"]))
+            first = asyncio.create_task(batcher.process_async(["warm"]))
             await asyncio.sleep(0.01)
-            rest = [batcher.predict_async([f"r{i}a", f"r{i}b"]) for i in range(20)]
+            rest = [batcher.process_async([f"r{i}a", f"r{i}b"]) for i in range(20)]
             return await first, await asyncio.gather(*rest)
 
         first, rest = run(main())
@@ -59,7 +59,7 @@ def test_max_size_is_respected_and_large_requests_are_split():
     batcher = MicroBatcher(rec, max_size=8, max_wait_ms=1)
     try:
         texts = [f"t{i}" for i in range(30)]
-        out = run(batcher.predict_async(texts))
+        out = run(batcher.process_async(texts))
     finally:
         batcher.close()
     assert out == [f"p:{t}" for t in texts]
@@ -71,9 +71,9 @@ def test_a_failing_request_does_not_fail_its_batch_neighbours():
     batcher = MicroBatcher(rec, max_size=64, max_wait_ms=20)
     try:
         async def main():
-            good = batcher.predict_async(["ok1"])
-            bad = batcher.predict_async(["bad"])
-            good2 = batcher.predict_async(["ok2"])
+            good = batcher.process_async(["ok1"])
+            bad = batcher.process_async(["bad"])
+            good2 = batcher.process_async(["ok2"])
             return await asyncio.gather(good, bad, good2, return_exceptions=True)
 
         good, bad, good2 = run(main())
@@ -117,8 +117,8 @@ def test_close_finishes_queued_work_then_refuses_new_work():
 def test_wrong_prediction_count_is_an_error_not_a_misalignment():
     batcher = MicroBatcher(lambda texts: texts[:-1], max_size=4, max_wait_ms=0)
     try:
-        with pytest.raises(RuntimeError, match="predictions"):
-            run(batcher.predict_async(["a", "b"]))
+        with pytest.raises(RuntimeError, match="2 items"):
+            run(batcher.process_async(["a", "b"]))
     finally:
         batcher.close()
 
@@ -138,3 +138,34 @@ def test_concurrent_http_requests_share_model_calls(make_client):
     assert sum(fake.calls) == 8
     assert max(fake.calls) > 1, fake.calls
     assert 'triage_batch_size_count' in api.client.get("/metrics").text
+
+
+def test_several_workers_run_model_calls_in_parallel_and_keep_order():
+    rec = Recorder(delay=0.1)
+    batcher = MicroBatcher(rec, max_size=1, max_wait_ms=0, workers=2)
+    try:
+        async def main():
+            return await asyncio.gather(*(batcher.process_async([f"t{i}"]) for i in range(4)))
+
+        start = time.perf_counter()
+        out = run(main())
+        elapsed = time.perf_counter() - start
+    finally:
+        batcher.close()
+    assert out == [[f"p:t{i}"] for i in range(4)]
+    # Four 0.1 s calls of one item: two workers need about 0.2 s, one would need 0.4 s.
+    assert elapsed < 0.35, elapsed
+
+
+def test_close_with_several_workers_answers_everything_queued():
+    rec = Recorder(delay=0.01)
+    batcher = MicroBatcher(rec, max_size=1, max_wait_ms=0, workers=3)
+    futures = [batcher.submit([f"x{i}"]) for i in range(12)]
+    batcher.close()
+    assert [f.result(timeout=1) for f in futures] == [[f"p:x{i}"] for i in range(12)]
+    assert not any(t.is_alive() for t in batcher._threads)
+
+
+def test_zero_workers_is_refused():
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), workers=0)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from sqlalchemy import inspect, select, text
 
@@ -94,3 +96,42 @@ def test_readyz_reports_an_unreachable_database(make_client, fake_classifier):
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "E520"
     assert r.json()["error"]["details"] == {"model": True, "database": False}
+
+
+def test_concurrent_requests_share_one_transaction_and_each_gets_its_rows(make_client, fake_classifier, sqlite_url):
+    """Group commit: rows of requests that wait together are written in one transaction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    api = make_client(fake_classifier, database_url=sqlite_url)
+    commits = []
+    event.listen(api.services.engine, "commit", lambda conn: commits.append(1))
+    real_save = api.services.writer.process
+    gate = threading.Event()
+
+    def slow_first(rows):  # hold the first write so the others queue up behind it
+        gate.wait(2)
+        return real_save(rows)
+
+    api.services.writer.process = slow_first
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(api.classify, [{"id": f"i{i}", "text": f"转账失败{i}"}]) for i in range(8)]
+        time.sleep(0.3)
+        gate.set()
+        responses = [f.result() for f in futures]
+    assert [r.status_code for r in responses] == [200] * 8
+    with api.services.sessions() as session:
+        stored = sorted(session.scalars(select(Classification.item_id)).all())
+    assert stored == sorted(f"i{i}" for i in range(8))
+    assert len(commits) < 8, commits
+
+
+def test_a_failing_database_write_is_a_503_with_the_error_schema(make_client, fake_classifier, sqlite_url):
+    api = make_client(fake_classifier, database_url=sqlite_url)
+    with api.services.engine.begin() as conn:
+        conn.execute(text("DROP TABLE classifications"))
+    r = api.classify([{"id": "a", "text": "转账失败"}])
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "E522"
+    assert "Traceback" not in r.text
