@@ -4,7 +4,7 @@ Requests put their texts on a queue and await a future; worker threads take ever
 (up to ``max_size`` items, waiting at most ``max_wait_ms`` for more after the first) and run a
 single ``process`` call over it. Under load the queue fills while the model is busy, so batches grow by
 themselves and throughput approaches the runtime's batch throughput; when idle a request waits at
-most ``max_wait_ms``. Model calls run outside the event loop, which stays free for I/O.
+most ``max_wait_ms`` (the service's default is 0: see serving/settings.py). Model calls run outside the event loop, which stays free for I/O.
 
 Several workers (``workers``), each calling a single-threaded ONNX Runtime session, beat one worker
 calling a multi-threaded session on a small CPU at every batch size: while one worker is in the
@@ -44,7 +44,7 @@ class MicroBatcher:
         self,
         process: Callable[[list[Any]], list[Any]],
         max_size: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         max_queue_items: int = 8192,
         on_batch: Callable[[int, float], None] | None = None,
         on_queue: Callable[[int], None] | None = None,

@@ -69,7 +69,7 @@ async def classify(
             "item_id": item.id,
             "api_key_id": key_id,
             "text_masked": _clean(mask_text(item.text)),
-            "metadata_masked": masked_meta,
+            "metadata": masked_meta,  # rows are keyed by column name (store.save_classifications)
             "predictions": {**heads, "category_secondary": secondary, "review_heads": list(getattr(pred, "review_heads", []))},
             "model_version": model_version,
             "category": category,

@@ -73,7 +73,7 @@ class Services:
             workers=workers,
         )
         writer = MicroBatcher(
-            lambda rows: _save(sessions, rows),
+            lambda rows: _save(engine, rows),
             # A request's rows are one job and never split, so one request is all or nothing.
             max_size=max(4096, settings.max_batch_items),
             max_wait_ms=0,
@@ -110,6 +110,6 @@ class Services:
         self.engine.dispose()
 
 
-def _save(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> list[None]:
-    store.save_classifications(sessions, rows)
+def _save(engine: Engine, rows: list[dict[str, Any]]) -> list[None]:
+    store.save_classifications(engine, rows)
     return [None] * len(rows)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
@@ -26,13 +26,17 @@ def from_storage(dt: datetime) -> datetime:
     return dt.replace(tzinfo=timezone.utc)
 
 
-def save_classifications(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:
-    """Insert rows in one transaction (all or nothing): one request's, or several requests' together
-    when the service groups concurrent writes (group commit)."""
+def save_classifications(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, keyed by the table's column names, in one transaction (all or nothing): one
+    request's, or several requests' together when the service groups concurrent writes (group commit).
+
+    A Core executemany on a connection, not the ORM's bulk insert through a Session: this runs
+    once per group commit on the hot path, and the ORM layer doubled its cost (≈150 vs 300 µs per
+    SQLite commit of a few rows)."""
     if not rows:
         return
-    with sessions.begin() as session:
-        session.execute(insert(Classification), rows)
+    with engine.begin() as conn:
+        conn.execute(Classification.__table__.insert(), rows)
 
 
 @dataclass(frozen=True)
