@@ -6,9 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from classifier.config import DEFAULT_BUNDLE
 from classifier.labels import DISPLAY_ZH, HEADS
-
-DEFAULT_BUNDLE = Path("models/default")
 
 
 def register(subparsers) -> None:

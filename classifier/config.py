@@ -22,6 +22,13 @@ from typing import Any, Iterable, Mapping
 
 from classifier.errors import ConfigError
 
+# --- default locations --------------------------------------------------------------------------
+# Relative to the working directory: the repository root, or /app in the Docker image. The service
+# (serving/settings.py) and the CLIs start from these.
+DEFAULT_BUNDLE = Path("models/default")
+DEFAULT_PRIORITY_CONFIG = Path("configs/priority.yaml")
+DEFAULT_ROUTING_CONFIG = Path("configs/routing.yaml")
+
 # --- YAML loading -------------------------------------------------------------------------------
 
 

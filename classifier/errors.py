@@ -83,6 +83,44 @@ class BatchTooLarge(DataError):
     http_status = 413
 
 
+# Batch scoring (classifier.score). E223/E224 (with E210) are row-level: they are written into
+# the row's `error` column and the run goes on; the others stop the run.
+class ScoreOptionError(DataError):
+    code = "E220"
+
+
+class ColumnClash(DataError):
+    """The input already has a column that scoring adds."""
+
+    code = "E221"
+
+
+class UnscorableFile(DataError):
+    """No row of the file can be scored: the text column is missing, or there are no rows."""
+
+    code = "E222"
+
+
+class UnreadableRow(DataError):
+    code = "E223"
+
+
+class RowWithoutText(DataError):
+    code = "E224"
+
+
+class CheckpointExists(DataError):
+    """An unfinished run's checkpoint is in the way and ``--resume`` was not given."""
+
+    code = "E225"
+
+
+class CheckpointMismatch(DataError):
+    """The checkpoint belongs to another input, model or set of options (or is not one)."""
+
+    code = "E226"
+
+
 # --- E3xx: configuration -----------------------------------------------------------------
 class ConfigError(TriageError):
     code = "E300"

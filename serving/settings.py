@@ -12,14 +12,16 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
 
     # --- model and rules ------------------------------------------------------------------
-    bundle_dir: Path = Path("models/default")
-    priority_config: Path = Path("configs/priority.yaml")
-    routing_config: Path = Path("configs/routing.yaml")
+    bundle_dir: Path = DEFAULT_BUNDLE
+    priority_config: Path = DEFAULT_PRIORITY_CONFIG
+    routing_config: Path = DEFAULT_ROUTING_CONFIG
 
     # --- persistence ----------------------------------------------------------------------
     database_url: str = Field(

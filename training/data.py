@@ -13,42 +13,26 @@ Schema of a labelled row (every reader returns exactly these keys):
 ``source``           optional string, else ``None``
 ==================== ========================================================================
 
-The format follows the file extension (``.jsonl``, ``.csv``, ``.xlsx``, ``.parquet``). A row
-problem is reported as ``line N: field: reason`` where N is the 1-based physical line of a JSONL
-or CSV file (the CSV header is line 1, so the first data row is line 2), the spreadsheet row of
-an Excel file (header row 1) and the 1-based row of a Parquet file; line 0 means the file as a
-whole. File-level failures (unknown extension, bytes that are not UTF-8, a file that cannot be
-opened) raise the matching ``TriageError`` instead.
+The format follows the file extension (``.jsonl``, ``.csv``, ``.xlsx``, ``.parquet``); the readers
+are ``classifier.tables``, shared with batch scoring. A row problem is reported as
+``line N: field: reason`` (line numbering: ``classifier.tables``). File-level failures (unknown
+extension, bytes that are not UTF-8, a file that cannot be opened) raise the matching
+``TriageError`` instead.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import math
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-from classifier.errors import BadEncoding, DataError, InvalidData, UnsupportedFormat, require
+from classifier.errors import DataError, InvalidData, require
 from classifier.labels import CATEGORY, LABELS
+from classifier.tables import RowProblem, is_missing, read_records
 
 FIELDS = ("id", "text", "category", "category_secondary", "sentiment", "urgency", "source")
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
-FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".xlsx": "excel", ".parquet": "parquet"}
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    line: int
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.reason}"
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -73,21 +57,13 @@ def load_labelled(
     ``column_map`` maps a schema field to the file's column (or JSON key) holding it, e.g.
     ``{"text": "content", "category": "类别"}``; unmapped fields use their own name.
     """
-    path = Path(path)
     columns = _columns(column_map)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UnsupportedFormat(
-            f"{path}: unsupported file type {path.suffix or '(none)'!r}; expected one of {', '.join(FORMATS)}"
-        )
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    reader = {"jsonl": _jsonl_records, "csv": _csv_records, "excel": _excel_records, "parquet": _parquet_records}[fmt]
+    records = read_records(path, {field: columns[field] for field in REQUIRED})
 
     rows: list[dict] = []
     problems: list[RowProblem] = []
     first_line: dict[str, int] = {}  # id -> line where it was first seen
-    for line, record, problem in reader(path, columns):
+    for line, record, problem in records:
         if problem is not None:
             problems.append(problem)
             continue
@@ -162,10 +138,6 @@ def _columns(column_map: dict[str, str] | None) -> dict[str, str]:
     return {f: column_map.get(f, f) for f in FIELDS}
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _as_str(value: Any) -> str | None:
     """A scalar cell as a string (1.0 from a spreadsheet becomes "1"); ``None`` if not a scalar."""
     if isinstance(value, str):
@@ -188,7 +160,7 @@ def _check_row(line: int, record: dict, columns: dict[str, str]) -> tuple[dict, 
 
     for field in FIELDS:
         value = record.get(columns[field])
-        if _missing(value):
+        if is_missing(value):
             row[field] = None
             continue
         text = _as_str(value)
@@ -227,114 +199,3 @@ def _check_row(line: int, record: dict, columns: dict[str, str]) -> tuple[dict, 
         elif secondary == row["category"]:
             problem("category_secondary", f"same as category ({secondary!r})")
     return row, problems
-
-
-# --- readers: each yields (line, record, None) or (line, None, problem) ----------------------------
-Record = Iterator[tuple[int, dict | None, RowProblem | None]]
-
-
-def _decode_utf8(path: Path) -> str:
-    """The file's text; a UTF-8 BOM is allowed, any other non-UTF-8 byte raises ``BadEncoding``."""
-    data = path.read_bytes()
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        return data[start:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = start + exc.start
-        line = data.count(b"\n", 0, offset) + 1
-        bad = data[offset : offset + min(4, exc.end - exc.start + 2)].hex(" ")
-        raise BadEncoding(
-            f"{path}: not valid UTF-8 at line {line}, byte offset {offset} (bytes {bad}); save the file as UTF-8",
-            details={"line": line, "byte_offset": offset},
-        ) from None
-
-
-def _jsonl_records(path: Path, columns: dict[str, str]) -> Record:
-    # split("\n"), not splitlines(): U+2028 and friends may appear raw inside JSON strings.
-    for line_no, line in enumerate(_decode_utf8(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield line_no, None, RowProblem(line_no, "json", f"malformed JSON: {exc.msg} (column {exc.colno})")
-            continue
-        if not isinstance(record, dict):
-            yield line_no, None, RowProblem(line_no, "json", f"expected a JSON object, got {type(record).__name__}")
-            continue
-        yield line_no, record, None
-
-
-def _header_problems(header: list, columns: dict[str, str], line: int) -> list[RowProblem]:
-    present = {str(h).strip() for h in header if h is not None}
-    return [
-        RowProblem(line, field, f"column {columns[field]!r} not found (columns: {', '.join(sorted(present)) or 'none'})")
-        for field in REQUIRED
-        if columns[field] not in present
-    ]
-
-
-def _table_records(header: list, body: Iterable[tuple[int, list]], columns: dict[str, str], header_line: int) -> Record:
-    """Shared by CSV and Excel: check the header once, then one record per non-blank row."""
-    problems = _header_problems(header, columns, header_line)
-    if problems:  # the rows cannot be checked against a missing column: report the header only
-        for p in problems:
-            yield header_line, None, p
-        return
-    names = [None if h is None else str(h).strip() for h in header]
-    for line, values in body:
-        if all(_missing(v) or (isinstance(v, str) and not v.strip()) for v in values):
-            continue
-        if len(values) > len(names):
-            yield line, None, RowProblem(line, "row", f"{len(values)} fields but the header has {len(names)}")
-            continue
-        yield line, {n: v for n, v in zip(names, values) if n is not None}, None
-
-
-def _csv_records(path: Path, columns: dict[str, str]) -> Record:
-    reader = csv.reader(io.StringIO(_decode_utf8(path), newline=""))
-    header = next(reader, None)
-    if header is None:
-        return
-
-    def body() -> Iterator[tuple[int, list]]:
-        start = reader.line_num + 1  # a quoted field may span lines: report where the record starts
-        for values in reader:
-            yield start, [v if v != "" else None for v in values]
-            start = reader.line_num + 1
-
-    try:
-        yield from _table_records(header, body(), columns, header_line=1)
-    except csv.Error as exc:
-        yield reader.line_num, None, RowProblem(reader.line_num, "csv", f"malformed CSV: {exc}")
-
-
-def _excel_records(path: Path, columns: dict[str, str]) -> Record:
-    openpyxl = require("openpyxl", "train")
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # a corrupt or mislabelled file: zipfile, XML and openpyxl errors alike
-        raise DataError(f"{path}: cannot read as an Excel workbook: {exc}") from None
-    try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            return
-        yield from _table_records(list(header), ((n, list(v)) for n, v in enumerate(rows, 2)), columns, header_line=1)
-    finally:
-        workbook.close()
-
-
-def _parquet_records(path: Path, columns: dict[str, str]) -> Record:
-    pq = require("pyarrow.parquet", "train")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt or non-Parquet file
-        raise DataError(f"{path}: cannot read as Parquet: {exc}") from None
-    problems = _header_problems(table.column_names, columns, line=0)
-    if problems:
-        for p in problems:
-            yield 0, None, p
-        return
-    for row_no, record in enumerate(table.to_pylist(), 1):
-        yield row_no, record, None

@@ -1,0 +1,303 @@
+"""Batch scoring of a table file (survey answers, exported tickets): every row classified, placed
+on the priority matrix and routed, written out with the input's own columns kept beside the
+predictions.
+
+* Nothing is dropped: a row that cannot be scored (empty text, an unreadable JSON line or CSV
+  record) is still written, with an ``error`` like ``E210 empty text``; only a file that cannot be
+  read at all (wrong encoding, missing text column, corrupt workbook) stops the run, with its code.
+* Resumable: scored rows go to a checkpoint, ``OUTPUT.partial.jsonl``, a chunk at a time. After an
+  interruption the same command with ``resume=True`` scores only what is missing; the checkpoint
+  remembers the input's hash, the model version and the options, and refuses to mix runs. The
+  output file itself is written once, complete, at the end (then the checkpoint is removed).
+* Scale-out: ``shard=(k, n)`` scores every n-th row starting at the k-th (1-based), so n machines
+  or processes split a file without coordinating; each writes its own output, and the union of
+  the shards' rows is the whole file.
+
+Rows feed the priority and routing rules as metadata: every column other than the text and id
+(``channel``, ``customer_tier``, ``amount``… as named in configs/priority.yaml and routing.yaml).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from classifier.errors import (
+    CheckpointExists,
+    CheckpointMismatch,
+    ColumnClash,
+    EmptyText,
+    RowWithoutText,
+    ScoreOptionError,
+    UnreadableRow,
+    UnscorableFile,
+)
+from classifier.labels import HEADS, LABELS
+from classifier.tables import file_format, is_missing, read_records, write_table
+
+CHECKPOINT_SUFFIX = ".partial.jsonl"
+CHECKPOINT_VERSION = 1
+
+
+class Predictor(Protocol):  # classifier.runtime.Classifier
+    model_version: str
+
+    def predict(self, texts: Sequence[str]) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    text_column: str = "text"
+    id_column: str = "id"
+    shard: tuple[int, int] = (1, 1)  # (k, n), 1-based: rows k-1, k-1+n, k-1+2n, …
+    chunk_size: int = 256  # rows per model call and per checkpoint write
+    scores: bool = False  # also one column per class score
+    prefix: str = ""  # prepended to every added column, for inputs that already have e.g. `category`
+
+    def __post_init__(self) -> None:
+        k, n = self.shard
+        if not (isinstance(k, int) and isinstance(n, int) and 1 <= k <= n):
+            raise ScoreOptionError(f"shard must be K/N with 1 <= K <= N, got {k}/{n}")
+        if self.chunk_size < 1:
+            raise ScoreOptionError("chunk size must be at least 1")
+
+    def prediction_columns(self) -> list[str]:
+        names = []
+        for head in HEADS:
+            names += [head, f"{head}_confidence"]
+            if head == "category":
+                names.append("category_secondary")
+            if self.scores:
+                names += [f"{head}_score_{label}" for label in LABELS[head]]
+        names += ["needs_review", "review_heads", "quadrant", "priority_level", "route", "model_version", "error"]
+        return [self.prefix + n for n in names]
+
+
+@dataclass
+class ScoreSummary:
+    input: str
+    output: str
+    shard: str
+    rows: int = 0  # rows of this shard
+    scored: int = 0
+    errors: int = 0  # rows written with an `error`
+    resumed: int = 0  # rows already in the checkpoint when this run started
+    needs_review: int = 0
+    seconds: float = 0.0
+    error_counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[int, int, float], None]  # (rows done, rows in shard, seconds so far)
+
+
+def checkpoint_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + CHECKPOINT_SUFFIX)
+
+
+def score_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    classifier: Predictor,
+    matrix: Any,  # classifier.priority.PriorityMatrix
+    router: Any,  # classifier.routing.Router
+    options: ScoreOptions = ScoreOptions(),
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Score ``input_path`` into ``output_path`` (formats by extension); see the module docstring."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    file_format(output_path)  # an unsupported output type fails before any work
+    if output_path.resolve() == input_path.resolve():
+        raise ScoreOptionError("the output file must not be the input file")
+    k, n = options.shard
+    summary = ScoreSummary(str(input_path), str(output_path), f"{k}/{n}")
+    start = time.perf_counter()
+
+    rows, columns = _read_shard(input_path, options)
+    summary.rows = len(rows)
+    added = options.prediction_columns()
+    clash = sorted(set(columns) & set(added))
+    if clash:
+        raise ColumnClash(
+            f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
+            details={"columns": clash},
+        )
+
+    header = {
+        "checkpoint": CHECKPOINT_VERSION,
+        "input_sha256": _sha256(input_path),
+        "model_version": classifier.model_version,
+        "options": {**asdict(options), "shard": f"{k}/{n}"},
+    }
+    checkpoint = checkpoint_path(output_path)
+    done = _open_checkpoint(checkpoint, header, resume)
+    summary.resumed = len(done)
+    pending = [r for r in rows if r.index not in done]
+
+    with checkpoint.open("a", encoding="utf-8") as sink:
+        if not done and sink.tell() == 0:
+            sink.write(json.dumps(header, ensure_ascii=False) + "\n")
+        finished = len(done)
+        for at in range(0, len(pending), options.chunk_size):
+            chunk = pending[at:at + options.chunk_size]
+            for row in _score_chunk(chunk, classifier, matrix, router, options):
+                done[row["index"]] = row["values"]
+                sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())  # a chunk on disk survives a crash of the machine, not only of us
+            finished += len(chunk)
+            if progress:
+                progress(finished, len(rows), time.perf_counter() - start)
+
+    out_rows = []
+    for r in rows:
+        values = {**r.cells, **done[r.index]}
+        out_rows.append(values)
+        error = values.get(options.prefix + "error")
+        if error:
+            summary.errors += 1
+            code = error.split(" ", 1)[0]
+            summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
+        else:
+            summary.scored += 1
+            summary.needs_review += bool(values.get(options.prefix + "needs_review"))
+    write_table(output_path, out_rows, columns + added)
+    checkpoint.unlink()
+    summary.seconds = round(time.perf_counter() - start, 3)
+    return summary
+
+
+# --- reading ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Row:
+    index: int  # position among all rows of the file (shards are cut on it)
+    line: int  # for messages: see classifier.tables
+    cells: dict[str, Any]  # the input's columns, as read
+    text: str | None  # None: cannot be scored, see error
+    error: str | None
+
+
+def _read_shard(path: Path, options: ScoreOptions) -> tuple[list[_Row], list[str]]:
+    """This shard's rows and the input's columns in first-seen order."""
+    k, n = options.shard
+    rows: list[_Row] = []
+    columns: dict[str, None] = {}
+    for index, (line, record, problem) in enumerate(read_records(path, {"text": options.text_column})):
+        if problem is not None and problem.header:  # no text column: nothing can be scored
+            raise UnscorableFile(f"{path}: {problem}", details={"line": problem.line})
+        if record is not None:
+            columns.update(dict.fromkeys(record))
+        if index % n != k - 1:
+            continue
+        if problem is not None:
+            rows.append(_Row(index, line, {}, None, f"{UnreadableRow.code} {problem}"))
+            continue
+        text = record.get(options.text_column)
+        if options.text_column not in record:
+            rows.append(_Row(index, line, record, None, f"{RowWithoutText.code} line {line}: no {options.text_column!r} field"))
+        elif is_missing(text) or not str(text).strip():
+            rows.append(_Row(index, line, record, None, f"{EmptyText.code} line {line}: empty text"))
+        else:
+            rows.append(_Row(index, line, record, text if isinstance(text, str) else str(text), None))
+    if not rows and not columns:
+        raise UnscorableFile(f"{path}: no data rows")
+    return rows, list(columns)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- checkpoint ------------------------------------------------------------------------------
+def _open_checkpoint(path: Path, header: dict, resume: bool) -> dict[int, dict]:
+    """Rows already scored (index -> added values); ``{}`` for a fresh run."""
+    if not path.exists():
+        return {}
+    if not resume:
+        raise CheckpointExists(
+            f"{path} holds rows of an earlier, unfinished run: pass --resume to continue it, or delete the file to start over",
+            details={"checkpoint": str(path)},
+        )
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]  # a line cut short by the interruption is dropped
+    if len(complete) != len(data):
+        with path.open("r+b") as fh:
+            fh.truncate(len(complete))
+    lines = complete.decode("utf-8").splitlines()
+    if not lines:
+        return {}
+    try:
+        stored = json.loads(lines[0])
+        done = {int(row["index"]): row["values"] for row in map(json.loads, lines[1:])}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointMismatch(f"{path} is not a scoring checkpoint ({exc}); delete it to start over") from None
+    different = [key for key in header if stored.get(key) != header[key]]
+    if different:
+        raise CheckpointMismatch(
+            f"{path} was written by a different run ({', '.join(different)} differ); delete it to start over",
+            details={key: {"checkpoint": stored.get(key), "now": header[key]} for key in different},
+        )
+    return done
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: Any, options: ScoreOptions) -> list[dict]:
+    """One ``{"index", "values"}`` per row of ``chunk``, ``values`` holding the added columns."""
+    p = options.prefix
+    errors = {r.index: r.error for r in chunk if r.error}
+    scorable = [r for r in chunk if not r.error]
+    predictions: dict[int, Any] = {}
+    while scorable:
+        try:
+            preds = classifier.predict([r.text for r in scorable])
+        except EmptyText as exc:  # empty only after normalization (e.g. zero-width characters)
+            bad = scorable.pop(int(exc.details["index"]))
+            errors[bad.index] = f"{EmptyText.code} line {bad.line}: empty text after normalization"
+            continue
+        predictions.update((r.index, pred) for r, pred in zip(scorable, preds))
+        break
+
+    now = datetime.now(timezone.utc)
+    empty = dict.fromkeys(options.prediction_columns())
+    out = []
+    for r in chunk:
+        values: dict[str, Any] = dict(empty)
+        values[p + "model_version"] = classifier.model_version
+        pred = predictions.get(r.index)
+        if pred is None:
+            values[p + "error"] = errors[r.index]
+            out.append({"index": r.index, "values": values})
+            continue
+        for head in HEADS:
+            hp = pred.heads[head]
+            values[p + head] = hp.label
+            values[p + f"{head}_confidence"] = round(float(hp.confidence), 6)
+            if options.scores:
+                for label in LABELS[head]:
+                    values[p + f"{head}_score_{label}"] = round(float(hp.scores[label]), 6)
+        values[p + "category_secondary"] = pred.category_secondary
+        values[p + "needs_review"] = bool(pred.needs_review)
+        values[p + "review_heads"] = list(pred.review_heads)
+        metadata = {key: value for key, value in r.cells.items()
+                    if key not in (options.text_column, options.id_column) and not is_missing(value)}
+        labels = [pred.heads[h].label for h in HEADS]
+        priority = matrix.assess(*labels, metadata, now)
+        values[p + "quadrant"] = priority.quadrant
+        values[p + "priority_level"] = priority.level
+        values[p + "route"] = router.route(labels[0], pred.category_secondary, labels[1], labels[2],
+                                           priority.level, metadata).queue
+        out.append({"index": r.index, "values": values})
+    return out

@@ -1,0 +1,97 @@
+"""``triage score INPUT --out OUTPUT``: batch-score a CSV / Excel / JSONL / Parquet file.
+
+Progress goes to stderr (one line about every two seconds, or an updating line on a terminal); the
+summary is printed as JSON on stdout when the run ends. Ctrl-C keeps every finished chunk in the
+checkpoint and says how to resume.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
+from classifier.errors import ScoreOptionError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score", help="batch-score a CSV / Excel / JSONL / Parquet file (resumable, shardable)",
+        description="Classify every row of a table file, add priority and route, keep the input's columns. "
+                    "Formats follow the file extensions (.csv .xlsx .jsonl .parquet).",
+    )
+    p.add_argument("input", type=Path, help="file to score")
+    p.add_argument("--out", type=Path, required=True, help="output file (.csv .xlsx .jsonl .parquet)")
+    p.add_argument("--text-column", default="text", help="column (JSON key) holding the text (default: text)")
+    p.add_argument("--id-column", default="id", help="column kept as the row's id, not used as rule metadata (default: id)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.partial.jsonl")
+    p.add_argument("--shard", default="1/1", metavar="K/N",
+                   help="score only every N-th row starting at the K-th, e.g. 2/4 on the second of four machines")
+    p.add_argument("--scores", action="store_true", help="also write every class score (category_score_fees, …)")
+    p.add_argument("--prefix", default="", help="prefix for the added columns, e.g. pred_ when the input has `category`")
+    p.add_argument("--chunk-size", type=int, default=256, help="rows per model call and checkpoint write (default 256)")
+    p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help=f"model bundle (default {DEFAULT_BUNDLE})")
+    p.add_argument("--priority-config", type=Path, default=DEFAULT_PRIORITY_CONFIG)
+    p.add_argument("--routing-config", type=Path, default=DEFAULT_ROUTING_CONFIG)
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
+    if not match:
+        raise ScoreOptionError(f"--shard must look like K/N (e.g. 2/4), got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+class ProgressLine:
+    """Rows done, rate and ETA on stderr, at most every ``every`` seconds (and at the end)."""
+
+    def __init__(self, stream=sys.stderr, every: float = 2.0):
+        self.stream = stream
+        self.every = every
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, seconds: float) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < self.every:
+            return
+        self._last = now
+        rate = done / seconds if seconds > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        pct = 100.0 * done / total if total else 100.0
+        line = f"scored {done:,}/{total:,} rows ({pct:.1f}%) · {rate:,.0f} rows/s · ETA {eta:,.0f} s"
+        end = "\n" if (not self.tty or done >= total) else ""
+        self.stream.write(("\r" if self.tty else "") + line + end)
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from classifier.priority import PriorityMatrix
+    from classifier.routing import Router
+    from classifier.runtime import Classifier
+    from classifier.score import ScoreOptions, checkpoint_path, score_file
+
+    options = ScoreOptions(
+        text_column=args.text_column, id_column=args.id_column, shard=parse_shard(args.shard),
+        chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix,
+    )
+    # Rules and model are checked before any row is read: a bad file fails in seconds, not after an hour.
+    matrix = PriorityMatrix.from_yaml(args.priority_config)
+    router = Router.from_yaml(args.routing_config)
+    classifier = Classifier.load(args.bundle, batch_size=64)
+    try:
+        summary = score_file(args.input, args.out, classifier, matrix, router, options, resume=args.resume,
+                             progress=None if args.quiet else ProgressLine())
+    except KeyboardInterrupt:
+        checkpoint = checkpoint_path(args.out)
+        if checkpoint.exists():
+            print(f"\ninterrupted: finished chunks are kept in {checkpoint}; run the same command with --resume "
+                  "to continue", file=sys.stderr)
+        return 130
+    print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    return 0
