@@ -17,6 +17,10 @@ LABELS: dict[str, tuple[str, ...]] = {
 }
 HEADS: tuple[str, ...] = tuple(LABELS)
 
+# Columns of a labelled row, in file order: what training reads (training/data.py validates them)
+# and what `triage review export` writes from supervisors' decisions.
+LABELLED_FIELDS: tuple[str, ...] = ("id", "text", "category", "category_secondary", "sentiment", "urgency", "source")
+
 # Chinese names used in reports and the review UI (产品及服务质量 / 费用及收费标准 / 合同及法律法规).
 DISPLAY_ZH: dict[str, str] = {
     "product_service": "产品及服务质量",

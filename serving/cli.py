@@ -42,6 +42,20 @@ def register_keys(subparsers: argparse._SubParsersAction) -> None:
     revoke.set_defaults(func=_keys_revoke)
 
 
+def register_review(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("review", help="supervisors' review decisions", description="Review decisions.")
+    actions = p.add_subparsers(dest="review_action", metavar="ACTION", required=True)
+    export = actions.add_parser(
+        "export", help="write reviewed items as labelled training rows (.jsonl .csv .xlsx .parquet)",
+        description="Every reviewed item with the labels its reviewer confirmed or corrected, in the labelled-data "
+                    "schema (id, text, category, category_secondary, sentiment, urgency, source); add the file to "
+                    "`extra_train_files` of a training config. Texts are the stored, PII-masked ones.",
+    )
+    export.add_argument("--out", required=True, help="output file; the format follows the extension")
+    export.add_argument("--since", help="only items reviewed at or after this ISO 8601 time (no offset = UTC)")
+    export.set_defaults(func=_review_export)
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 
@@ -159,4 +173,35 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"revoked key {key_id} ({prefix}…); servers stop accepting it within their auth cache time", file=sys.stderr)
+    return 0
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+def _review_export(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from classifier.labels import LABELLED_FIELDS
+    from classifier.tables import file_format, write_table
+    from serving import store
+
+    file_format(args.out)  # an unsupported extension fails before the database is touched
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise TriageError(f"--since must be an ISO 8601 time such as 2026-12-01T09:00, got {args.since!r}") from None
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    engine, sessions = _sessions()
+    try:
+        items = store.reviewed_items(sessions, since)
+    finally:
+        engine.dispose()
+    rows = [{"id": f"review-{r.id}", "text": r.text_masked, **{k: r.reviewed_labels.get(k) for k in store.REVIEWED_FIELDS},
+             "source": f"review:{r.model_version}"} for r in items]
+    write_table(args.out, rows, LABELLED_FIELDS)
+    corrected = sum(any(r.reviewed_labels.get(k) != getattr(r, k) for k in store.REVIEWED_FIELDS) for r in items)
+    print(f"wrote {len(rows)} reviewed items ({corrected} with a corrected label) to {args.out}", file=sys.stderr)
     return 0

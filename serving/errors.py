@@ -90,6 +90,13 @@ class MethodNotAllowed(ServingError):
     http_status = 405
 
 
+class UnknownLabel(ServingError):
+    """A review names a label the model does not have, or a secondary category equal to the primary."""
+
+    code = "E519"
+    http_status = 422
+
+
 # --- E52x: the service itself -------------------------------------------------------------
 class NotReady(ServingError):
     """The model is not loaded (yet) or the service is shutting down."""

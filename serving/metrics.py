@@ -61,6 +61,10 @@ class Metrics:
             "triage_predictions", "Predicted labels by head", ["head", "label"], registry=r
         )
         self.needs_review = Counter("triage_needs_review", "Items sent to human review (abstained)", registry=r)
+        self.reviews = Counter("triage_reviews", "Queued items whose review was closed", registry=r)
+        self.review_corrections = Counter(
+            "triage_review_corrections", "Reviewed items whose label a person changed, per field", ["field"], registry=r
+        )
         self.routes = Counter("triage_routed", "Items routed per queue", ["queue"], registry=r)
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)

@@ -62,10 +62,17 @@ class Classification(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False)
     # Set when a person has reviewed an abstained item; the review-queue depth counts the unset ones.
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    # The labels the reviewer settled on (predicted where confirmed, theirs where corrected):
+    # {"category", "category_secondary", "sentiment", "urgency"}. `triage review export` turns
+    # these into labelled training rows.
+    reviewed_labels: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    reviewed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
 
     __table_args__ = (
         Index("ix_classifications_received_at", "received_at"),
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
+        Index("ix_classifications_reviewed_at", "reviewed_at"),
     )

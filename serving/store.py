@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
@@ -98,14 +98,46 @@ def review_queue(sessions: sessionmaker[Session], limit: int, offset: int) -> li
         return list(session.scalars(stmt))
 
 
-def mark_reviewed(sessions: sessionmaker[Session], ids: Iterable[int], at: datetime) -> int:
-    """Mark queued items reviewed; returns how many were still waiting."""
-    ids = list(ids)
-    if not ids:
-        return 0
+# The labels a review settles, as stored columns and in `reviewed_labels`.
+REVIEWED_FIELDS = ("category", "category_secondary", "sentiment", "urgency")
+
+
+def record_review(
+    sessions: sessionmaker[Session], item: int, labels: dict[str, str | None], at: datetime,
+    by: int | None = None, note: str | None = None,
+) -> dict[str, Any] | None:
+    """Close a queued item's review with the reviewer's ``labels``: ``{head: label}`` for the heads
+    they corrected (``category_secondary`` may be ``None``), the prediction stands for the rest.
+
+    Returns ``{"labels": final labels, "corrected": [fields that differ from the prediction]}``,
+    or ``None`` when the item is not waiting for review (unknown, not queued, already reviewed).
+    Raises ``ValueError`` when the final secondary category equals the primary one.
+    """
     c = Classification
     with sessions.begin() as session:
-        result = session.execute(
-            update(c).where(c.id.in_(ids), c.needs_review.is_(True), c.reviewed_at.is_(None)).values(reviewed_at=to_storage(at))
-        )
-        return result.rowcount or 0
+        row = session.scalars(
+            select(c).where(c.id == item, c.needs_review.is_(True), c.reviewed_at.is_(None)).with_for_update()
+        ).first()
+        if row is None:
+            return None
+        predicted = {k: getattr(row, k) for k in REVIEWED_FIELDS}
+        final = {**predicted, **labels}
+        if "category" in labels and "category_secondary" not in labels and final["category_secondary"] == final["category"]:
+            final["category_secondary"] = None  # the old runner-up became the primary
+        if final["category_secondary"] is not None and final["category_secondary"] == final["category"]:
+            raise ValueError(f"category_secondary must differ from category ({final['category']!r})")
+        row.reviewed_at = to_storage(at)
+        row.reviewed_labels = final
+        row.reviewed_by = by
+        row.review_note = note
+        return {"labels": final, "corrected": [k for k in predicted if final[k] != predicted[k]]}
+
+
+def reviewed_items(sessions: sessionmaker[Session], since: datetime | None = None) -> list[Classification]:
+    """Reviewed items with their final labels, oldest review first (for `triage review export`)."""
+    c = Classification
+    stmt = select(c).where(c.reviewed_labels.is_not(None))
+    if since is not None:
+        stmt = stmt.where(c.reviewed_at >= to_storage(since))
+    with sessions() as session:
+        return list(session.scalars(stmt.order_by(c.reviewed_at, c.id)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from classifier.errors import BatchTooLarge, EmptyText, TextTooLong, TriageError
-from serving.errors import EmptyBatch, InvalidJSON, InvalidRequest, NotUTF8
+from classifier.labels import HEADS
+from serving.errors import EmptyBatch, InvalidJSON, InvalidRequest, NotUTF8, UnknownLabel
 
 MAX_DETAILS = 50
 
@@ -26,6 +27,8 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
             return BatchTooLarge
         if etype == "too_short":
             return EmptyBatch
+    if etype == "literal_error" and len(loc) == 2 and loc[0] == "body" and field in (*HEADS, "category_secondary"):
+        return UnknownLabel  # a review decision (POST /v1/review/{id})
     if field == "text" and len(loc) == 4 and loc[:2] == ("body", "items"):
         if etype == "string_too_long":
             return TextTooLong
@@ -35,7 +38,9 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
 
 
 # Most specific / most actionable first: a request gets the code of its highest-ranked problem.
-_RANK: Sequence[type[TriageError]] = (InvalidJSON, NotUTF8, BatchTooLarge, EmptyBatch, TextTooLong, EmptyText, InvalidRequest)
+_RANK: Sequence[type[TriageError]] = (
+    InvalidJSON, NotUTF8, BatchTooLarge, EmptyBatch, TextTooLong, EmptyText, UnknownLabel, InvalidRequest,
+)
 
 _MESSAGES = {
     InvalidJSON: "request body is not valid JSON",
@@ -44,6 +49,7 @@ _MESSAGES = {
     EmptyBatch: "items must contain at least one item",
     TextTooLong: "text is longer than the configured maximum",
     EmptyText: "text is empty or only whitespace",
+    UnknownLabel: "unknown label",
     InvalidRequest: "request does not match the schema",
 }
 

@@ -15,6 +15,9 @@ from classifier.labels import HEADS
 class TrainConfig:
     # data
     train_file: str = "data/labeled/train.jsonl"
+    # More labelled training files, e.g. supervisors' decisions from `triage review export`;
+    # ids must be unique across all training files.
+    extra_train_files: list[str] = field(default_factory=list)
     dev_file: str = "data/labeled/dev.jsonl"
     max_train_rows: int | None = None  # tiny configs take a slice
     max_dev_rows: int | None = None
@@ -53,6 +56,10 @@ class TrainConfig:
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
+
+    @property
+    def train_files(self) -> list[str]:
+        return [self.train_file, *self.extra_train_files]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

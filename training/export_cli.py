@@ -35,6 +35,6 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
     cfg = TrainConfig.from_yaml(run_dir / "train_config.yaml")
     linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
     return export_bundle(
-        run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_file=cfg.train_file, linear_path=linear_path,
+        run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
         name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
     )

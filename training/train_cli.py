@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
 def fit_run_baseline(cfg) -> None:
     from training.baseline import evaluate_baseline, export_linear, tune_baseline
-    from training.data import read_labelled
+    from training.data import read_labelled, read_labelled_files
 
-    train_rows = read_labelled(cfg.train_file)[: cfg.max_train_rows]
+    train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
     model, _ = tune_baseline(train_rows, dev_rows, tuple(cfg.baseline_c_grid))
     export_linear(model, Path(cfg.output_dir) / LINEAR_FILE)

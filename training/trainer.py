@@ -21,7 +21,7 @@ from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
 from training.arguments import TrainConfig
 from training.base_model import build_base_model
-from training.data import read_labelled, to_dataset
+from training.data import read_labelled, read_labelled_files, to_dataset
 from training.model import MultiHeadClassifier, load_model, save_model
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "train_config.yaml")
 
-    train_rows = read_labelled(cfg.train_file)[: cfg.max_train_rows]
+    train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
     base = ensure_base_model(cfg, train_rows, dev_rows)
     tokenizer = AutoTokenizer.from_pretrained(str(base))

@@ -12,7 +12,7 @@ _DESCRIPTIONS = {
     404: "Not found (E517)",
     413: "Body over the byte limit (E511) or too many items (E212)",
     415: "Body is not application/json (E516)",
-    422: "Empty text (E210), text too long (E211), no items (E514), wrong types or fields (E513)",
+    422: "Empty text (E210), text too long (E211), no items (E514), unknown label (E519), wrong types or fields (E513)",
     429: "Rate limit exceeded (E503); see Retry-After",
     503: "Model not ready (E520), overloaded (E521) or database unavailable (E522)",
 }

@@ -1,21 +1,24 @@
 """The human-review queue: items whose confidence fell under a head's threshold.
 
-GET lists them oldest first (masked text, predictions, priority); POST marks one reviewed, which
-takes it out of the queue (and out of the triage_review_queue_depth gauge).
+GET lists them oldest first (masked text, predictions, priority); POST closes one's review with the
+labels the supervisor confirmed or corrected, which takes it out of the queue (and out of the
+triage_review_queue_depth gauge) and makes it a training example (`triage review export`). The
+page for people is GET /review (serving/routers/review_page.py).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from serving import store
 from serving.deps import ReviewCaller, ServicesDep
-from serving.errors import NotFound
+from serving.errors import NotFound, UnknownLabel
 from serving.routers.common import error_responses
+from serving.schemas import ReviewDecision, ReviewOutcome
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 
@@ -50,12 +53,32 @@ async def list_review(
     return JSONResponse({"total": depth, "items": [_item(r, services.matrix.tz) for r in rows]})
 
 
-@router.post("/{item}", summary="Mark a queued item reviewed", responses=error_responses(401, 403, 404, 422, 429, 503))
-async def mark_reviewed(
+@router.post(
+    "/{item}", summary="Close a queued item's review: confirm or correct its labels",
+    description=(
+        "Labels given in the body replace the predicted ones; heads left out are confirmed as predicted "
+        "(an empty or absent body confirms all). The item leaves the queue; its final labels are what "
+        "`triage review export` writes as training data. Role: supervisor or admin."
+    ),
+    response_model=ReviewOutcome,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+)
+async def review_item(
     services: ServicesDep, caller: ReviewCaller,
     item: Annotated[int, Path(ge=1, le=2**31 - 1, description="The `id` from GET /v1/review")],
+    decision: Annotated[Optional[ReviewDecision], Body()] = None,
 ) -> JSONResponse:
-    changed = await run_in_threadpool(store.mark_reviewed, services.sessions, [item], datetime.now(timezone.utc))
-    if not changed:
+    decision = decision or ReviewDecision()
+    try:
+        outcome = await run_in_threadpool(
+            store.record_review, services.sessions, item, decision.labels(), datetime.now(timezone.utc),
+            caller.key_id, decision.note,
+        )
+    except ValueError as exc:  # the final secondary category equals the primary one
+        raise UnknownLabel(str(exc), details=[{"loc": ["body", "category_secondary"], "type": "same_as_category"}]) from None
+    if outcome is None:
         raise NotFound(f"no item {item} is waiting for review", details={"id": item})
-    return JSONResponse({"id": item, "reviewed": True})
+    services.metrics.reviews.inc()
+    for field in outcome["corrected"]:
+        services.metrics.review_corrections.labels(field).inc()
+    return JSONResponse({"id": item, "reviewed": True, **outcome})

@@ -23,11 +23,35 @@ def test_migrations_create_the_model_schema_and_are_idempotent(db_url):
 
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert {"api_keys", "classifications"} <= set(inspect(engine).get_table_names())
         assert db.ping(engine)
     finally:
         engine.dispose()
+
+
+def test_a_database_of_the_first_release_upgrades_with_its_rows(make_client, fake_classifier, db_url):
+    from datetime import datetime
+
+    engine = db.make_engine(db_url)
+    db.migrate(engine, "0001")
+    now = datetime(2026, 11, 23, 8, 0)
+    old = {"request_id": "r1", "item_id": "old", "text_masked": "转账失败", "metadata": {}, "predictions": {},
+           "model_version": "v0", "category": "product_service", "sentiment": "negative", "urgency": "low",
+           "urgent": False, "important": False, "quadrant": "not_urgent_not_important", "level": "P4",
+           "respond_by": now, "resolve_by": now, "route": "customer_service", "needs_review": True,
+           "received_at": now, "created_at": now}
+    with engine.begin() as conn:  # only the columns release 0001 had
+        conn.execute(Classification.__table__.insert(), [old])
+    engine.dispose()
+    api = make_client(fake_classifier, database_url=db_url)  # start-up migrates to head
+    api.classify([{"id": "new", "text": "转账失败 不确定"}])
+    with api.services.sessions() as session:
+        rows = session.scalars(select(Classification).order_by(Classification.id)).all()
+    assert [r.item_id for r in rows] == ["old", "new"]
+    assert all(r.reviewed_labels is None and r.reviewed_by is None and r.review_note is None for r in rows)
+    queue = api.client.get("/v1/review", headers=api.headers("supervisor")).json()
+    assert [i["item_id"] for i in queue["items"]] == ["old", "new"]
 
 
 def test_classify_stores_masked_results(make_client, fake_classifier, db_url):
@@ -70,7 +94,10 @@ def test_review_queue(make_client, fake_classifier, db_url):
     assert [i["item_id"] for i in queue["items"]] == ["x", "z"]
     assert queue["items"][0]["predictions"]["review_heads"] == ["category"]
     first = queue["items"][0]["id"]
-    assert api.client.post(f"/v1/review/{first}", headers=h).json() == {"id": first, "reviewed": True}
+    assert api.client.post(f"/v1/review/{first}", headers=h).json() == {
+        "id": first, "reviewed": True, "corrected": [],
+        "labels": {"category": "product_service", "category_secondary": None, "sentiment": "neutral", "urgency": "medium"},
+    }
     assert api.client.post(f"/v1/review/{first}", headers=h).status_code == 404
     assert api.client.get("/v1/review", headers=h).json()["total"] == 1
     assert 'triage_review_queue_depth 1.0' in api.client.get("/metrics").text

@@ -257,3 +257,22 @@ def test_project_labelled_files_are_clean():
     dev = read_labelled(LABELED / "dev.jsonl")
     assert (len(train), len(dev)) == (8606, 1174)
     assert not {r["id"] for r in train} & {r["id"] for r in dev}
+
+
+def test_extra_training_files_are_read_after_the_main_one_and_ids_stay_unique(tmp_path):
+    from training.arguments import TrainConfig
+    from training.data import read_labelled_files
+
+    def write(name, ids):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"id": i, "text": f"花呗还款 {i}", "category": "fees", "sentiment": "neutral",
+                                            "urgency": "low"}, ensure_ascii=False) + "\n" for i in ids), encoding="utf-8")
+        return str(path)
+
+    cfg = TrainConfig(train_file=write("train.jsonl", ["a", "b"]), extra_train_files=[write("review.jsonl", ["review-1"])])
+    assert cfg.train_files == [cfg.train_file, *cfg.extra_train_files]
+    assert TrainConfig.from_dict(cfg.to_dict()).extra_train_files == cfg.extra_train_files
+    assert [r["id"] for r in read_labelled_files(cfg.train_files)] == ["a", "b", "review-1"]
+    with pytest.raises(InvalidData) as info:
+        read_labelled_files([cfg.train_file, write("again.jsonl", ["b", "c"])])
+    assert info.value.details == [f"{tmp_path / 'again.jsonl'}: id 'b' is also in {cfg.train_file}"]
