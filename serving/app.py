@@ -17,7 +17,7 @@ import classifier
 from serving import handlers
 from serving.metrics import Metrics
 from serving.middleware import TriageMiddleware
-from serving.routers import classify, health, matrix, metrics, review, review_page
+from serving.routers import classify, health, matrix, metrics, pages, review
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(classify.build_router(settings))
     app.include_router(matrix.router)
     app.include_router(review.router)
-    app.include_router(review_page.router)
+    app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(metrics.build_router(settings))
     return app

@@ -128,6 +128,7 @@ _REVIEW_TEMPLATE = """<!doctype html>
 </style>
 </head>
 <body>
+<nav class="muted"><a href="/review">待复核队列</a> · <a href="/matrix">优先级矩阵</a></nav>
 <h1>待复核队列 <span class="muted">review queue</span></h1>
 <form id="login">
  <label>复核密钥 supervisor API key <input id="key" type="password" autocomplete="off" size="40"></label>
@@ -237,3 +238,77 @@ def render_review_page() -> str:
     from jinja2 import Environment
 
     return Environment(autoescape=True).from_string(_REVIEW_TEMPLATE).render(labels=LABELS, zh=DISPLAY_ZH)
+
+
+# --- priority matrix page ---------------------------------------------------------------------
+# The heatmap itself is rendered by the server (render_matrix, for GET /v1/matrix.html); this page
+# only asks for the key and the filters, fetches that HTML with the key in the header (a browser
+# cannot add one to a plain link) and shows it in a sandboxed frame without scripts.
+_MATRIX_PAGE_TEMPLATE = """<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>投诉优先级矩阵 · Priority matrix</title>
+<style>
+ body { font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem; color: #222; }
+ .muted { color: #666; font-size: .9rem; }
+ form { margin: .5rem 0; }
+ #status.error { color: #b00020; }
+ iframe { border: 0; width: 100%; height: 60rem; }
+ input, select, button { font: inherit; }
+</style>
+</head>
+<body>
+<nav class="muted"><a href="/review">待复核队列</a> · <a href="/matrix">优先级矩阵</a></nav>
+<form id="login">
+ <label>密钥 supervisor API key <input id="key" type="password" autocomplete="off" size="40"></label>
+ <button type="submit">连接</button>
+</form>
+<form id="filters">
+ <label>从 from <input name="from" type="datetime-local"></label>
+ <label>到 to <input name="to" type="datetime-local"></label>
+ <label>渠道 channel <input name="channel" size="10"></label>
+ <label>类别 category <select name="category"><option value="">全部</option>
+ {% for c in categories %}<option value="{{ c }}">{{ zh[c] }} {{ c }}</option>{% endfor %}</select></label>
+ <button type="submit">查询</button>
+</form>
+<p id="status" role="status"></p>
+<iframe id="heatmap" sandbox title="priority matrix"></iframe>
+<script>
+const $ = (sel) => document.querySelector(sel);
+let key = sessionStorage.getItem("triage_key") || "";
+
+function say(text, error = false) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
+
+async function load() {
+  if (!key) { say("请输入密钥（角色 supervisor 或 admin）"); return; }
+  const query = new URLSearchParams();
+  for (const [name, value] of new FormData($("#filters"))) if (value) query.set(name, value);
+  const response = await fetch("/v1/matrix.html?" + query, {headers: {"Authorization": "Bearer " + key}});
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    const err = body.error || {code: "E" + response.status, message: response.statusText};
+    if (response.status === 401) sessionStorage.removeItem("triage_key");
+    say(err.code + " " + err.message, true);
+    return;
+  }
+  $("#heatmap").srcdoc = await response.text();
+  say("");
+}
+
+$("#login").addEventListener("submit", (event) => {
+  event.preventDefault(); key = $("#key").value.trim(); sessionStorage.setItem("triage_key", key); load();
+});
+$("#filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });
+load();
+</script>
+</body>
+</html>
+"""
+
+
+@lru_cache(maxsize=1)
+def render_matrix_page() -> str:
+    from jinja2 import Environment
+
+    return Environment(autoescape=True).from_string(_MATRIX_PAGE_TEMPLATE).render(categories=CATEGORY, zh=DISPLAY_ZH)

@@ -3,7 +3,7 @@
 GET lists them oldest first (masked text, predictions, priority); POST closes one's review with the
 labels the supervisor confirmed or corrected, which takes it out of the queue (and out of the
 triage_review_queue_depth gauge) and makes it a training example (`triage review export`). The
-page for people is GET /review (serving/routers/review_page.py).
+page for people is GET /review (serving/routers/pages.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The review page in a real headless Chromium against a real server (uvicorn on localhost).
+"""The pages for people (/review, /matrix) in a real headless Chromium against a real server (uvicorn).
 
 Needs Debian's chromium and chromium-driver (.ci/run installs them); skipped, saying so, without.
 """
@@ -142,3 +142,29 @@ def test_the_page_keeps_the_key_for_the_tab_only_and_needs_the_review_role(serve
     assert "E502" in wait_for(lambda: browser.find_element(By.ID, "status").text)
     assert browser.execute_script("return localStorage.length") == 0
     assert browser.execute_script("return sessionStorage.getItem('triage_key')") == keys["ingest"]
+
+
+def test_the_matrix_page_shows_the_heatmap_for_the_filters(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, keys, _app = server
+    browser.get(f"{base}/matrix")
+    browser.find_element(By.ID, "key").send_keys(keys["supervisor"])
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+
+    def heatmap_text() -> str:
+        browser.switch_to.frame(browser.find_element(By.ID, "heatmap"))
+        try:
+            return browser.find_element(By.TAG_NAME, "body").text
+        finally:
+            browser.switch_to.default_content()
+
+    assert "共 3 条" in wait_for(lambda: "共" in (t := heatmap_text()) and t)
+    Select(browser.find_element(By.CSS_SELECTOR, "#filters select[name=category]")).select_by_value("fees")
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for(lambda: "共 2 条" in heatmap_text())
+    assert "类别 fees" in heatmap_text()
+
+    browser.get(f"{base}/review")  # the key is shared by the pages of this tab
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "article.item"))
