@@ -14,6 +14,14 @@ from importlib.metadata import entry_points
 from classifier.errors import TriageError
 
 
+# The extra that installs what a package's commands need.
+EXTRAS = {"serving": "serve", "training": "train"}
+
+
+def _extra_of(module: str) -> str:
+    return EXTRAS.get(module.split(".", 1)[0], "train")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triage", description="Triage Chinese financial customer feedback.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -21,13 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             ep.load()(sub)
         except ImportError as exc:  # the extra that provides it is not installed
-            stub = sub.choices.get(ep.name) or sub.add_parser(ep.name, help=f"(unavailable: {exc})")
-            stub.set_defaults(func=lambda args, exc=exc: _unavailable(exc))
+            extra = _extra_of(ep.module)
+            if ep.name in sub.choices:  # it failed half-way through registering: start over
+                sub.choices.pop(ep.name)
+            stub = sub.add_parser(ep.name, help=f"(needs: pip install 'feedback-triage[{extra}]')")
+            stub.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            stub.set_defaults(func=lambda args, exc=exc, extra=extra: _unavailable(exc, extra))
     return parser
 
 
-def _unavailable(exc: Exception) -> int:
-    print(f"error: this command needs an optional dependency: {exc}", file=sys.stderr)
+def _missing_extra(exc: ImportError, extra: str) -> str:
+    return (f"error: [E400] this command needs a package that is not installed ({exc.name or exc}); "
+            f"install it with: pip install 'feedback-triage[{extra}]'")
+
+
+def _unavailable(exc: ImportError, extra: str) -> int:
+    print(_missing_extra(exc, extra), file=sys.stderr)
     return 2
 
 
@@ -49,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  … and {len(details) - 200} more", file=sys.stderr)
         return 1
     except ImportError as exc:  # an optional extra is missing (e.g. torch for `triage train`)
-        print(f"error: [E400] this command needs a package that is not installed ({exc.name or exc}); "
-              "install the matching extra, e.g. pip install 'feedback-triage[train]'", file=sys.stderr)
+        print(_missing_extra(exc, _extra_of(args.func.__module__)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -25,9 +25,12 @@ def register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_keys(subparsers: argparse._SubParsersAction) -> None:
+    # Imported before the parser exists: without the [serve] extra this raises ImportError and the
+    # CLI root registers a stub that says which extra is missing (not an empty ACTION list).
+    from serving.auth import ROLES
+
     p = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
     actions = p.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
-    from serving.auth import ROLES
 
     create = actions.add_parser("create", help="create a key; prints it alone on stdout (shown only once)")
     create.add_argument("--role", required=True, choices=ROLES, help="ingest: classify; supervisor: matrix and review; admin: all")

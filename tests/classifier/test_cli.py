@@ -1,0 +1,45 @@
+"""The ``triage`` root on a partial install: a command whose extra is missing says which to install."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs the CLI in a fresh interpreter in which the named packages cannot be imported, as on a
+# machine where their extra was never installed.
+_WITHOUT = """
+import sys
+for name in {blocked!r}:
+    sys.modules[name] = None  # `import name` now raises ImportError
+from classifier.cli import main
+sys.exit(main({argv!r}))
+"""
+
+
+def run_without(blocked: list[str], argv: list[str]) -> subprocess.CompletedProcess:
+    code = _WITHOUT.format(blocked=blocked, argv=argv)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv,blocked,extra", [
+    (["keys", "create", "--role", "ingest"], ["sqlalchemy"], "serve"),  # fails while registering
+    (["review", "export", "--out", "x.jsonl"], ["sqlalchemy"], "serve"),  # fails when run
+    (["train", "--config", "configs/train-tiny.yaml"], ["torch"], "train"),
+])
+def test_a_missing_extra_is_named(argv, blocked, extra):
+    result = run_without(blocked, argv)
+    assert result.returncode == 2, result.stderr
+    assert "[E400]" in result.stderr and f"pip install 'feedback-triage[{extra}]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_other_commands_still_work_without_the_serve_extra():
+    result = run_without(["sqlalchemy", "fastapi"], ["classify", "--bundle", "tests/fixtures/tiny_bundle", "花呗怎么还款"])
+    assert result.returncode == 0, result.stderr
+    assert "category" in result.stdout
+    help_text = run_without(["sqlalchemy"], ["--help"]).stdout
+    assert "(needs: pip install 'feedback-triage[serve]')" in help_text
