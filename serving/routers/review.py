@@ -18,7 +18,7 @@ from serving import store
 from serving.deps import ReviewCaller, ServicesDep
 from serving.errors import NotFound, UnknownLabel
 from serving.routers.common import error_responses
-from serving.schemas import ReviewDecision, ReviewOutcome
+from serving.schemas import ReviewDecision, ReviewOutcome, ReviewQueue
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 
@@ -42,7 +42,8 @@ def _item(row: Any, tz: Any) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Items awaiting human review", responses=error_responses(401, 403, 422, 429, 503))
+@router.get("", summary="Items awaiting human review", response_model=ReviewQueue,
+            responses=error_responses(401, 403, 422, 429, 503))
 async def list_review(
     services: ServicesDep, caller: ReviewCaller,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

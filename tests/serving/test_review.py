@@ -85,3 +85,15 @@ def test_export_writes_reviewed_items_as_valid_training_rows(make_client, fake_c
         "id,text,category,category_secondary,sentiment,urgency,source"
     assert main(["review", "export", "--out", str(tmp_path / "x.csv"), "--since", "yesterday"]) == 1
     assert main(["review", "export", "--out", str(tmp_path / "x.txt")]) == 1
+
+
+def test_queue_and_outcome_match_their_published_schemas(api):
+    from serving.schemas import ReviewOutcome, ReviewQueue
+
+    q = api.client.get("/v1/review", headers=api.headers("supervisor"))
+    assert ReviewQueue.model_validate(q.json()).total == 0
+    queued(api, [{"id": "a", "text": "年费 不确定", "metadata": {"channel": "app"}}])
+    page = ReviewQueue.model_validate(api.client.get("/v1/review", headers=api.headers("supervisor")).json())
+    assert page.total == 1 and page.items[0].priority.respond_by.tzinfo is not None
+    r = api.client.post(f"/v1/review/{page.items[0].id}", headers=api.headers("admin"), json={"sentiment": "negative"})
+    assert ReviewOutcome.model_validate(r.json()).corrected == ["sentiment"]
