@@ -156,7 +156,7 @@ async function api(path, options = {}) {
   if (!response.ok) {
     const err = body.error || {code: "E" + response.status, message: response.statusText};
     if (response.status === 401) { sessionStorage.removeItem("triage_key"); }
-    throw new Error(err.code + " " + err.message);
+    throw Object.assign(new Error(err.code + " " + err.message), {code: err.code});
   }
   return body;
 }
@@ -208,6 +208,11 @@ async function submit(el, button) {
     say(`#${outcome.id} 已提交` + (outcome.corrected.length ? `，更正：${outcome.corrected.join(", ")}` : "，全部确认"));
     if (!document.querySelector("article.item")) load();
   } catch (e) {
+    if (e.code === "E517") {  // someone else closed it meanwhile: it is no longer in the queue
+      el.remove(); say(`#${el.dataset.id} 已由他人复核 · already reviewed`, true);
+      if (!document.querySelector("article.item")) load();
+      return;
+    }
     button.disabled = false; say(e.message, true);
   }
 }

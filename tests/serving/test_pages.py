@@ -120,15 +120,20 @@ def test_a_supervisor_corrects_and_confirms_the_queue_in_the_browser(server, bro
     assert "更正：category" in browser.find_element(By.ID, "status").text
     assert browser.find_element(By.ID, "total").text == "1"
 
-    browser.find_element(By.CSS_SELECTOR, "article.item button.submit").click()  # confirm as predicted
+    # Meanwhile another supervisor closes the last item through the API: the page drops it too.
+    last = browser.find_element(By.CSS_SELECTOR, "article.item")
+    r = httpx.post(f"{base}/v1/review/{last.get_attribute('data-id')}", headers={"X-API-Key": keys["supervisor"]})
+    assert r.status_code == 200
+    last.find_element(By.CSS_SELECTOR, "button.submit").click()
     wait_for(lambda: "队列已清空" in browser.find_element(By.ID, "status").text)
+    assert not browser.find_elements(By.CSS_SELECTOR, "article.item")
 
     with app.state.services.sessions() as session:
         rows = {r.item_id: r for r in session.scalars(select(Classification))}
     assert rows["a"].reviewed_labels == {"category": "contract_legal", "category_secondary": None,
                                          "sentiment": "neutral", "urgency": "low"}
     assert rows["a"].review_note == "合同纠纷"
-    assert rows["b"].reviewed_labels["category"] == rows["b"].category  # confirmed
+    assert rows["b"].reviewed_labels["category"] == rows["b"].category  # confirmed (through the API)
     assert rows["c"].reviewed_at is None  # never queued
 
 
