@@ -1,0 +1,80 @@
+"""Batch scoring benchmark (not a test): `triage score` end to end vs the runtime alone, one run.
+
+    python bench/bench_score.py [--bundle models/default] [--rows 4000] [--format csv]
+
+Both sides get the same texts (dev + train, repeated up to --rows) and the same Classifier:
+
+1. runtime: ``Classifier.predict`` over chunks of 256 texts (the scorer's chunk size), nothing else;
+2. score: ``classifier.score.score_file`` from an input file to an output file of --format, with
+   reading, priority and routing per row, the checkpoint (fsync per chunk) and the final write.
+
+It prints rows/s of each, their ratio (the scorer's overhead over the model), and the peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bundle", type=Path, default=REPO / "models" / "default")
+    ap.add_argument("--rows", type=int, default=4000)
+    ap.add_argument("--format", default="csv", choices=["csv", "jsonl", "xlsx", "parquet"])
+    args = ap.parse_args()
+
+    from classifier.priority import PriorityMatrix
+    from classifier.routing import Router
+    from classifier.runtime import Classifier
+    from classifier.score import ScoreOptions, score_file
+    from classifier.tables import write_table
+
+    texts = []
+    for name in ("dev.jsonl", "train.jsonl"):
+        with (REPO / "data" / "labeled" / name).open(encoding="utf-8") as f:
+            texts += [json.loads(line)["text"] for line in f if line.strip()]
+    texts = (texts * (args.rows // len(texts) + 1))[: args.rows]
+    clf = Classifier.load(args.bundle, batch_size=64)
+    clf.predict(texts[:64])  # warm-up
+    options = ScoreOptions()
+
+    start = time.perf_counter()
+    for at in range(0, len(texts), options.chunk_size):
+        clf.predict(texts[at:at + options.chunk_size])
+    runtime = len(texts) / (time.perf_counter() - start)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / f"in.{args.format}", Path(tmp) / f"out.{args.format}"
+        channels = ["app", "hotline", "12378", "wechat"]
+        write_table(src, [{"id": f"r{i}", "text": t, "channel": channels[i % 4]} for i, t in enumerate(texts)],
+                    ["id", "text", "channel"])
+        matrix = PriorityMatrix.from_yaml(REPO / "configs" / "priority.yaml")
+        router = Router.from_yaml(REPO / "configs" / "routing.yaml")
+        start = time.perf_counter()
+        summary = score_file(src, out, clf, matrix, router, options)
+        scored = summary.rows / (time.perf_counter() - start)
+        out_mb = out.stat().st_size / 1e6
+
+    results = {
+        "rows": len(texts),
+        "format": args.format,
+        "runtime_rows_per_s": round(runtime, 1),
+        "score_rows_per_s": round(scored, 1),
+        "score_to_runtime_ratio": round(scored / runtime, 3),
+        "output_mb": round(out_mb, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    width = max(map(len, results))
+    for name, value in results.items():
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
