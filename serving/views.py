@@ -19,7 +19,7 @@ QUADRANT_ZH = {
     NOT_URGENT_NOT_IMPORTANT: "不紧急不重要",
 }
 
-_TEMPLATE = """<!doctype html>
+_MATRIX_TEMPLATE = """<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
@@ -63,10 +63,10 @@ _TEMPLATE = """<!doctype html>
 
 
 @lru_cache(maxsize=1)
-def _template():
-    from jinja2 import Environment
+def _environment():
+    from jinja2 import DictLoader, Environment
 
-    return Environment(autoescape=True).from_string(_TEMPLATE)
+    return Environment(loader=DictLoader(_TEMPLATES), autoescape=True)
 
 
 def _shade(n: int, peak: int) -> str:
@@ -93,13 +93,37 @@ def render_matrix(payload: dict[str, Any]) -> str:
     def plain(n: int) -> Markup:
         return Markup(f'<td style="{_shade(n, peak_table)}">{n}</td>')
 
-    return _template().render(
+    return _environment().get_template("matrix.html").render(
         total=payload["total"], filters=payload["filters"], cell=cell, plain=plain,
         by_category=payload["by_category"], by_urgency=payload["by_urgency"], quadrant_levels=levels,
         quadrants=list(QUADRANT_ZH), quadrant_zh=QUADRANT_ZH, categories=CATEGORY, urgency_labels=URGENCY,
         zh=DISPLAY_ZH,
     )
 
+
+# What both pages' scripts share: the key (sessionStorage: this tab only, shared by the pages),
+# the status line, and API calls that turn the error schema into an Error carrying its code.
+_PAGE_SCRIPT = """const $ = (sel, root = document) => root.querySelector(sel);
+let key = sessionStorage.getItem("triage_key") || "";
+
+function say(text, error = false) {
+  const s = $("#status"); s.textContent = text; s.className = error ? "error" : "";
+}
+
+function useKey(value) { key = value.trim(); sessionStorage.setItem("triage_key", key); }
+
+async function api(path, options = {}, as = "json") {
+  const response = await fetch(path, {...options, headers: {"Authorization": "Bearer " + key,
+                                                            "Content-Type": "application/json", ...(options.headers || {})}});
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    const err = body.error || {code: "E" + response.status, message: response.statusText};
+    if (response.status === 401) sessionStorage.removeItem("triage_key");
+    throw Object.assign(new Error(err.code + " " + err.message), {code: err.code});
+  }
+  return as === "text" ? response.text() : response.json();
+}
+"""
 
 # --- review queue page ----------------------------------------------------------------------------
 # A static page: it holds no data and needs no key to load. Its script asks for a supervisor key
@@ -142,24 +166,7 @@ _REVIEW_TEMPLATE = """<!doctype html>
 const LABELS = {{ labels|tojson }};
 const ZH = {{ zh|tojson }};
 const FIELDS = ["category", "category_secondary", "sentiment", "urgency"];
-const $ = (sel, root = document) => root.querySelector(sel);
-let key = sessionStorage.getItem("triage_key") || "";
-
-function say(text, error = false) {
-  const s = $("#status"); s.textContent = text; s.className = error ? "error" : "";
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {...options, headers: {"Authorization": "Bearer " + key,
-                                                            "Content-Type": "application/json", ...(options.headers || {})}});
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const err = body.error || {code: "E" + response.status, message: response.statusText};
-    if (response.status === 401) { sessionStorage.removeItem("triage_key"); }
-    throw Object.assign(new Error(err.code + " " + err.message), {code: err.code});
-  }
-  return body;
-}
+{% include "page.js" %}
 
 function option(value, text, selected) {
   const o = document.createElement("option"); o.value = value; o.textContent = text; o.selected = selected; return o;
@@ -227,9 +234,7 @@ async function load() {
   } catch (e) { say(e.message, true); }
 }
 
-$("#login").addEventListener("submit", (event) => {
-  event.preventDefault(); key = $("#key").value.trim(); sessionStorage.setItem("triage_key", key); say(""); load();
-});
+$("#login").addEventListener("submit", (event) => { event.preventDefault(); useKey($("#key").value); say(""); load(); });
 $("#refresh").addEventListener("click", load);
 load();
 </script>
@@ -240,9 +245,7 @@ load();
 
 @lru_cache(maxsize=1)
 def render_review_page() -> str:
-    from jinja2 import Environment
-
-    return Environment(autoescape=True).from_string(_REVIEW_TEMPLATE).render(labels=LABELS, zh=DISPLAY_ZH)
+    return _environment().get_template("review.html").render(labels=LABELS, zh=DISPLAY_ZH)
 
 
 # --- priority matrix page ---------------------------------------------------------------------
@@ -280,30 +283,19 @@ _MATRIX_PAGE_TEMPLATE = """<!doctype html>
 <p id="status" role="status"></p>
 <iframe id="heatmap" sandbox title="priority matrix"></iframe>
 <script>
-const $ = (sel) => document.querySelector(sel);
-let key = sessionStorage.getItem("triage_key") || "";
-
-function say(text, error = false) { const s = $("#status"); s.textContent = text; s.className = error ? "error" : ""; }
+{% include "page.js" %}
 
 async function load() {
   if (!key) { say("请输入密钥（角色 supervisor 或 admin）"); return; }
   const query = new URLSearchParams();
   for (const [name, value] of new FormData($("#filters"))) if (value) query.set(name, value);
-  const response = await fetch("/v1/matrix.html?" + query, {headers: {"Authorization": "Bearer " + key}});
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    const err = body.error || {code: "E" + response.status, message: response.statusText};
-    if (response.status === 401) sessionStorage.removeItem("triage_key");
-    say(err.code + " " + err.message, true);
-    return;
-  }
-  $("#heatmap").srcdoc = await response.text();
-  say("");
+  try {
+    $("#heatmap").srcdoc = await api("/v1/matrix.html?" + query, {}, "text");
+    say("");
+  } catch (e) { say(e.message, true); }
 }
 
-$("#login").addEventListener("submit", (event) => {
-  event.preventDefault(); key = $("#key").value.trim(); sessionStorage.setItem("triage_key", key); load();
-});
+$("#login").addEventListener("submit", (event) => { event.preventDefault(); useKey($("#key").value); load(); });
 $("#filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });
 load();
 </script>
@@ -314,6 +306,12 @@ load();
 
 @lru_cache(maxsize=1)
 def render_matrix_page() -> str:
-    from jinja2 import Environment
+    return _environment().get_template("matrix_page.html").render(categories=CATEGORY, zh=DISPLAY_ZH)
 
-    return Environment(autoescape=True).from_string(_MATRIX_PAGE_TEMPLATE).render(categories=CATEGORY, zh=DISPLAY_ZH)
+
+_TEMPLATES = {
+    "matrix.html": _MATRIX_TEMPLATE,
+    "review.html": _REVIEW_TEMPLATE,
+    "matrix_page.html": _MATRIX_PAGE_TEMPLATE,
+    "page.js": _PAGE_SCRIPT,
+}
