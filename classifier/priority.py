@@ -13,7 +13,8 @@ received is not counted — counting starts the next day, as for periods under t
 (民法典 第二百零一条) — and ``resolve_by`` is the end (23:59:59 local) of the N-th working day
 after it (``resolve_deadline: end_of_day``, the default, cf. 第二百零三条: a period ends at 24:00
 of its last day); ``resolve_deadline: same_time`` ends at the received time of day instead.
-Outside the years ``chinese_calendar`` has data for, Monday–Friday counts as working days; that
+Dates under ``calendar:`` in the config correct or extend ``chinese_calendar`` (see
+:class:`WorkingCalendar`); for a year neither knows, Monday–Friday counts as working days, which
 is logged and noted in ``Priority.reasons`` rather than failing.
 """
 from __future__ import annotations
@@ -63,19 +64,84 @@ def quadrant_of(urgent: bool, important: bool) -> str:
 _warned_years: set[int] = set()
 
 
-def is_working_day(day: date) -> tuple[bool, bool]:
-    """``(is_working_day, fell_back)`` for ``day`` on the Chinese calendar.
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """The Chinese working-day calendar: ``chinese_calendar``'s data, corrected or extended by
+    dates from the config (``calendar.holidays`` / ``calendar.working_days`` in priority.yaml).
 
-    Statutory holidays are off, make-up working days (调休, often a Saturday or Sunday) are on.
-    For a year ``chinese_calendar`` has no data for, Monday–Friday is used and ``fell_back`` is True.
+    The State Council publishes each year's holidays and make-up working days (调休) late in the
+    year before, and the package follows weeks later; the config lets a desk enter the new
+    schedule at once. Configured dates take precedence; a year the package has no data for but
+    the config has dates in counts as covered (its other days: Monday to Friday). Only for a year
+    neither source knows is the Mon–Fri rule a fallback, logged and reported in ``Priority.reasons``.
     """
-    working = _calendar_working_day(day)
-    if working is None:
-        if day.year not in _warned_years:
-            _warned_years.add(day.year)
-            log.warning("chinese_calendar has no holiday data for %d; counting Mon-Fri as working days", day.year)
-        return day.weekday() < 5, True
-    return working, False
+
+    holidays: frozenset[date] = frozenset()
+    working_days: frozenset[date] = frozenset()
+
+    @property
+    def configured_years(self) -> frozenset[int]:
+        return frozenset(d.year for d in self.holidays | self.working_days)
+
+    def is_working_day(self, day: date) -> tuple[bool, bool]:
+        """``(is_working_day, fell_back)``: statutory holidays are off, make-up working days
+        (often a Saturday or Sunday) are on; ``fell_back`` when no source knows ``day.year``."""
+        if day in self.holidays:
+            return False, False
+        if day in self.working_days:
+            return True, False
+        working = _calendar_working_day(day)
+        if working is None:
+            if day.year in self.configured_years:  # the config holds this year's schedule
+                return day.weekday() < 5, False
+            if day.year not in _warned_years:
+                _warned_years.add(day.year)
+                log.warning("no Chinese holiday data for %d (chinese_calendar, calendar: in priority.yaml); "
+                            "counting Mon-Fri as working days", day.year)
+            return day.weekday() < 5, True
+        return working, False
+
+    def add_working_days(self, start: date, n: int) -> tuple[date, tuple[int, ...]]:
+        """The ``n``-th working day strictly after ``start`` (``start`` itself is not counted).
+
+        Returns ``(day, fallback_years)``: the years for which the Mon–Fri rule had to be used.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        day = start
+        counted = 0
+        fallback: set[int] = set()
+        while counted < n:
+            day += timedelta(days=1)
+            working, fell_back = self.is_working_day(day)
+            if fell_back:
+                fallback.add(day.year)
+            if working:
+                counted += 1
+        return day, tuple(sorted(fallback))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> "WorkingCalendar":
+        if data is None:
+            return cls()
+        check_keys(data, ("holidays", "working_days"), source, "calendar")
+        parsed: dict[str, frozenset[date]] = {}
+        for key in ("holidays", "working_days"):
+            values = data.get(key) or []
+            if not isinstance(values, list):
+                raise config_error(source, f"calendar.{key}", "must be a list of dates (YYYY-MM-DD)")
+            days = set()
+            for i, value in enumerate(values):
+                try:  # YAML reads an unquoted 2027-01-01 as a date already
+                    days.add(value if isinstance(value, date) and not isinstance(value, datetime)
+                             else date.fromisoformat(str(value)))
+                except ValueError:
+                    raise config_error(source, f"calendar.{key}[{i}]", f"{value!r} is not a date (YYYY-MM-DD)") from None
+            parsed[key] = frozenset(days)
+        both = parsed["holidays"] & parsed["working_days"]
+        if both:
+            raise config_error(source, "calendar", f"{', '.join(map(str, sorted(both)))} listed as holiday and working day")
+        return cls(parsed["holidays"], parsed["working_days"])
 
 
 @lru_cache(maxsize=8192)
@@ -90,25 +156,10 @@ def _calendar_working_day(day: date) -> bool | None:
         return None
 
 
-def add_working_days(start: date, n: int) -> tuple[date, tuple[int, ...]]:
-    """The ``n``-th working day strictly after ``start`` (``start`` itself is not counted).
-
-    Returns ``(day, fallback_years)`` where ``fallback_years`` lists the years for which the
-    Mon–Fri rule had to be used.
-    """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    day = start
-    counted = 0
-    fallback: set[int] = set()
-    while counted < n:
-        day += timedelta(days=1)
-        working, fell_back = is_working_day(day)
-        if fell_back:
-            fallback.add(day.year)
-        if working:
-            counted += 1
-    return day, tuple(sorted(fallback))
+# The calendar without configured dates: the package's data alone.
+PACKAGE_CALENDAR = WorkingCalendar()
+is_working_day = PACKAGE_CALENDAR.is_working_day
+add_working_days = PACKAGE_CALENDAR.add_working_days
 
 
 # --- results --------------------------------------------------------------------------------------
@@ -222,7 +273,8 @@ class ImportanceRule:
 class PriorityMatrix:
     """Configured urgent × important matrix; build with :meth:`from_yaml` or :meth:`from_dict`."""
 
-    TOP_KEYS = ("timezone", "urgent_labels", "importance_rules", "quadrant_levels", "levels", "resolve_deadline")
+    TOP_KEYS = ("timezone", "urgent_labels", "importance_rules", "quadrant_levels", "levels", "resolve_deadline",
+                "calendar")
     REQUIRED = ("urgent_labels", "importance_rules", "quadrant_levels", "levels")
 
     def __init__(
@@ -234,6 +286,7 @@ class PriorityMatrix:
         levels: Mapping[str, LevelDeadlines],
         tz: str = DEFAULT_TIMEZONE,
         resolve_deadline: str = "end_of_day",
+        calendar: WorkingCalendar = PACKAGE_CALENDAR,
     ):
         self.urgent_labels = tuple(urgent_labels)
         self.importance_rules = tuple(importance_rules)
@@ -242,6 +295,7 @@ class PriorityMatrix:
         self.timezone_name = tz
         self.tz = ZoneInfo(tz)
         self.resolve_deadline = resolve_deadline
+        self.calendar = calendar
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -327,6 +381,7 @@ class PriorityMatrix:
             levels=levels,
             tz=tz,
             resolve_deadline=resolve_deadline,
+            calendar=WorkingCalendar.from_dict(data.get("calendar"), source),
         )
 
     # -- assessment ---------------------------------------------------------------------------
@@ -383,13 +438,14 @@ class PriorityMatrix:
         )
 
         respond_by = received + limits.respond_within
-        last_day, fallback_years = add_working_days(received.date(), limits.resolve_working_days)
+        last_day, fallback_years = self.calendar.add_working_days(received.date(), limits.resolve_working_days)
         at = END_OF_DAY if self.resolve_deadline == "end_of_day" else received.time().replace(tzinfo=None)
         resolve_by = datetime.combine(last_day, at, tzinfo=self.tz)
         if fallback_years:
             reasons.append(
                 "calendar fallback: no Chinese holiday data for "
-                f"{', '.join(map(str, fallback_years))}; counted Mon-Fri as working days"
+                f"{', '.join(map(str, fallback_years))}; counted Mon-Fri as working days "
+                "(add the year's dates under calendar: in the priority config)"
             )
 
         return Priority(

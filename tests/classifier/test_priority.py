@@ -328,3 +328,41 @@ def test_priority_is_serialisable(matrix):
     d = json.loads(json.dumps(p.to_dict()))
     assert d["level"] == "P1" and d["respond_by"] == "2025-06-03T10:30:00+08:00"
     assert d["matched_rules"] == ["fees_negative", "regulator_or_media"]
+
+
+def test_configured_dates_cover_a_year_the_package_does_not_know(raw, monkeypatch, caplog):
+    monkeypatch.setattr(priority_mod, "_warned_years", set())
+    caplog.set_level(logging.WARNING, logger="classifier.priority")
+    # A made-up schedule for 2099: Thursday 01-01 and Friday 01-02 off, Sunday 01-04 worked instead.
+    raw["calendar"] = {"holidays": [date(2099, 1, 1), "2099-01-02"], "working_days": ["2099-01-04"]}
+    m = PriorityMatrix.from_dict(raw)
+    p = m.assess("other", "neutral", "low", None, at(2099, 1, 1, 10))
+    # From 01-02: 01-04 (Sun, worked), 05, 06, 07, 08.
+    assert p.resolve_by.date() == date(2099, 1, 8)
+    assert not p.calendar_fallback and not any("fallback" in r for r in p.reasons)
+    assert m.calendar.is_working_day(date(2099, 1, 2)) == (False, False)
+    assert m.calendar.is_working_day(date(2099, 1, 10)) == (False, False)  # a plain Sunday of a covered year
+    assert "2099" not in caplog.text
+
+
+def test_configured_dates_override_the_package(raw):
+    # 2025-10-01 is National Day in the package; a desk that worked it (an odd local rule) can say so.
+    raw["calendar"] = {"holidays": ["2025-09-30"], "working_days": ["2025-10-01"]}
+    m = PriorityMatrix.from_dict(raw)
+    assert m.calendar.is_working_day(date(2025, 9, 30)) == (False, False)
+    assert m.calendar.is_working_day(date(2025, 10, 1)) == (True, False)
+    assert m.calendar.is_working_day(date(2025, 10, 2)) == (False, False)  # the package, unchanged
+    assert PriorityMatrix.from_dict({k: v for k, v in raw.items() if k != "calendar"}).calendar.is_working_day(
+        date(2025, 10, 1)) == (False, False)
+
+
+@pytest.mark.parametrize("calendar,expected", [
+    ({"holidays": ["2027-13-01"]}, r"calendar.holidays\[0\].*not a date"),
+    ({"holidays": "2027-01-01"}, r"calendar.holidays.*must be a list"),
+    ({"holidays": ["2027-01-01"], "working_days": ["2027-01-01"]}, r"2027-01-01 listed as holiday and working day"),
+    ({"holiday": []}, r"holiday"),
+])
+def test_calendar_config_errors(raw, calendar, expected):
+    raw["calendar"] = calendar
+    with pytest.raises(ConfigError, match=expected):
+        PriorityMatrix.from_dict(raw)
