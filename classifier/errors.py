@@ -121,6 +121,12 @@ class CheckpointMismatch(DataError):
     code = "E226"
 
 
+class ShardMismatch(DataError):
+    """Shard outputs to merge miss rows or hold a row twice."""
+
+    code = "E227"
+
+
 # --- E3xx: configuration -----------------------------------------------------------------
 class ConfigError(TriageError):
     code = "E300"

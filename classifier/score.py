@@ -10,8 +10,9 @@ predictions.
   remembers the input's hash, the model version and the options, and refuses to mix runs. The
   output file itself is written once, complete, at the end (then the checkpoint is removed).
 * Scale-out: ``shard=(k, n)`` scores every n-th row starting at the k-th (1-based), so n machines
-  or processes split a file without coordinating; each writes its own output, and the union of
-  the shards' rows is the whole file.
+  or processes split a file without coordinating; each writes its own output, and
+  :func:`merge_shards` puts them back together in input order (checking that every row is there
+  exactly once).
 
 Rows feed the priority and routing rules as metadata: every column other than the text and id
 (``channel``, ``customer_tier``, ``amount``… as named in configs/priority.yaml and routing.yaml).
@@ -34,6 +35,7 @@ from classifier.errors import (
     EmptyText,
     RowWithoutText,
     ScoreOptionError,
+    ShardMismatch,
     UnreadableRow,
     UnscorableFile,
 )
@@ -74,7 +76,8 @@ class ScoreOptions:
                 names.append("category_secondary")
             if self.scores:
                 names += [f"{head}_score_{label}" for label in LABELS[head]]
-        names += ["needs_review", "review_heads", "quadrant", "priority_level", "route", "model_version", "error"]
+        # row: the 1-based position among the input's data rows, which `merge_shards` orders by.
+        names += ["needs_review", "review_heads", "quadrant", "priority_level", "route", "model_version", "error", "row"]
         return [self.prefix + n for n in names]
 
 
@@ -276,6 +279,7 @@ def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: 
     for r in chunk:
         values: dict[str, Any] = dict(empty)
         values[p + "model_version"] = classifier.model_version
+        values[p + "row"] = r.index + 1
         pred = predictions.get(r.index)
         if pred is None:
             values[p + "error"] = errors[r.index]
@@ -301,3 +305,36 @@ def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: 
                                            priority.level, metadata).queue
         out.append({"index": r.index, "values": values})
     return out
+
+
+# --- merging shards --------------------------------------------------------------------------
+def merge_shards(parts: Sequence[str | Path], output_path: str | Path, prefix: str = "") -> int:
+    """Concatenate shard outputs into ``output_path`` in input order; returns the row count.
+
+    Every row number from 1 to the total must occur exactly once across ``parts``: a missing
+    shard or one scored twice is an error naming the rows, and nothing is written.
+    """
+    row_column = prefix + "row"
+    rows: list[dict] = []
+    columns: dict[str, None] = {}
+    for part in parts:
+        for line, record, problem in read_records(part, {"row": row_column}):
+            if problem is not None:
+                raise UnscorableFile(f"{part}: {problem}; is it a `triage score` output (--prefix {prefix!r})?")
+            try:
+                record[row_column] = int(record[row_column])
+            except (TypeError, ValueError):
+                raise UnscorableFile(f"{part}: line {line}: {row_column!r} is not a row number") from None
+            columns.update(dict.fromkeys(record))
+            rows.append(record)
+    rows.sort(key=lambda r: r[row_column])
+    numbers = [r[row_column] for r in rows]
+    duplicates = sorted({n for n, m in zip(numbers, numbers[1:]) if n == m})
+    missing = sorted(set(range(1, (numbers[-1] if numbers else 0) + 1)) - set(numbers))
+    if duplicates or missing:
+        raise ShardMismatch(
+            f"the parts do not add up to one file: {len(missing)} rows missing, {len(duplicates)} rows twice",
+            details={"missing_rows": missing[:50], "duplicate_rows": duplicates[:50]},
+        )
+    write_table(output_path, rows, list(columns))
+    return len(rows)

@@ -40,6 +40,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def register_merge(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score-merge", help="merge the outputs of `triage score --shard K/N` runs into one file, in input order",
+        description="Concatenate shard outputs in input order (by their `row` column), checking that every row "
+                    "occurs exactly once. Formats follow the extensions; parts may differ in format.",
+    )
+    p.add_argument("parts", nargs="+", type=Path, help="the shards' output files")
+    p.add_argument("--out", type=Path, required=True, help="merged file (.csv .xlsx .jsonl .parquet)")
+    p.add_argument("--prefix", default="", help="the --prefix the shards were scored with")
+    p.set_defaults(func=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from classifier.score import merge_shards
+
+    n = merge_shards(args.parts, args.out, args.prefix)
+    print(f"merged {n:,} rows from {len(args.parts)} parts into {args.out}", file=sys.stderr)
+    return 0
+
+
 def parse_shard(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
     if not match:

@@ -247,3 +247,31 @@ def test_cli_prints_a_summary_and_progress(tmp_path, capsys):
     assert "[E220]" in capsys.readouterr().err
     assert main(["score", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "x.csv"), "--bundle", str(TINY)]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_shard_outputs_merge_back_in_input_order(parts, tmp_path, capsys):
+    from classifier.errors import ShardMismatch
+    from classifier.score import merge_shards
+
+    src = tmp_path / "in.csv"
+    write_table(src, survey(10), ["id", "text", "channel"])
+    score(parts, src, tmp_path / "all.jsonl", chunk_size=1)
+    outs = []
+    for k, suffix in ((1, ".csv"), (2, ".parquet"), (3, ".jsonl")):  # parts may differ in format
+        outs.append(tmp_path / f"part{k}{suffix}")
+        score(parts, src, outs[-1], shard=(k, 3), chunk_size=1)
+    assert main(["score-merge", *map(str, outs), "--out", str(tmp_path / "merged.jsonl")]) == 0
+    assert "merged 10 rows from 3 parts" in capsys.readouterr().err
+    merged, whole = read_out(tmp_path / "merged.jsonl"), read_out(tmp_path / "all.jsonl")
+    assert [str(r["id"]) for r in merged] == [r["id"] for r in whole] and [r["row"] for r in merged] == list(range(1, 11))
+    assert [{h: r[h] for h in HEADS} for r in merged] == [{h: r[h] for h in HEADS} for r in whole]
+
+    with pytest.raises(ShardMismatch) as info:
+        merge_shards(outs[:2], tmp_path / "x.jsonl")  # a shard is missing
+    assert info.value.details["missing_rows"] == [3, 6, 9]
+    with pytest.raises(ShardMismatch) as info:
+        merge_shards([*outs, outs[0]], tmp_path / "x.jsonl")  # one given twice
+    assert info.value.details["duplicate_rows"] == [1, 4, 7, 10]
+    assert not (tmp_path / "x.jsonl").exists()
+    assert main(["score-merge", str(src), "--out", str(tmp_path / "x.jsonl")]) == 1  # not a score output
+    assert "[E222]" in capsys.readouterr().err
