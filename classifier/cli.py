@@ -11,7 +11,7 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
-from classifier.errors import TriageError
+from classifier.errors import FileAccessError, TriageError
 
 
 # The extra that installs what a package's commands need.
@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {item}", file=sys.stderr)
             if len(details) > 200:
                 print(f"  … and {len(details) - 200} more", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a path that cannot be read or written: a message, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: [{FileAccessError.code}] cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except ImportError as exc:  # an optional extra is missing (e.g. torch for `triage train`)
         print(_missing_extra(exc, _extra_of(args.func.__module__)), file=sys.stderr)

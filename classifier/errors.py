@@ -68,6 +68,12 @@ class BadEncoding(DataError):
     code = "E203"
 
 
+class FileAccessError(DataError):
+    """A file or folder cannot be read or written (missing folder, permissions, full disk)."""
+
+    code = "E204"
+
+
 class EmptyText(DataError):
     code = "E210"
     http_status = 422

@@ -33,6 +33,7 @@ from classifier.errors import (
     CheckpointMismatch,
     ColumnClash,
     EmptyText,
+    FileAccessError,
     RowWithoutText,
     ScoreOptionError,
     ShardMismatch,
@@ -119,6 +120,8 @@ def score_file(
     """Score ``input_path`` into ``output_path`` (formats by extension); see the module docstring."""
     input_path, output_path = Path(input_path), Path(output_path)
     file_format(output_path)  # an unsupported output type fails before any work
+    if not output_path.parent.is_dir():  # found out now, not after hours of scoring
+        raise FileAccessError(f"{output_path.parent}: no such folder for the output")
     if output_path.resolve() == input_path.resolve():
         raise ScoreOptionError("the output file must not be the input file")
     k, n = options.shard

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from classifier.errors import BadEncoding, DataError, UnsupportedFormat, require
+from classifier.errors import BadEncoding, DataError, FileAccessError, UnsupportedFormat, require
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".xlsx": "excel", ".parquet": "parquet"}
 
@@ -194,6 +194,8 @@ def write_table(path: str | Path, rows: Sequence[dict], columns: Sequence[str]) 
     """
     path = Path(path)
     fmt = file_format(path)
+    if not path.parent.is_dir():
+        raise FileAccessError(f"{path.parent}: no such folder")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         {"jsonl": _write_jsonl, "csv": _write_csv, "excel": _write_excel, "parquet": _write_parquet}[fmt](tmp, rows, columns)

@@ -275,3 +275,17 @@ def test_shard_outputs_merge_back_in_input_order(parts, tmp_path, capsys):
     assert not (tmp_path / "x.jsonl").exists()
     assert main(["score-merge", str(src), "--out", str(tmp_path / "x.jsonl")]) == 1  # not a score output
     assert "[E222]" in capsys.readouterr().err
+
+
+def test_unwritable_outputs_fail_with_a_code_not_a_traceback(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    write_table(src, survey(2), ["id", "text"])
+    args = ["--bundle", str(TINY), "--quiet"]
+    assert main(["score", str(src), "--out", str(tmp_path / "missing" / "out.csv"), *args]) == 1
+    assert "[E204]" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "out.csv.partial.jsonl").mkdir()  # the checkpoint's name is taken by a folder
+    assert main(["score", str(src), "--out", str(locked / "out.csv"), "--resume", *args]) == 1
+    err = capsys.readouterr().err
+    assert "[E204]" in err and "Traceback" not in err
