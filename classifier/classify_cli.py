@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from classifier.config import DEFAULT_BUNDLE
+from classifier.errors import BadEncoding
 from classifier.labels import DISPLAY_ZH, HEADS
 
 
@@ -18,10 +19,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _stdin_text() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadEncoding(f"standard input is not UTF-8 (byte offset {exc.start}); convert it first, "
+                          "e.g. iconv -f GBK -t UTF-8", details={"byte_offset": exc.start}) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from classifier.runtime import Classifier
 
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = args.texts or [line.rstrip("\r\n") for line in _stdin_text().split("\n") if line.strip()]
     if not texts:
         print("error: no text given", file=sys.stderr)
         return 2

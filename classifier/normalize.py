@@ -1,7 +1,9 @@
 """Text normalization shared by training and inference (the only copy).
 
 NFKC (which also folds full-width ASCII to half width), traditional → simplified Chinese via
-OpenCC's ``t2s`` table, control characters removed and whitespace runs collapsed.
+OpenCC's ``t2s`` table, control characters removed and whitespace runs collapsed. Unpaired
+surrogates (not characters: what a broken decoding or a JSON ``"\\ud800"`` escape leaves behind)
+are removed too; the tokenizer cannot take them.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\ufeff]")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
 
 

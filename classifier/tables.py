@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -190,18 +191,34 @@ def write_table(path: str | Path, rows: Sequence[dict], columns: Sequence[str]) 
     """Write ``rows`` (dicts; missing keys are empty cells) with ``columns`` in that order.
 
     The file appears complete or not at all: it is written next to ``path`` and renamed over it.
-    Lists and dicts become JSON text in CSV and Excel cells.
+    Lists and dicts become JSON text in CSV and Excel cells; unpaired surrogates become U+FFFD.
     """
     path = Path(path)
     fmt = file_format(path)
     if not path.parent.is_dir():
         raise FileAccessError(f"{path.parent}: no such folder")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    rows = [{c: _encodable(row.get(c)) for c in columns} for row in rows]
     try:
         {"jsonl": _write_jsonl, "csv": _write_csv, "excel": _write_excel, "parquet": _write_parquet}[fmt](tmp, rows, columns)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with unpaired surrogates (from a broken input decoding or a JSON escape) replaced
+    by U+FFFD, so that every format can encode it; the row is kept, not refused."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    return value
 
 
 def _json(value: Any) -> str:

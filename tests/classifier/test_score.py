@@ -289,3 +289,25 @@ def test_unwritable_outputs_fail_with_a_code_not_a_traceback(tmp_path, capsys):
     assert main(["score", str(src), "--out", str(locked / "out.csv"), "--resume", *args]) == 1
     err = capsys.readouterr().err
     assert "[E204]" in err and "Traceback" not in err
+
+
+def test_broken_unicode_in_a_row_does_not_stop_the_run(parts, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"id": "1", "text": "花呗\\ud800还款"}\n{"id": "2", "text": "\\udc80"}\n', encoding="utf-8")
+    summary = score(parts, src, out)
+    assert (summary.scored, summary.errors, summary.error_counts) == (1, 1, {"E210": 1})
+    first, second = read_out(out)
+    assert first["category"] in LABELS["category"] and second["error"].startswith("E210")
+    assert first["text"] == "花呗\ufffd还款"  # written as the replacement character: valid UTF-8
+
+
+def test_classify_reads_stdin_as_utf8_only():
+    import subprocess
+    import sys
+
+    run = lambda data: subprocess.run([sys.executable, "-m", "classifier.cli", "classify", "--bundle", str(TINY)],  # noqa: E731
+                                      input=data, capture_output=True, cwd=ROOT, timeout=120)
+    bad = run("花呗怎么还款\n".encode("gbk"))
+    assert bad.returncode == 1 and b"[E203]" in bad.stderr and b"Traceback" not in bad.stderr
+    good = run("\ufeff花呗怎么还款\r\n\r\n年费\n".encode("utf-8"))
+    assert good.returncode == 0 and good.stdout.count(b"  category ") == 2

@@ -21,3 +21,11 @@ def test_segmenter_does_not_touch_the_global_jieba_dictionary():
 
     get_segmenter().words("微粒贷")
     assert "微粒贷" not in jieba.lcut("微粒贷")  # global instance never saw our user dict
+
+
+def test_normalization_drops_unpaired_surrogates():
+    # What a JSON "\ud800" escape or a surrogate-escaped broken decoding leaves in a str.
+    assert normalize_text("花呗\ud800还款\udfff ") == "花呗还款"
+    import json
+
+    assert normalize_text(json.loads('"\\ud83d\\ude00 ok"')) == "\U0001f600 ok"  # a pair JSON joins is kept
