@@ -107,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = score_file(args.input, args.out, classifier, matrix, router, options, resume=args.resume,
                              progress=None if args.quiet else ProgressLine())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OSError) as exc:  # Ctrl-C, or e.g. a full disk: say how to go on
         checkpoint = checkpoint_path(args.out)
-        if checkpoint.exists():
-            print(f"\ninterrupted: finished chunks are kept in {checkpoint}; run the same command with --resume "
-                  "to continue", file=sys.stderr)
-        return 130
+        if checkpoint.is_file() and checkpoint.stat().st_size:
+            print(f"\n{'interrupted' if isinstance(exc, KeyboardInterrupt) else 'stopped'}: finished chunks are kept "
+                  f"in {checkpoint}; run the same command with --resume to continue", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        raise  # the CLI root reports it with its code (E204)
     print(json.dumps(summary.to_dict(), ensure_ascii=False))
     return 0
