@@ -133,6 +133,12 @@ class ShardMismatch(DataError):
     code = "E227"
 
 
+class CheckpointLocked(DataError):
+    """Another run is scoring into the same output right now."""
+
+    code = "E228"
+
+
 # --- E3xx: configuration -----------------------------------------------------------------
 class ConfigError(TriageError):
     code = "E300"

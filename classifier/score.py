@@ -30,6 +30,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from classifier.errors import (
     CheckpointExists,
+    CheckpointLocked,
     CheckpointMismatch,
     ColumnClash,
     EmptyText,
@@ -99,7 +100,8 @@ class ScoreSummary:
         return asdict(self)
 
 
-Progress = Callable[[int, int, float], None]  # (rows done, rows in shard, seconds so far)
+# (rows done, rows in the shard, rows that were already done when the run started, seconds so far)
+Progress = Callable[[int, int, int, float], None]
 
 
 def checkpoint_path(output: str | Path) -> Path:
@@ -145,12 +147,16 @@ def score_file(
         "options": {**asdict(options), "shard": f"{k}/{n}"},
     }
     checkpoint = checkpoint_path(output_path)
-    done = _open_checkpoint(checkpoint, header, resume)
-    summary.resumed = len(done)
-    pending = [r for r in rows if r.index not in done]
-
+    existed = checkpoint.exists()
+    # Held until the output is written and the checkpoint removed: a second run on the same
+    # output (a repeated command, a --resume while the first still runs) stops instead of mixing.
     with checkpoint.open("a", encoding="utf-8") as sink:
-        if not done and sink.tell() == 0:
+        _lock(sink, output_path)
+        done = _open_checkpoint(checkpoint, header, resume) if existed else {}
+        summary.resumed = len(done)
+        pending = [r for r in rows if r.index not in done]
+        sink.seek(0, os.SEEK_END)  # past a cut-short line that _open_checkpoint dropped
+        if sink.tell() == 0:
             sink.write(json.dumps(header, ensure_ascii=False) + "\n")
         finished = len(done)
         for at in range(0, len(pending), options.chunk_size):
@@ -162,22 +168,22 @@ def score_file(
             os.fsync(sink.fileno())  # a chunk on disk survives a crash of the machine, not only of us
             finished += len(chunk)
             if progress:
-                progress(finished, len(rows), time.perf_counter() - start)
+                progress(finished, len(rows), summary.resumed, time.perf_counter() - start)
 
-    out_rows = []
-    for r in rows:
-        values = {**r.cells, **done[r.index]}
-        out_rows.append(values)
-        error = values.get(options.prefix + "error")
-        if error:
-            summary.errors += 1
-            code = error.split(" ", 1)[0]
-            summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
-        else:
-            summary.scored += 1
-            summary.needs_review += bool(values.get(options.prefix + "needs_review"))
-    write_table(output_path, out_rows, columns + added)
-    checkpoint.unlink()
+        out_rows = []
+        for r in rows:
+            values = {**r.cells, **done[r.index]}
+            out_rows.append(values)
+            error = values.get(options.prefix + "error")
+            if error:
+                summary.errors += 1
+                code = error.split(" ", 1)[0]
+                summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
+            else:
+                summary.scored += 1
+                summary.needs_review += bool(values.get(options.prefix + "needs_review"))
+        write_table(output_path, out_rows, columns + added)
+        checkpoint.unlink()
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
 
@@ -228,9 +234,21 @@ def _sha256(path: Path) -> str:
 
 
 # --- checkpoint ------------------------------------------------------------------------------
+def _lock(sink: Any, output: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: runs are not protected from each other
+        return
+    try:
+        fcntl.flock(sink.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise CheckpointLocked(f"another `triage score` is writing {output}; wait for it to finish or stop it",
+                               details={"checkpoint": str(checkpoint_path(output))}) from None
+
+
 def _open_checkpoint(path: Path, header: dict, resume: bool) -> dict[int, dict]:
     """Rows already scored (index -> added values); ``{}`` for a fresh run."""
-    if not path.exists():
+    if path.stat().st_size == 0:  # created by a run that stopped before writing anything
         return {}
     if not resume:
         raise CheckpointExists(

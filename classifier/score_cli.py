@@ -76,12 +76,12 @@ class ProgressLine:
         self.tty = stream.isatty()
         self._last = 0.0
 
-    def __call__(self, done: int, total: int, seconds: float) -> None:
+    def __call__(self, done: int, total: int, resumed: int, seconds: float) -> None:
         now = time.monotonic()
         if done < total and now - self._last < self.every:
             return
         self._last = now
-        rate = done / seconds if seconds > 0 else 0.0
+        rate = (done - resumed) / seconds if seconds > 0 else 0.0  # this run's pace, not the checkpoint's
         eta = (total - done) / rate if rate > 0 else 0.0
         pct = 100.0 * done / total if total else 100.0
         line = f"scored {done:,}/{total:,} rows ({pct:.1f}%) · {rate:,.0f} rows/s · ETA {eta:,.0f} s"

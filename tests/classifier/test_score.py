@@ -180,7 +180,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(parts, tmp_path):
     fresh = tmp_path / "fresh.csv"
     score(parts, src, fresh, chunk_size=4)
 
-    def stop_after_first_chunk(done, total, seconds):
+    def stop_after_first_chunk(done, total, resumed, seconds):
         raise Interrupt
 
     with pytest.raises(Interrupt):
@@ -196,9 +196,9 @@ def test_an_interrupted_run_resumes_where_it_stopped(parts, tmp_path):
         score(parts, src, out, chunk_size=4, scores=True, resume=True)
 
     seen = []
-    summary = score(parts, src, out, chunk_size=4, resume=True, progress=lambda d, t, s: seen.append(d))
+    summary = score(parts, src, out, chunk_size=4, resume=True, progress=lambda d, t, r, s: seen.append((d, r)))
     assert summary.resumed == 4 and summary.scored == 10
-    assert seen == [8, 10]  # only the missing rows were scored
+    assert seen == [(8, 4), (10, 4)]  # only the missing rows were scored
     assert out.read_bytes() == fresh.read_bytes()
     assert not checkpoint.exists()
 
@@ -311,3 +311,18 @@ def test_classify_reads_stdin_as_utf8_only():
     assert bad.returncode == 1 and b"[E203]" in bad.stderr and b"Traceback" not in bad.stderr
     good = run("\ufeff花呗怎么还款\r\n\r\n年费\n".encode("utf-8"))
     assert good.returncode == 0 and good.stdout.count(b"  category ") == 2
+
+
+def test_two_runs_on_one_output_do_not_mix(parts, tmp_path):
+    import fcntl
+
+    from classifier.errors import CheckpointLocked
+
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_table(src, survey(3), ["id", "text"])
+    with checkpoint_path(out).open("a") as other:  # as a first run still at work would hold it
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CheckpointLocked, match="another `triage score` is writing"):
+            score(parts, src, out, resume=True)
+    # The empty checkpoint it leaves behind does not block a fresh run.
+    assert score(parts, src, out).scored == 3 and not checkpoint_path(out).exists()
