@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
@@ -114,22 +114,24 @@ def record_review(
     Raises ``ValueError`` when the final secondary category equals the primary one.
     """
     c = Classification
+    waiting = (c.id == item, c.needs_review.is_(True), c.reviewed_at.is_(None))
     with sessions.begin() as session:
-        row = session.scalars(
-            select(c).where(c.id == item, c.needs_review.is_(True), c.reviewed_at.is_(None)).with_for_update()
-        ).first()
+        row = session.execute(select(*(getattr(c, k) for k in REVIEWED_FIELDS)).where(*waiting)).first()
         if row is None:
             return None
-        predicted = {k: getattr(row, k) for k in REVIEWED_FIELDS}
+        predicted = dict(zip(REVIEWED_FIELDS, row))
         final = {**predicted, **labels}
         if "category" in labels and "category_secondary" not in labels and final["category_secondary"] == final["category"]:
             final["category_secondary"] = None  # the old runner-up became the primary
         if final["category_secondary"] is not None and final["category_secondary"] == final["category"]:
             raise ValueError(f"category_secondary must differ from category ({final['category']!r})")
-        row.reviewed_at = to_storage(at)
-        row.reviewed_labels = final
-        row.reviewed_by = by
-        row.review_note = note
+        # Conditional, so that of two reviewers closing the item at once exactly one succeeds, on
+        # SQLite (whose writes are serialized but whose SELECT holds no lock) as on PostgreSQL.
+        closed = session.execute(update(c).where(*waiting).values(
+            reviewed_at=to_storage(at), reviewed_labels=final, reviewed_by=by, review_note=note,
+        ))
+        if closed.rowcount != 1:
+            return None
         return {"labels": final, "corrected": [k for k in predicted if final[k] != predicted[k]]}
 
 

@@ -97,3 +97,28 @@ def test_queue_and_outcome_match_their_published_schemas(api):
     assert page.total == 1 and page.items[0].priority.respond_by.tzinfo is not None
     r = api.client.post(f"/v1/review/{page.items[0].id}", headers=api.headers("admin"), json={"sentiment": "negative"})
     assert ReviewOutcome.model_validate(r.json()).corrected == ["sentiment"]
+
+
+def test_of_two_reviewers_closing_one_item_at_once_exactly_one_wins(make_client, fake_classifier, db_url):
+    import threading
+    from collections import Counter
+
+    api = make_client(fake_classifier, database_url=db_url, rate_limit_per_minute=0)
+    q = queued(api, [{"id": str(i), "text": "年费 不确定"} for i in range(8)])
+    statuses: Counter = Counter()
+    winners: dict = {}
+
+    def close(item: int, urgency: str) -> None:
+        r = api.client.post(f"/v1/review/{item}", headers=api.headers("supervisor"), json={"urgency": urgency})
+        statuses[r.status_code] += 1
+        if r.status_code == 200:
+            winners.setdefault(item, []).append(urgency)
+
+    for item in (i["id"] for i in q.values()):
+        threads = [threading.Thread(target=close, args=(item, u)) for u in ("high", "medium", "low")]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    assert statuses == {200: 8, 404: 16}
+    with api.services.sessions() as session:
+        stored = {r.id: r.reviewed_labels["urgency"] for r in session.scalars(select(Classification))}
+    assert all(stored[item] == urgencies[0] for item, urgencies in winners.items())  # the winner's labels
