@@ -70,10 +70,10 @@ def parse_shard(value: str) -> tuple[int, int]:
 class ProgressLine:
     """Rows done, rate and ETA on stderr, at most every ``every`` seconds (and at the end)."""
 
-    def __init__(self, stream=sys.stderr, every: float = 2.0):
-        self.stream = stream
+    def __init__(self, stream=None, every: float = 2.0):
+        self.stream = stream or sys.stderr  # looked up now, not at import: it may have been replaced
         self.every = every
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._last = 0.0
 
     def __call__(self, done: int, total: int, resumed: int, seconds: float) -> None:

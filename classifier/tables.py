@@ -230,10 +230,15 @@ def _cell(value: Any) -> Any:
     return _json(value) if isinstance(value, (list, dict)) else value
 
 
+def jsonl_line(row: dict, columns: Sequence[str]) -> str:
+    """One JSON Lines record of ``row`` with ``columns`` in order, as every JSONL output writes it."""
+    return _json({c: _encodable(row.get(c)) for c in columns}) + "\n"
+
+
 def _write_jsonl(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(_json({c: row.get(c) for c in columns}) + "\n")
+            f.write(jsonl_line(row, columns))
 
 
 def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:

@@ -199,12 +199,9 @@ def _review_export(args: argparse.Namespace) -> int:
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
     engine, sessions = _sessions()
     try:
-        items = store.reviewed_items(sessions, since)
+        rows, corrected = store.reviewed_training_rows(sessions, since)
     finally:
         engine.dispose()
-    rows = [{"id": f"review-{r.id}", "text": r.text_masked, **{k: r.reviewed_labels.get(k) for k in store.REVIEWED_FIELDS},
-             "source": f"review:{r.model_version}"} for r in items]
     write_table(args.out, rows, LABELLED_FIELDS)
-    corrected = sum(any(r.reviewed_labels.get(k) != getattr(r, k) for k in store.REVIEWED_FIELDS) for r in items)
     print(f"wrote {len(rows)} reviewed items ({corrected} with a corrected label) to {args.out}", file=sys.stderr)
     return 0

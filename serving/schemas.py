@@ -67,6 +67,10 @@ def iso_only(value: Any) -> Any:
     return value
 
 
+# For optional date-time query parameters: ISO 8601 strings only (see iso_only), None passes.
+IsoOnlyQuery = BeforeValidator(lambda v: v if v is None else iso_only(v))
+
+
 def _plausible_time(value: datetime | None) -> datetime | None:
     if value is None:
         return value

@@ -135,11 +135,17 @@ def record_review(
         return {"labels": final, "corrected": [k for k in predicted if final[k] != predicted[k]]}
 
 
-def reviewed_items(sessions: sessionmaker[Session], since: datetime | None = None) -> list[Classification]:
-    """Reviewed items with their final labels, oldest review first (for `triage review export`)."""
+def reviewed_training_rows(sessions: sessionmaker[Session], since: datetime | None = None) -> tuple[list[dict], int]:
+    """Reviewed items as labelled training rows (``classifier.labels.LABELLED_FIELDS``: the stored,
+    masked text and the reviewer's final labels), oldest review first, and how many of them had a
+    label corrected. For `triage review export` and GET /v1/review/export."""
     c = Classification
     stmt = select(c).where(c.reviewed_labels.is_not(None))
     if since is not None:
         stmt = stmt.where(c.reviewed_at >= to_storage(since))
     with sessions() as session:
-        return list(session.scalars(stmt.order_by(c.reviewed_at, c.id)))
+        items = list(session.scalars(stmt.order_by(c.reviewed_at, c.id)))
+    rows = [{"id": f"review-{r.id}", "text": r.text_masked, **{k: r.reviewed_labels.get(k) for k in REVIEWED_FIELDS},
+             "source": f"review:{r.model_version}"} for r in items]
+    corrected = sum(any(r.reviewed_labels.get(k) != getattr(r, k) for k in REVIEWED_FIELDS) for r in items)
+    return rows, corrected

@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BeforeValidator
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -14,15 +13,14 @@ from serving import store
 from serving.deps import MatrixCaller, ServicesDep
 from serving.errors import InvalidRequest
 from serving.routers.common import error_responses
-from serving.schemas import ID_PATTERN, MatrixResponse, iso_only
+from serving.schemas import ID_PATTERN, IsoOnlyQuery, MatrixResponse
 from serving.services import Services
 from serving.views import render_matrix
 
 router = APIRouter(prefix="/v1", tags=["matrix"])
 
-IsoOnly = BeforeValidator(lambda v: v if v is None else iso_only(v))
-FromQ = Annotated[Optional[datetime], IsoOnly, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
-ToQ = Annotated[Optional[datetime], IsoOnly, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+FromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
 ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
 CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
 

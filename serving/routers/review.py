@@ -11,14 +11,16 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Body, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from classifier.labels import LABELLED_FIELDS
+from classifier.tables import jsonl_line
 from serving import store
 from serving.deps import ReviewCaller, ServicesDep
-from serving.errors import NotFound, UnknownLabel
+from serving.errors import InvalidRequest, NotFound, UnknownLabel
 from serving.routers.common import error_responses
-from serving.schemas import ReviewDecision, ReviewOutcome, ReviewQueue
+from serving.schemas import IsoOnlyQuery, ReviewDecision, ReviewOutcome, ReviewQueue
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 
@@ -52,6 +54,36 @@ async def list_review(
     rows = await run_in_threadpool(store.review_queue, services.sessions, limit, offset)
     depth = await run_in_threadpool(store.review_queue_depth, services.sessions)
     return JSONResponse({"total": depth, "items": [_item(r, services.matrix.tz) for r in rows]})
+
+
+@router.get(
+    "/export", summary="Reviewed items as labelled training rows (JSON Lines)",
+    description=(
+        "One JSON object per line in the labelled-data schema (id, text, category, category_secondary, sentiment, "
+        "urgency, source): the stored, PII-masked text with the reviewer's final labels, oldest review first. "
+        "Save it as a .jsonl file and list it under `extra_train_files` of a training config. The same as "
+        "`triage review export`, for whoever has a key but no database access. Role: supervisor or admin."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
+        '{"id": "review-7", "text": "催收电话打到我单位", "category": "contract_legal", "category_secondary": null, '
+        '"sentiment": "negative", "urgency": "high", "source": "review:default-2026-11-23-d3fdf701"}\n')}}},
+               **error_responses(401, 403, 422, 429, 503)},
+)
+async def export_reviewed(
+    services: ServicesDep, caller: ReviewCaller,
+    since: Annotated[Optional[datetime], IsoOnlyQuery,
+                     Query(description="Only items reviewed at or after this time (ISO 8601; no offset = UTC)")] = None,
+) -> Response:
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    try:
+        rows, _ = await run_in_threadpool(store.reviewed_training_rows, services.sessions, since)
+    except OverflowError:  # a year near 1 or 9999 cannot be shifted to UTC
+        raise InvalidRequest("since is out of range", details=[{"loc": ["query", "since"], "type": "out_of_range"}]) from None
+    body = "".join(jsonl_line(r, LABELLED_FIELDS) for r in rows)
+    return Response(body.encode("utf-8"), media_type="application/x-ndjson",
+                    headers={"Content-Disposition": 'attachment; filename="reviewed.jsonl"'})
 
 
 @router.post(

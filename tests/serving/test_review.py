@@ -122,3 +122,22 @@ def test_of_two_reviewers_closing_one_item_at_once_exactly_one_wins(make_client,
     with api.services.sessions() as session:
         stored = {r.id: r.reviewed_labels["urgency"] for r in session.scalars(select(Classification))}
     assert all(stored[item] == urgencies[0] for item, urgencies in winners.items())  # the winner's labels
+
+
+def test_the_api_exports_the_same_training_rows_as_the_cli(make_client, fake_classifier, db_url, monkeypatch, tmp_path):
+    api = make_client(fake_classifier, database_url=db_url)
+    q = queued(api, [{"id": "a", "text": "年费 不确定"}, {"id": "b", "text": "转账失败 不确定"}])
+    h = api.headers("supervisor")
+    api.client.post(f"/v1/review/{q['a']['id']}", headers=h, json={"urgency": "high"})
+    r = api.client.get("/v1/review/export", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    (tmp_path / "api.jsonl").write_bytes(r.content)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert main(["review", "export", "--out", str(tmp_path / "cli.jsonl")]) == 0
+    assert (tmp_path / "api.jsonl").read_bytes() == (tmp_path / "cli.jsonl").read_bytes()
+    (row,) = read_labelled(tmp_path / "api.jsonl")
+    assert row["urgency"] == "high" and row["id"] == f"review-{q['a']['id']}"
+
+    assert api.client.get("/v1/review/export", headers=h, params={"since": "2999-01-01T00:00"}).content == b""
+    assert_error(api.client.get("/v1/review/export", headers=h, params={"since": "1700000000"}), 422, "E513")
+    assert_error(api.client.get("/v1/review/export", headers=api.headers("ingest")), 403, "E502")
