@@ -30,12 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
             ep.load()(sub)
         except ImportError as exc:  # the extra that provides it is not installed
             extra = _extra_of(ep.module)
-            if ep.name in sub.choices:  # it failed half-way through registering: start over
-                sub.choices.pop(ep.name)
-            stub = sub.add_parser(ep.name, help=f"(needs: pip install 'feedback-triage[{extra}]')")
-            stub.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            stub.set_defaults(func=lambda args, exc=exc, extra=extra: _unavailable(exc, extra))
+            message = _missing_extra(exc, extra)
+            _stub(sub, ep.name, f"(needs: pip install 'feedback-triage[{extra}]')", message)
+        except AttributeError:  # the installed command list names code this checkout does not have
+            message = (f"error: [E400] `{ep.name}` is registered by an older or newer install of this package; "
+                       "reinstall it (pip install -e .) to match the code")
+            _stub(sub, ep.name, "(broken install: pip install -e . again)", message)
     return parser
+
+
+def _stub(sub: argparse._SubParsersAction, name: str, help_text: str, message: str) -> None:
+    """A sub-command that only explains why it cannot run, whatever arguments it is given."""
+    if name in sub.choices:  # it failed half-way through registering: start over
+        sub.choices.pop(name)
+    stub = sub.add_parser(name, help=help_text)
+    stub.set_defaults(func=lambda args: _unavailable(message), accepts_anything=True)
 
 
 def _missing_extra(exc: ImportError, extra: str) -> str:
@@ -43,14 +52,16 @@ def _missing_extra(exc: ImportError, extra: str) -> str:
             f"install it with: pip install 'feedback-triage[{extra}]'")
 
 
-def _unavailable(exc: ImportError, extra: str) -> int:
-    print(_missing_extra(exc, extra), file=sys.stderr)
+def _unavailable(message: str) -> int:
+    print(message, file=sys.stderr)
     return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_anything", False):  # a stub explains itself instead
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -43,3 +43,23 @@ def test_the_other_commands_still_work_without_the_serve_extra():
     assert "category" in result.stdout
     help_text = run_without(["sqlalchemy"], ["--help"]).stdout
     assert "(needs: pip install 'feedback-triage[serve]')" in help_text
+
+
+def test_an_entry_point_naming_missing_code_does_not_break_the_other_commands():
+    # As after checking out older code without reinstalling: the installed metadata names
+    # a function the code does not have.
+    code = """
+import sys
+from importlib.metadata import EntryPoint
+import classifier.cli as cli
+real = cli.entry_points
+def fake(group):
+    return [*real(group=group), EntryPoint("ghost", "classifier.score_cli:register_ghost", group)]
+cli.entry_points = fake
+sys.exit(cli.main(sys.argv[1:]))
+"""
+    run = lambda *argv: subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True,  # noqa: E731
+                                       timeout=120)
+    ghost = run("ghost", "--anything")
+    assert ghost.returncode == 2 and "reinstall it (pip install -e .)" in ghost.stderr and "Traceback" not in ghost.stderr
+    assert run("classify", "--bundle", "tests/fixtures/tiny_bundle", "花呗").returncode == 0
