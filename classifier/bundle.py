@@ -7,7 +7,8 @@ Layout::
     model.onnx         int8 encoder + heads; inputs input_ids/attention_mask, outputs logits per head
     tokenizer.json     the (trimmed) XLM-R Unigram tokenizer
     labels.json        label sets in logit order (must equal classifier.labels.LABELS)
-    calibration.json   temperatures, blend weights and abstention thresholds per head
+    calibration.json   temperatures, blend weights and abstention thresholds per head, watch
+                       thresholds of high-stakes classes (classifier/review.py)
     config.json        max_length, pad id, input/output names
     metrics.json       dev metrics measured at export
     linear.npz         optional TF-IDF linear model blended with the transformer
@@ -50,18 +51,24 @@ class Calibration:
     # a head whose calibrated confidence is below its threshold sends the item to review
     thresholds: dict[str, float] = field(default_factory=lambda: {h: 0.0 for h in HEADS})
     secondary_threshold: float = 0.5
+    # high-stakes classes (``urgency.high``) → probability at which an item not predicted as that
+    # class still goes to review (classifier/review.py); absent in bundles made before data v1.2
+    watch: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "blend": self.blend, "thresholds": self.thresholds,
-                "secondary_threshold": self.secondary_threshold}
+                "secondary_threshold": self.secondary_threshold, "watch": self.watch}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Calibration":
+        from classifier.review import check_watch
+
         return cls(
             temperature={h: float(d["temperature"][h]) for h in HEADS},
             blend={h: float(d.get("blend", {}).get(h, 0.0)) for h in HEADS},
             thresholds={h: float(d["thresholds"][h]) for h in HEADS},
             secondary_threshold=float(d.get("secondary_threshold", 0.5)),
+            watch=check_watch(d.get("watch") or {}),
         )
 
 

@@ -46,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {h:10s} {hp.label:16s} {DISPLAY_ZH[hp.label]:8s} {hp.confidence:.2f}")
         if pred.category_secondary:
             print(f"  {'secondary':10s} {pred.category_secondary}")
-        print(f"  {'review':10s} {'yes: ' + ', '.join(pred.review_heads) if pred.needs_review else 'no'}")
+        print(f"  {'review':10s} {'yes: ' + ', '.join(pred.review_reasons) if pred.needs_review else 'no'}")
     return 0

@@ -171,3 +171,11 @@ class ExportParityError(TrainingError):
     """The exported ONNX model disagrees with the PyTorch model beyond the allowed tolerance."""
 
     code = "E601"
+
+
+class TestSplitLeak(TrainingError):
+    """Rows about to be fitted on (training, early stopping, baseline tuning, calibration, review
+    policy) include texts of the held-out test split (training/splits.py)."""
+
+    __test__ = False  # not a pytest test class despite the name
+    code = "E602"

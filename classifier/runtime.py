@@ -18,6 +18,7 @@ from classifier.calibration import blend, calibrate, softmax
 from classifier.errors import BundleError, EmptyText
 from classifier.labels import HEADS
 from classifier.normalize import normalize_text
+from classifier.review import review_reasons, uncertain_reason
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Prediction:
     needs_review: bool
     category_secondary: str | None = None
     review_heads: list[str] = field(default_factory=list)  # heads under their threshold
+    # why it goes to review (classifier/review.py), e.g. ["urgency_uncertain", "possible_high_urgency"]
+    review_reasons: list[str] = field(default_factory=list)
 
     @property
     def category(self) -> HeadPrediction:
@@ -53,6 +56,7 @@ class Prediction:
         out = {h: self.heads[h].to_dict() for h in HEADS}
         out["category_secondary"] = self.category_secondary
         out["needs_review"] = self.needs_review
+        out["review_reasons"] = list(self.review_reasons)
         return out
 
 
@@ -148,23 +152,29 @@ class Classifier:
         raw = self.raw_scores(texts)
         return self.finalize(raw)
 
-    def finalize(self, raw: RawScores) -> list[Prediction]:
+    def calibrated(self, raw: RawScores) -> dict[str, np.ndarray]:
+        """Blended, temperature-scaled probabilities per head (n, labels)."""
         cal = self.bundle.calibration
-        probs = {
+        return {
             h: calibrate(blend(raw.transformer[h], raw.linear[h] if raw.linear else None, cal.blend[h]), cal.temperature[h])
             for h in HEADS
         }
+
+    def finalize(self, raw: RawScores) -> list[Prediction]:
+        cal = self.bundle.calibration
+        probs = self.calibrated(raw)
+        reasons = review_reasons(probs, cal.thresholds, cal.watch)
         secondary = 1.0 / (1.0 + np.exp(-raw.secondary))
         labels = self.bundle.labels
+        uncertain = {uncertain_reason(h): h for h in HEADS}
         results = []
         for i in range(len(raw.secondary)):
-            heads, low = {}, []
+            heads = {}
             for h in HEADS:
                 p = probs[h][i]
                 k = int(p.argmax())
                 heads[h] = HeadPrediction(labels[h][k], float(p[k]), {lab: float(v) for lab, v in zip(labels[h], p)})
-                if p[k] < cal.thresholds[h]:
-                    low.append(h)
+            low = [uncertain[r] for r in reasons[i] if r in uncertain]
             primary = heads["category"].label
             second = None
             for k in np.argsort(-secondary[i]):
@@ -172,7 +182,7 @@ class Classifier:
                 if lab != primary and secondary[i][k] >= cal.secondary_threshold:
                     second = lab
                     break
-            results.append(Prediction(heads, bool(low), second, low))
+            results.append(Prediction(heads, bool(reasons[i]), second, low, reasons[i]))
         return results
 
 

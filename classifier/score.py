@@ -79,7 +79,7 @@ class ScoreOptions:
             if self.scores:
                 names += [f"{head}_score_{label}" for label in LABELS[head]]
         # row: the 1-based position among the input's data rows, which `merge_shards` orders by.
-        names += ["needs_review", "review_heads", "quadrant", "priority_level", "route", "model_version", "error", "row"]
+        names += ["needs_review", "review_heads", "review_reasons", "quadrant", "priority_level", "route", "model_version", "error", "row"]
         return [self.prefix + n for n in names]
 
 
@@ -95,6 +95,7 @@ class ScoreSummary:
     needs_review: int = 0
     seconds: float = 0.0
     error_counts: dict[str, int] = field(default_factory=dict)
+    review_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (classifier/review.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,6 +183,8 @@ def score_file(
             else:
                 summary.scored += 1
                 summary.needs_review += bool(values.get(options.prefix + "needs_review"))
+                for reason in values.get(options.prefix + "review_reasons") or ():
+                    summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
         write_table(output_path, out_rows, columns + added)
         checkpoint.unlink()
     summary.seconds = round(time.perf_counter() - start, 3)
@@ -316,6 +319,7 @@ def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: 
         values[p + "category_secondary"] = pred.category_secondary
         values[p + "needs_review"] = bool(pred.needs_review)
         values[p + "review_heads"] = list(pred.review_heads)
+        values[p + "review_reasons"] = list(pred.review_reasons)
         metadata = {key: value for key, value in r.cells.items()
                     if key not in (options.text_column, options.id_column) and not is_missing(value)}
         labels = [pred.heads[h].label for h in HEADS]

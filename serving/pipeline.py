@@ -61,6 +61,7 @@ async def classify(
             },
             "route": route.queue,
             "needs_review": bool(pred.needs_review),
+            "review_reasons": list(getattr(pred, "review_reasons", [])),
         })
         masked_meta = _clean_value(mask_value(metadata))
         channel = masked_meta.get("channel")
@@ -70,7 +71,8 @@ async def classify(
             "api_key_id": key_id,
             "text_masked": _clean(mask_text(item.text)),
             "metadata": masked_meta,  # rows are keyed by column name (store.save_classifications)
-            "predictions": {**heads, "category_secondary": secondary, "review_heads": list(getattr(pred, "review_heads", []))},
+            "predictions": {**heads, "category_secondary": secondary, "review_heads": list(getattr(pred, "review_heads", [])),
+                            "review_reasons": list(getattr(pred, "review_reasons", []))},
             "model_version": model_version,
             "category": category,
             "category_secondary": secondary,

@@ -116,7 +116,13 @@ class ItemResult(BaseModel):
     urgency: UrgencyResult
     priority: PriorityResult
     route: str = Field(description="Queue of the team that owns the feedback (configs/routing.yaml)")
-    needs_review: bool = Field(description="True when a head's confidence is under its threshold: send to a person")
+    needs_review: bool = Field(description="True when a person should look at the item: see review_reasons")
+    review_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why the item goes to review (empty when it does not): `<head>_uncertain` when a head's "
+        "confidence is under its threshold; `possible_high_urgency` / `possible_contract_legal` when the model "
+        "did not predict that high-stakes class but its probability reaches the bundle's watch threshold",
+    )
 
 
 class ClassifyResponse(BaseModel):
@@ -143,6 +149,7 @@ class ClassifyResponse(BaseModel):
                                          "resolve_by": "2026-12-07T23:59:59+08:00"},
                             "route": "billing",
                             "needs_review": False,
+                            "review_reasons": [],
                         }
                     ],
                 }

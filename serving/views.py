@@ -165,6 +165,7 @@ _REVIEW_TEMPLATE = """<!doctype html>
 <script>
 const LABELS = {{ labels|tojson }};
 const ZH = {{ zh|tojson }};
+const REASONS = {{ reasons_zh|tojson }};
 const FIELDS = ["category", "category_secondary", "sentiment", "urgency"];
 {% include "page.js" %}
 
@@ -173,9 +174,16 @@ function option(value, text, selected) {
 }
 
 function card(item) {
-  const p = item.predictions, flagged = new Set(p.review_heads || []);
+  const p = item.predictions, reasons = p.review_reasons || [], flagged = new Set(p.review_heads || []);
+  if (reasons.includes("possible_high_urgency")) flagged.add("urgency");
+  if (reasons.includes("possible_contract_legal")) flagged.add("category");
   const el = document.createElement("article"); el.className = "item"; el.dataset.id = item.id;
   const text = document.createElement("p"); text.className = "text"; text.textContent = item.text; el.append(text);
+  if (reasons.length) {
+    const why = document.createElement("p"); why.className = "reasons";
+    why.textContent = "复核原因：" + reasons.map(r => REASONS[r] || r).join("、");
+    el.append(why);
+  }
   const meta = document.createElement("p"); meta.className = "muted";
   meta.textContent = `#${item.id} · ${item.priority.level} ${item.priority.quadrant} · 队列 ${item.route} · ` +
                      `收到 ${item.received_at} · 模型 ${item.model_version}`;
@@ -245,7 +253,9 @@ load();
 
 @lru_cache(maxsize=1)
 def render_review_page() -> str:
-    return _environment().get_template("review.html").render(labels=LABELS, zh=DISPLAY_ZH)
+    from classifier.review import REASON_ZH
+
+    return _environment().get_template("review.html").render(labels=LABELS, zh=DISPLAY_ZH, reasons_zh=REASON_ZH)
 
 
 # --- priority matrix page ---------------------------------------------------------------------

@@ -49,10 +49,19 @@ class TrainConfig:
     # also fit the jieba + TF-IDF linear model; export blends it in where dev macro-F1 says so
     baseline: bool = True
     baseline_c_grid: tuple[float, ...] = (1.0, 4.0, 10.0)
+    # cross-fitting: train on all folds of the training rows but ``cv_fold`` (of ``cv_folds``) and
+    # write the held-out fold's scores (heldout.npz), so calibration and the review policy can be
+    # fitted on out-of-fold scores of every training row (`triage train --fold K/N`)
+    cv_folds: int | None = None
+    cv_fold: int | None = None
 
     def __post_init__(self):
         if self.class_weighting not in ("none", "sqrt_inverse", "inverse"):
             raise ConfigError(f"class_weighting must be none, sqrt_inverse or inverse, not {self.class_weighting!r}")
+        if (self.cv_folds is None) != (self.cv_fold is None) or (
+                self.cv_folds is not None and not (self.cv_folds >= 2 and 0 <= self.cv_fold < self.cv_folds)):
+            raise ConfigError(f"cv_folds/cv_fold must be given together with 0 <= cv_fold < cv_folds >= 2, "
+                              f"not {self.cv_fold}/{self.cv_folds}")
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")

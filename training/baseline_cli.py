@@ -30,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from training.data import read_labelled
 
     start = time.perf_counter()
+    from training.splits import guard_fitting_rows
+
     train_rows, dev_rows = read_labelled(args.train), read_labelled(args.dev)
+    guard_fitting_rows(train_rows, "training data")
+    guard_fitting_rows(dev_rows, "dev data (C selection)")
     c_grid = [float(c) for c in args.c_grid.split(",") if c.strip()]
     config = BaselineConfig(max_features=args.max_features, min_df=args.min_df)
     print(f"train {len(train_rows)} rows, dev {len(dev_rows)} rows; C grid {c_grid}")

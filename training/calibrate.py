@@ -1,4 +1,5 @@
-"""Fitting calibration on dev: blend weight, temperature and abstention threshold per head."""
+"""Fitting calibration on the fitting scores (dev + out-of-fold training scores): blend weight and
+temperature per head, then the review policy (training/review_policy.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,16 +59,21 @@ def fit_calibration(
     transformer: dict[str, np.ndarray],
     linear: dict[str, np.ndarray] | None,
     targets: dict[str, np.ndarray],
-    target_accuracy: dict[str, float] | None = None,
+    review=None,
     blend_grid: tuple[float, ...] = BLEND_GRID,
 ) -> tuple[Calibration, dict]:
-    """Choose per head the blend weight with the best dev macro-F1, then fit T and the threshold.
+    """Per head the blend weight with the best macro-F1 and the temperature minimising NLL on the
+    fitting scores, then the review policy (confidence and watch thresholds, training/review_policy.py)
+    on the calibrated scores. ``review`` is a ``ReviewConfig`` (default: configs/review.yaml's defaults).
 
-    Returns the calibration and a report of what was tried (written into the bundle's metrics).
+    Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
-    target_accuracy = {**DEFAULT_TARGET_ACCURACY, **(target_accuracy or {})}
+    from training.review_policy import ReviewConfig, fit_review_policy
+
+    review = review or ReviewConfig()
     cal = Calibration()
     report: dict = {}
+    calibrated = {}
     for h in HEADS:
         tried = {}
         for w in blend_grid if linear is not None else (0.0,):
@@ -75,9 +81,12 @@ def fit_calibration(
         best_w = max(tried, key=lambda w: (round(tried[w], 4), -w))  # ties go to the simpler model
         probs = blend(transformer[h], linear[h] if linear else None, best_w)
         t = fit_temperature(probs, targets[h])
-        calibrated = calibrate(probs, t)
-        thr = abstention_threshold(calibrated, targets[h], target_accuracy[h])
-        cal.blend[h], cal.temperature[h], cal.thresholds[h] = best_w, t, thr
-        report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t,
-                     "threshold": thr, "target_accuracy": target_accuracy[h]}
+        calibrated[h] = calibrate(probs, t)
+        cal.blend[h], cal.temperature[h] = best_w, t
+        report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t}
+    thresholds, watch, report["review_policy"] = fit_review_policy(calibrated, targets, review)
+    cal.thresholds, cal.watch = thresholds, watch
+    for h in HEADS:
+        report[h]["threshold"] = thresholds[h]
+        report[h]["target_accuracy"] = review.target_accuracy[h]
     return cal, report

@@ -121,8 +121,18 @@ def export_bundle(
     min_agreement: float = MIN_AGREEMENT,
     train_config: dict | None = None,
     user_dict: str | Path = DEFAULT_USER_DICT,
+    crossfit_runs: Sequence[str | Path] = (),
+    review_config: str | Path | None = None,
 ) -> dict:
-    """Build a bundle in ``out_dir`` from a trained model directory; returns the export report."""
+    """Build a bundle in ``out_dir`` from a trained model directory; returns the export report.
+
+    Calibration and the review policy are fitted on the dev split's scores of the exported model
+    plus, with ``crossfit_runs`` (runs of `triage train --fold K/N`), the out-of-fold scores of the
+    training rows: ~9× more rare-class examples than dev alone. The test split is never read.
+    """
+    from training.review_policy import ReviewConfig
+
+    review = ReviewConfig.from_yaml(review_config)
     model_dir, out = Path(model_dir), Path(out_dir)
     model = load_model(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -186,8 +196,9 @@ def export_bundle(
             details=result,
         )
     raw = clf.raw_scores(texts)
-    targets = {h: np.array([label_index(h, r[h]) for r in dev_rows]) for h in HEADS}
-    calibration, report["calibration"] = fit_calibration(raw.transformer, raw.linear, targets)
+    fit_t, fit_l, targets, fitting = fitting_scores(raw, dev_rows, crossfit_runs, train_files)
+    calibration, report["calibration"] = fit_calibration(fit_t, fit_l, targets, review)
+    report["calibration"]["fitting_scores"] = fitting
     (out / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=1))
     version = f"{name}-{provenance['created_at'][:10]}-{sha256_file(out / 'model.onnx')[:8]}"
     write_manifest(out, model_version=version, **provenance)
@@ -205,8 +216,51 @@ def export_bundle(
     return report
 
 
+def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):
+    """(transformer probs, linear probs or None, targets, description) to fit calibration on: the
+    exported model's dev scores, plus the out-of-fold scores of cross-fitting runs."""
+    from classifier.errors import TrainingError
+    from training.data import read_labelled_files
+    from training.runs import load_heldout
+    from training.splits import guard_fitting_rows
+
+    guard_fitting_rows(dev_rows, "dev data (calibration)")
+    rows = list(dev_rows)
+    transformer = {h: [raw.transformer[h]] for h in HEADS}
+    linear = {h: [raw.linear[h]] for h in HEADS} if raw.linear is not None else None
+    description = {"dev_rows": len(dev_rows), "oof_rows": 0, "crossfit_runs": [str(r) for r in crossfit_runs]}
+    if crossfit_runs:
+        oof = load_heldout(crossfit_runs)
+        by_id = {r["id"]: r for r in read_labelled_files(train_files)}
+        missing = [i for i in oof["ids"] if i not in by_id]
+        if missing:
+            raise TrainingError(f"{len(missing)} out-of-fold ids are not in the training files (first: {missing[:3]})")
+        oof_rows = [by_id[i] for i in oof["ids"]]
+        guard_fitting_rows(oof_rows, "out-of-fold rows (calibration)")
+        rows += oof_rows
+        for h in HEADS:
+            transformer[h].append(oof["transformer"][h])
+        if linear is not None:
+            if oof["linear"] is None:
+                raise TrainingError("the bundle blends the TF-IDF model but the cross-fitting runs have no "
+                                    "heldout_linear.npz: train them with baseline: true, or export with --no-linear")
+            for h in HEADS:
+                linear[h].append(oof["linear"][h])
+        description["oof_rows"] = len(oof_rows)
+    targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
+    return ({h: np.concatenate(v) for h, v in transformer.items()},
+            None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description)
+
+
+TEST_SECTION_START = "<!-- held-out test: written by `triage evaluate --card` -->"
+TEST_SECTION_END = "<!-- /held-out test -->"
+
+
 def render_model_card(version: str, provenance: dict, metrics: dict, report: dict) -> str:
     cfg = provenance["train_config"]
+    cal = report["calibration"]
+    policy = cal["review_policy"]
+    fitting = cal.get("fitting_scores", {})
     lines = [
         f"# Model card: `{version}`", "",
         "Three-head classifier for Chinese financial customer feedback: category (产品及服务质量 / 费用及收费标准 / "
@@ -216,10 +270,32 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         "## Provenance",
         f"- created {provenance['created_at']}, code commit `{provenance['code_commit']}`",
         f"- data version `{provenance['data_version']}` ({', '.join(provenance['data_files'])}); see data/README.md "
-        "for sources and their licences (most public sources state no licence: check before commercial use)",
+        "for the split, sources and their licences (most public sources state no licence: check before commercial use)",
         f"- training: {cfg.get('epochs')} epochs max, lr {cfg.get('learning_rate')}, batch {cfg.get('batch_size')}, "
-        f"max length {cfg.get('max_length')}, class weighting {cfg.get('class_weighting')}, seed {cfg.get('seed')}", "",
-        "## Dev metrics (calibration, blend weights and thresholds were also chosen on dev: these are optimistic)", "",
+        f"max length {cfg.get('max_length')}, class weighting {cfg.get('class_weighting')}, seed {cfg.get('seed')}",
+        f"- calibration and review policy fitted on {fitting.get('dev_rows', '?')} dev rows"
+        + (f" + {fitting['oof_rows']} out-of-fold training rows ({len(fitting['crossfit_runs'])} cross-fitting runs)"
+           if fitting.get("oof_rows") else "") + "; the test split was not read", "",
+        "## Review policy", "",
+        "An item goes to review when a head's confidence is under its threshold, or when the model did not predict "
+        "a watched high-stakes class but gives it at least the watch probability (`review_reasons` says which).", "",
+        "| | value |", "|---|---|",
+    ]
+    for h in HEADS:
+        lines.append(f"| confidence threshold `{h}` | {policy['thresholds'][h]:.3f} |")
+    for key, t in policy["watch"].items():
+        lines.append(f"| watch `{key}` | P ≥ {t:.4f} |")
+    targets = ", ".join(f"{k} ≥ {v}" for k, v in policy["config"]["recall_targets"].items())
+    lines += [
+        "", f"Targets: seen recall {targets} (+ margin {policy['config']['recall_margin']}), review share ≤ "
+        f"{policy['config']['max_share']:.0%}. On the fitting scores: review share {policy['review_share']:.1%}, "
+        + ", ".join(f"seen recall {k} {v['value']:.3f} (n={v['support']})" for k, v in policy["seen_recall"].items())
+        + ("." if policy["targets_met"] else f". **{policy['warning']}**"), "",
+        TEST_SECTION_START,
+        "## Held-out test split", "",
+        "Not evaluated yet: `triage evaluate --bundle THIS --data data/labeled/test.jsonl --out DIR --card`.",
+        TEST_SECTION_END, "",
+        "## Dev metrics (early stopping, calibration and the review policy also used dev: optimistic)", "",
         "| head | accuracy | macro-F1 | transformer only | TF-IDF only | blend weight | ECE before → after | coverage at threshold |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -227,7 +303,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         lin = m.get("linear_only_macro_f1")
         lines.append(
             f"| {h} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['transformer_only_macro_f1']:.3f} | "
-            f"{'—' if lin is None else f'{lin:.3f}'} | {report['calibration'][h]['blend']} | "
+            f"{'—' if lin is None else f'{lin:.3f}'} | {cal[h]['blend']} | "
             f"{m['ece_before_calibration']:.3f} → {m['ece_after_calibration']:.3f} | {m['abstention']['coverage']:.1%} |")
     lines += ["", "Per-class F1:", ""]
     for h, m in metrics["heads"].items():
@@ -237,7 +313,9 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
               "Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
               + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}.", "",
               "## Limits", "",
-              "- Rare classes (`other`, `contract_legal`, urgency `high`) have few dev examples; their scores are noisy.",
+              "- Rare classes (`other`, `contract_legal`, urgency `high`) have few examples in any split; read their "
+              "scores with the intervals.",
               "- Texts are truncated to the configured max length; long hotline transcripts lose their tail.",
-              "- Low-confidence predictions are flagged `needs_review`: route them to people."]
+              "- Items flagged `needs_review` (see `review_reasons`) must reach people: the review policy is what "
+              "keeps urgent and regulatory items from going unseen."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""``triage export --run DIR --out BUNDLE``: ONNX int8 bundle from a training run."""
+"""``triage export --run DIR --out BUNDLE [--crossfit RUN ...]``: ONNX int8 bundle from a training run."""
 from __future__ import annotations
 
 import argparse
@@ -13,28 +13,24 @@ def register(subparsers) -> None:
     p.add_argument("--name", default="model", help="name used in the model version")
     p.add_argument("--no-linear", action="store_true", help="do not blend the run's TF-IDF model into the bundle")
     p.add_argument("--min-agreement", type=float, default=None, help="ONNX/PyTorch label agreement required (default 0.995)")
+    p.add_argument("--crossfit", type=Path, nargs="*", default=[], metavar="RUN",
+                   help="cross-fitting runs (triage train --fold K/N): fit calibration and the review policy on "
+                        "their out-of-fold scores as well as on dev")
+    p.add_argument("--review-config", type=Path, default=None,
+                   help="review policy targets (default configs/review.yaml)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement)
+    from training.runs import export_run
+
+    report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement,
+                        crossfit=args.crossfit, review_config=args.review_config)
+    policy = report["calibration"]["review_policy"]
     print(json.dumps({"model_version": report["model_version"], "parity": report["parity"],
-                      "dev_macro_f1": report["dev_macro_f1"], "bundle_mb": report["bundle_mb"]}, indent=1))
+                      "dev_macro_f1": report["dev_macro_f1"], "bundle_mb": report["bundle_mb"],
+                      "review_policy": {k: policy[k] for k in ("thresholds", "watch", "review_share", "seen_recall",
+                                                               "targets_met", "fitting_rows")}}, indent=1))
+    if policy.get("warning"):
+        print("warning: " + policy["warning"])
     return 0
-
-
-def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None) -> dict:
-    import logging
-
-    from training.arguments import TrainConfig
-    from training.export import MIN_AGREEMENT, export_bundle
-    from training.train_cli import LINEAR_FILE
-    from training.trainer import BEST_DIR
-
-    logging.basicConfig(level=logging.WARNING)
-    cfg = TrainConfig.from_yaml(run_dir / "train_config.yaml")
-    linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
-    return export_bundle(
-        run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
-        name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
-    )

@@ -1,4 +1,4 @@
-"""``triage train --config FILE``: fine-tune the three-head model (and the TF-IDF baseline)."""
+"""``triage train --config FILE [--fold K/N]``: fine-tune the three-head model (and the TF-IDF baseline)."""
 from __future__ import annotations
 
 import argparse
@@ -6,43 +6,49 @@ import json
 import logging
 from pathlib import Path
 
-LINEAR_FILE = "linear.npz"
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="fine-tune the three-head transformer on labelled data")
     p.add_argument("--config", type=Path, required=True, help="training YAML (see configs/train.yaml)")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
+    p.add_argument("--fold", type=_fold, default=None, metavar="K/N",
+                   help="cross-fitting: train without fold K of N of the training rows and score that fold "
+                        "(output_dir gets the suffix -foldKofN); export --crossfit fits calibration and the "
+                        "review policy on these out-of-fold scores")
     p.add_argument("--export", type=Path, default=None, help="also export a bundle to this directory")
     p.add_argument("--name", default="model", help="bundle name used in the model version (with --export)")
     p.set_defaults(func=run)
 
 
+def _fold(value: str) -> tuple[int, int]:
+    k, sep, n = value.partition("/")
+    try:
+        k_i, n_i = int(k), int(n)
+    except ValueError:
+        k_i = n_i = -1
+    if not sep or not (n_i >= 2 and 0 <= k_i < n_i):
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N and N >= 2, got {value!r}")
+    return k_i, n_i
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from training.arguments import TrainConfig
+    from training.runs import fit_run_baseline, fold_run_dir
     from training.trainer import train
 
     cfg = TrainConfig.from_yaml(args.config)
+    if args.fold:
+        cfg.cv_fold, cfg.cv_folds = args.fold
+        cfg.output_dir = str(fold_run_dir(cfg.output_dir, *args.fold))
+        cfg.__post_init__()
     summary = train(cfg, resume=args.resume)
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     if cfg.baseline:
-        fit_run_baseline(cfg)
+        metrics = fit_run_baseline(cfg)
+        print("baseline dev macro-F1: " + json.dumps({h: round(m["macro_f1"], 4) for h, m in metrics.items() if h != "n"}))
     if args.export:
-        from training.export_cli import export_run
+        from training.runs import export_run
 
         export_run(Path(cfg.output_dir), args.export, args.name)
     return 0
-
-
-def fit_run_baseline(cfg) -> None:
-    from training.baseline import evaluate_baseline, export_linear, tune_baseline
-    from training.data import read_labelled, read_labelled_files
-
-    train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
-    dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
-    model, _ = tune_baseline(train_rows, dev_rows, tuple(cfg.baseline_c_grid))
-    export_linear(model, Path(cfg.output_dir) / LINEAR_FILE)
-    metrics = evaluate_baseline(model, dev_rows)
-    (Path(cfg.output_dir) / "baseline_metrics.json").write_text(json.dumps(metrics, indent=1))
-    print("baseline dev macro-F1: " + json.dumps({h: round(m["macro_f1"], 4) for h, m in metrics.items() if h != "n"}))

@@ -23,11 +23,13 @@ from training.arguments import TrainConfig
 from training.base_model import build_base_model
 from training.data import read_labelled, read_labelled_files, to_dataset
 from training.model import MultiHeadClassifier, load_model, save_model
+from training.splits import guard_fitting_rows
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
 BEST_DIR = "best"
+HELDOUT_FILE = "heldout.npz"  # cross-fitting: the held-out fold's ids and logits per head
 
 
 @dataclass
@@ -143,6 +145,31 @@ def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -
     return scores
 
 
+def fold_of(rows: list[dict], folds: int, seed: int) -> list[int]:
+    """Fold index per row, stratified by urgency × category (seeded, independent of row order)."""
+    rng = random.Random(seed)
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r["urgency"], r["category"]), []).append(i)
+    fold = [0] * len(rows)
+    offset = 0
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda i: rows[i]["id"])
+        rng.shuffle(members)
+        for j, i in enumerate(members):
+            fold[i] = (offset + j) % folds
+        offset += len(members)  # rotate so that small classes do not all start in fold 0
+    return fold
+
+
+def split_fold(rows: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """(training rows, held-out rows) for the config's fold; all rows and none without folds."""
+    if not cfg.cv_folds:
+        return rows, []
+    fold = fold_of(rows, cfg.cv_folds, cfg.seed)
+    return ([r for r, f in zip(rows, fold) if f != cfg.cv_fold], [r for r, f in zip(rows, fold) if f == cfg.cv_fold])
+
+
 def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
     """The trimmed base encoder for this config, (re)built when missing or built with other settings."""
     base = Path(cfg.base_model_dir)
@@ -169,9 +196,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "train_config.yaml")
 
-    train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
+    all_train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
-    base = ensure_base_model(cfg, train_rows, dev_rows)
+    guard_fitting_rows(all_train_rows, "training data")
+    guard_fitting_rows(dev_rows, "dev data (early stopping)")
+    # every fold shares the full run's base model and vocabulary, so their scores are comparable
+    base = ensure_base_model(cfg, all_train_rows, dev_rows)
+    train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     pad_id = tokenizer.pad_token_id
     train_enc = encode_rows(train_rows, tokenizer, cfg.max_length)
@@ -250,6 +281,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             break
     summary = {"best_epoch": best_epoch, "best_dev_mean_macro_f1": best, "history": history,
                "model_dir": str(out / BEST_DIR)}
+    if heldout_rows:
+        held_enc = encode_rows(heldout_rows, tokenizer, cfg.max_length)
+        logits = predict_logits(load_model(out / BEST_DIR), held_enc.input_ids, pad_id)
+        np.savez(out / HELDOUT_FILE, ids=np.array([r["id"] for r in heldout_rows]), **logits)
+        summary["heldout_rows"] = len(heldout_rows)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

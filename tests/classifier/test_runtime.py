@@ -28,7 +28,7 @@ def test_predictions_have_every_head_and_sum_to_one(clf):
             assert sum(scores.values()) == pytest.approx(1.0)
             assert p.heads[h].confidence == max(scores.values())
         d = p.to_dict()
-        assert set(d) == {*HEADS, "category_secondary", "needs_review"}
+        assert set(d) == {*HEADS, "category_secondary", "needs_review", "review_reasons"}
 
 
 def test_order_is_preserved_across_length_sorted_batches(clf):
@@ -55,6 +55,7 @@ def test_needs_review_follows_thresholds(clf):
     for p in preds:
         low = [h for h in HEADS if p.heads[h].confidence < cal.thresholds[h]]
         assert p.needs_review == bool(low) and p.review_heads == low
+        assert p.review_reasons == [f"{h}_uncertain" for h in low]  # the tiny bundle watches no class
 
 
 def test_empty_text_is_an_error_with_a_code(clf):

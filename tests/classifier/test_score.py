@@ -326,3 +326,24 @@ def test_two_runs_on_one_output_do_not_mix(parts, tmp_path):
             score(parts, src, out, resume=True)
     # The empty checkpoint it leaves behind does not block a fresh run.
     assert score(parts, src, out).scored == 3 and not checkpoint_path(out).exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".xlsx"])
+def test_review_reasons_are_written_per_row(watched_bundle, tmp_path, suffix):
+    clf = Classifier.load(watched_bundle, threads=1)
+    src, out = tmp_path / "in.csv", tmp_path / f"out{suffix}"
+    write_table(src, survey(), ["id", "text", "channel"])
+    summary = score_file(src, out, clf, PriorityMatrix.from_yaml(ROOT / "configs" / "priority.yaml"),
+                         Router.from_yaml(ROOT / "configs" / "routing.yaml"), ScoreOptions())
+    rows = read_out(out)
+    preds = clf.predict(TEXTS)
+    assert summary.needs_review == len(TEXTS)
+    assert summary.review_reasons.get("possible_high_urgency") == sum(p.urgency.label != "high" for p in preds)
+    assert len(rows) == len(TEXTS)
+    for r, pred in zip(rows, preds):
+        reasons = r["review_reasons"]
+        if isinstance(reasons, str):  # CSV and xlsx cells hold the list as text
+            reasons = json.loads(reasons) if reasons.startswith("[") else reasons.split(",")
+        assert list(reasons) == pred.review_reasons
+        if pred.urgency.label != "high":
+            assert "possible_high_urgency" in reasons

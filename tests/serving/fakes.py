@@ -50,4 +50,5 @@ class FakeClassifier:
                                                {lab: (0.4 if lab == heads["category"].label else 0.2) for lab in LABELS["category"]})
         secondary = "contract_legal" if heads["category"].label == "fees" and "未经同意" in text else None
         return Prediction(heads=heads, needs_review=review, category_secondary=secondary,
-                          review_heads=["category"] if review else [])
+                          review_heads=["category"] if review else [],
+                          review_reasons=["category_uncertain"] if review else [])

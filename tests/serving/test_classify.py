@@ -41,7 +41,9 @@ def test_response_shape(tiny_api, tiny_classifier):
     assert body["model_version"] == tiny_classifier.model_version
     assert [res["id"] for res in body["results"]] == [f"t{i}" for i in range(len(TEXTS))]
     for res in body["results"]:
-        assert set(res) == {"id", "category", "category_secondary", "sentiment", "urgency", "priority", "route", "needs_review"}
+        assert set(res) == {"id", "category", "category_secondary", "sentiment", "urgency", "priority", "route",
+                            "needs_review", "review_reasons"}
+        assert res["needs_review"] == bool(res["review_reasons"])
         check_head(res, "category", CATEGORY)
         check_head(res, "sentiment", SENTIMENT)
         check_head(res, "urgency", URGENCY)
@@ -55,6 +57,22 @@ def test_response_shape(tiny_api, tiny_classifier):
         assert resolve > respond
         assert isinstance(res["route"], str) and res["route"]
         assert isinstance(res["needs_review"], bool)
+
+
+def test_review_reasons_name_possible_high_urgency_and_are_stored(make_client, watched_bundle):
+    from classifier.runtime import Classifier
+
+    api = make_client(Classifier.load(watched_bundle))
+    r = api.classify(items())
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    for res in results:
+        assert res["needs_review"]
+        if res["urgency"]["label"] != "high":
+            assert "possible_high_urgency" in res["review_reasons"]
+    queue = api.client.get("/v1/review", headers=api.headers("supervisor")).json()
+    stored = {item["item_id"]: item["predictions"]["review_reasons"] for item in queue["items"]}
+    assert stored == {res["id"]: res["review_reasons"] for res in results}
 
 
 def test_results_match_the_runtime_and_keep_request_order(tiny_api, tiny_classifier):

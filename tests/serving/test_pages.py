@@ -113,6 +113,7 @@ def test_a_supervisor_corrects_and_confirms_the_queue_in_the_browser(server, bro
     category = Select(first.find_element(By.CSS_SELECTOR, "select[name=category]"))
     assert category.first_selected_option.get_attribute("value") == "fees"  # the prediction, preselected
     assert "flagged" in first.find_element(By.XPATH, ".//select[@name='category']/..").get_attribute("class")
+    assert first.find_element(By.CSS_SELECTOR, ".reasons").text == "复核原因：类别置信度低"
     category.select_by_value("contract_legal")
     first.find_element(By.CSS_SELECTOR, "textarea[name=note]").send_keys("合同纠纷")
     first.find_element(By.CSS_SELECTOR, "button.submit").click()

@@ -255,8 +255,11 @@ def test_cli_rejects_malformed_map():
 def test_project_labelled_files_are_clean():
     train = read_labelled(LABELED / "train.jsonl")
     dev = read_labelled(LABELED / "dev.jsonl")
-    assert (len(train), len(dev)) == (8606, 1174)
+    test = read_labelled(LABELED / "test.jsonl")
+    assert (len(train), len(dev), len(test)) == (9157, 1217, 1797)
     assert not {r["id"] for r in train} & {r["id"] for r in dev}
+    for name in ("train", "dev", "forum_new"):
+        assert read_labelled(LABELED.parent / "maintainers" / f"{name}.jsonl")
 
 
 def test_extra_training_files_are_read_after_the_main_one_and_ids_stay_unique(tmp_path):

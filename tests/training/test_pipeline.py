@@ -1,6 +1,9 @@
-"""Tiny end-to-end run: train → export (ONNX, int8, parity, calibration) → load with the runtime."""
+"""Tiny end-to-end run: train (and cross-fitting folds) → export (ONNX, int8, parity, calibration,
+review policy) → load with the runtime. Every file opened meanwhile is recorded: the test split must
+not be among them."""
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +21,37 @@ from training.model import load_model  # noqa: E402
 from training.trainer import BEST_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_SPLIT = (ROOT / "data" / "labeled" / "test.jsonl").resolve()
+
+# Files opened while a fitting step runs (an audit hook cannot be removed: it records only while on).
+_OPENED: list[str] = []
+_RECORDING = [False]
+
+
+def _audit(event, args):
+    if event == "open" and _RECORDING[0] and isinstance(args[0], (str, bytes, Path)):
+        _OPENED.append(str(args[0] if not isinstance(args[0], bytes) else args[0].decode(errors="replace")))
+
+
+sys.addaudithook(_audit)
+
+
+class recording_opens:
+    def __enter__(self):
+        _OPENED.clear()
+        _RECORDING[0] = True
+        return _OPENED
+
+    def __exit__(self, *exc):
+        _RECORDING[0] = False
+
+
+def opened_test_split(paths: list[str]) -> list[str]:
+    return [p for p in paths if Path(p).name == TEST_SPLIT.name and Path(p).resolve() == TEST_SPLIT]
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_config(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny-run")
     cfg = yaml.safe_load((ROOT / "configs/train-tiny.yaml").read_text())
     cfg.update(
@@ -30,8 +60,24 @@ def tiny_run(tmp_path_factory):
     )
     config = tmp / "train.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    assert main(["train", "--config", str(config)]) == 0
-    return tmp / "run"
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_config):
+    with recording_opens() as opened:
+        assert main(["train", "--config", str(tiny_config)]) == 0
+    assert opened and not opened_test_split(opened)
+    return Path(yaml.safe_load(tiny_config.read_text())["output_dir"])
+
+
+@pytest.fixture(scope="module")
+def tiny_folds(tiny_config, tiny_run):
+    with recording_opens() as opened:
+        for k in (0, 1):
+            assert main(["train", "--config", str(tiny_config), "--fold", f"{k}/2"]) == 0
+    assert opened and not opened_test_split(opened)
+    return [Path(f"{tiny_run}-fold{k}of2") for k in (0, 1)]
 
 
 def test_training_writes_resumable_checkpoint_and_history(tiny_run):
@@ -89,3 +135,87 @@ def test_resume_continues_from_checkpoint(tiny_run, tmp_path):
     history = json.loads((run2 / "train_summary.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2]
     np.testing.assert_equal(load_model(run2 / BEST_DIR).heads["category"].weight.shape, (len(LABELS["category"]), 384))
+
+
+def test_folds_hold_out_every_training_row_once(tiny_folds):
+    held = [np.load(d / "heldout.npz") for d in tiny_folds]
+    ids = [str(i) for h in held for i in h["ids"]]
+    assert len(ids) == 96 and len(set(ids)) == 96
+    for d in tiny_folds:
+        lin = np.load(d / "heldout_linear.npz")
+        assert lin["urgency"].shape == (len(lin["ids"]), len(LABELS["urgency"]))
+
+
+def test_crossfit_export_fits_the_review_policy_without_reading_test(tiny_run, tiny_folds, tmp_path):
+    out = tmp_path / "bundle"
+    review = tmp_path / "review.yaml"
+    review.write_text(yaml.safe_dump({"review": {"recall_targets": {"urgency.high": 0.9}, "recall_margin": 0.0,
+                                                 "max_share": 0.5}}))
+    with recording_opens() as opened:
+        assert main(["export", "--run", str(tiny_run), "--out", str(out), "--name", "t", "--min-agreement", "0.5",
+                     "--crossfit", *map(str, tiny_folds), "--review-config", str(review)]) == 0
+    assert opened and not opened_test_split(opened)
+    report = json.loads((out / "export_report.json").read_text())
+    policy = report["calibration"]["review_policy"]
+    dev_rows = sum(1 for line in (ROOT / "data/labeled/dev.jsonl").open(encoding="utf-8") if line.strip())
+    assert report["calibration"]["fitting_scores"] == {"dev_rows": dev_rows, "oof_rows": 96,
+                                                       "crossfit_runs": [str(d) for d in tiny_folds]}
+    cal = json.loads((out / "calibration.json").read_text())
+    assert set(cal["watch"]) == {"urgency.high"} and cal["watch"] == policy["watch"]
+    assert policy["review_share"] <= 0.5
+    if policy["targets_met"]:
+        assert policy["seen_recall"]["urgency.high"]["value"] >= 0.9
+    else:
+        assert "cannot be met" in policy["warning"]
+    preds = Classifier.load(out).predict(["卡里的钱莫名其妙没了", "花呗怎么还款"])
+    assert all(p.needs_review == bool(p.review_reasons) for p in preds)
+
+
+def test_training_on_the_test_split_is_refused(tiny_config, tmp_path):
+    cfg = yaml.safe_load(tiny_config.read_text())
+    cfg.update(extra_train_files=[str(TEST_SPLIT)], output_dir=str(tmp_path / "leak"), max_train_rows=None)
+    (tmp_path / "leak.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "leak.yaml")]) == 1
+
+
+def test_teacher_writes_soft_labels_and_compares_members(tiny_run, tiny_folds, tmp_path):
+    data = ROOT / "tests/fixtures/data/good.jsonl"
+    assert main(["teacher", "--runs", str(tiny_run), *map(str, tiny_folds), "--data", str(data), "--out", str(tmp_path)]) == 0
+    soft = [json.loads(line) for line in (tmp_path / "good.soft.jsonl").open(encoding="utf-8")]
+    assert len(soft) == 6
+    for s in soft:
+        for h in HEADS:
+            assert list(s["soft"][h]) == list(LABELS[h]) and abs(sum(s["soft"][h].values()) - 1) < 1e-3
+    metrics = json.loads((tmp_path / "good.metrics.json").read_text())
+    assert set(metrics) == {"ensemble", str(tiny_run), *map(str, tiny_folds)}
+    assert set(metrics["ensemble"]["heads"]) == set(HEADS)
+
+
+def test_evaluate_compares_bundles_and_writes_the_card(tmp_path, watched_bundle):
+    bundle = tmp_path / "b"
+    shutil.copytree(watched_bundle, bundle)
+    data = ROOT / "tests/fixtures/data/good.jsonl"
+    out = tmp_path / "cmp"
+    assert main(["evaluate", "--bundle", str(ROOT / "tests/fixtures/tiny_bundle"), "--bundle", str(bundle),
+                 "--data", str(data), "--data", str(ROOT / "data/labeled/dev.jsonl"), "--out", str(out), "--no-plots"]) == 0
+    comparison = (out / "comparison.md").read_text(encoding="utf-8")
+    assert "seen recall `urgency.high`" in comparison and "review share" in comparison
+    m = json.loads((out / "b" / "dev" / "metrics.json").read_text())
+    high = m["review"]["seen_recall"]["urgency.high"]
+    # the watched copy sends every item not predicted high to review: nothing urgent goes unseen
+    assert high["value"] == 1.0 and high["unseen"] == 0 and m["review"]["share"] == 1.0
+    lo, hi = m["heads"]["urgency"]["per_class"]["high"]["f1_ci95"]
+    assert 0.0 <= lo <= m["heads"]["urgency"]["per_class"]["high"]["f1"] <= hi <= 1.0
+    for row in m["heads"]["category"]["confusion_matrix_row_normalised"]:
+        assert sum(row) == pytest.approx(1.0, abs=1e-3) or sum(row) == 0
+    errors = [json.loads(line) for line in (out / "b" / "dev" / "errors.jsonl").open(encoding="utf-8")]
+    assert errors and all(e["gold"] != e["predicted"] and e["text"] for e in errors)
+    preds = [json.loads(line) for line in (out / "b" / "dev" / "predictions.jsonl").open(encoding="utf-8")]
+    assert all("review_reasons" in p and p["needs_review"] for p in preds)
+    assert set(m["by_source"]) >= {"icbc_app_review", "ccf_bank_review"}
+
+    assert main(["evaluate", "--bundle", str(bundle), "--data", str(data), "--out", str(tmp_path / "one"),
+                 "--no-plots", "--card"]) == 0
+    card = (bundle / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## Held-out test split" in card and "good.jsonl" in card
+    Classifier.load(bundle)  # the manifest was rewritten: the bundle still verifies

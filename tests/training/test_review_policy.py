@@ -1,0 +1,80 @@
+"""Fitting the review policy: recall targets met within the review budget, or said plainly when not."""
+import numpy as np
+import pytest
+
+from classifier.errors import ConfigError
+from classifier.labels import LABELS
+from classifier.review import review_reasons
+from training.review_policy import ReviewConfig, fit_review_policy, seen_recall
+
+
+def synthetic(n: int, seed: int, n_high: int = 60, n_legal: int = 80):
+    """Calibrated-looking scores where the rare classes are ranked well but usually not predicted."""
+    rng = np.random.default_rng(seed)
+    y_urg = np.full(n, 2)
+    y_urg[:n_high] = 0
+    y_urg[n_high: n_high + n // 4] = 1
+    y_cat = np.zeros(n, int)
+    y_cat[n - n_legal:] = 2
+    y_sent = rng.integers(0, 3, n)
+
+    def scores(y, k, signal):
+        logits = rng.normal(0, 1, (n, k))
+        logits[np.arange(n), y] += signal
+        e = np.exp(logits)
+        return e / e.sum(1, keepdims=True)
+
+    urg = scores(y_urg, 3, 2.0)
+    urg[:, 0] *= 0.35  # high is rarely the argmax: the watch threshold has to find it
+    urg /= urg.sum(1, keepdims=True)
+    probs = {"category": scores(y_cat, 4, 2.5), "sentiment": scores(y_sent, 3, 3.0), "urgency": urg}
+    return probs, {"category": y_cat, "sentiment": y_sent, "urgency": y_urg}
+
+
+def test_recall_targets_are_met_within_the_budget_on_the_fitting_scores():
+    probs, targets = synthetic(2000, seed=1)
+    config = ReviewConfig(recall_targets={"urgency.high": 0.95, "category.contract_legal": 0.9}, recall_margin=0.0,
+                          max_share=0.3)
+    thresholds, watch, report = fit_review_policy(probs, targets, config)
+    in_review = np.array([bool(r) for r in review_reasons(probs, thresholds, watch)])
+    assert in_review.mean() <= 0.3 and report["review_share"] == pytest.approx(in_review.mean())
+    high, _ = seen_recall(probs, targets, "urgency.high", in_review)
+    legal, _ = seen_recall(probs, targets, "category.contract_legal", in_review)
+    assert high >= 0.95 and legal >= 0.9 and report["targets_met"]
+    # the model alone (no review) would see far fewer urgent items: the watch does the work
+    assert (probs["urgency"].argmax(1) == 0)[targets["urgency"] == 0].mean() < 0.8
+    assert 0.0 < watch["urgency.high"] < 1.0
+    # and the fitted thresholds carry over to fresh items from the same distribution
+    fresh, fresh_targets = synthetic(4000, seed=2, n_high=120, n_legal=160)
+    fresh_review = np.array([bool(r) for r in review_reasons(fresh, thresholds, watch)])
+    assert seen_recall(fresh, fresh_targets, "urgency.high", fresh_review)[0] >= 0.85
+
+
+def test_the_confidence_rule_yields_budget_to_the_recall_targets():
+    probs, targets = synthetic(2000, seed=3)
+    generous = fit_review_policy(probs, targets, ReviewConfig(recall_margin=0.0, max_share=0.9))[2]
+    tight = fit_review_policy(probs, targets, ReviewConfig(recall_margin=0.0, max_share=generous["review_share"] * 0.8))[2]
+    assert tight["confidence_scale"] < generous["confidence_scale"]
+    assert tight["review_share"] <= generous["review_share"] * 0.8
+
+
+def test_unreachable_targets_keep_the_budget_and_say_so():
+    probs, targets = synthetic(2000, seed=4)
+    thresholds, watch, report = fit_review_policy(probs, targets, ReviewConfig(max_share=0.01))
+    assert not report["targets_met"] and "cannot be met" in report["warning"]
+    assert report["review_share"] <= 0.01
+    assert all(t == 0.0 for t in thresholds.values())
+
+
+@pytest.mark.parametrize("bad", [{"recall_targets": {"urgency.urgent": 0.9}}, {"max_share": 0},
+                                 {"target_accuracy": {"topic": 0.9}}, {"budget": 0.1}])
+def test_bad_review_config_is_a_config_error(bad):
+    with pytest.raises(ConfigError) as err:
+        ReviewConfig.from_dict(bad)
+    assert err.value.code == "E300"
+
+
+def test_shipped_review_config_reads():
+    config = ReviewConfig.from_yaml("configs/review.yaml")
+    assert set(config.recall_targets) == {"urgency.high", "category.contract_legal"}
+    assert all(h in LABELS for h in config.target_accuracy)

@@ -1,0 +1,65 @@
+"""The fixed data split: reproducible from the maintainers' files, disjoint, test kept out of fitting."""
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.cli import main
+from classifier.errors import TestSplitLeak
+from training.data import read_labelled
+from training.splits import SplitRecipe, check_disjoint, guard_fitting_rows, make_splits, text_key
+
+ROOT = Path(__file__).resolve().parents[2]
+LABELED = ROOT / "data" / "labeled"
+MANIFEST = LABELED / "manifest.json"
+
+
+def rows(name):
+    return read_labelled(LABELED / f"{name}.jsonl")
+
+
+def test_committed_split_is_reproduced_byte_for_byte(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["data", "split", "--out", str(tmp_path)]) == 0
+    for name in ("train", "dev", "test"):
+        assert hashlib.sha256((tmp_path / f"{name}.jsonl").read_bytes()).hexdigest() == \
+            hashlib.sha256((LABELED / f"{name}.jsonl").read_bytes()).hexdigest(), name
+    ours, committed = json.loads((tmp_path / "manifest.json").read_text()), json.loads(MANIFEST.read_text())
+    assert ours["test_text_keys"] == committed["test_text_keys"]
+
+
+def test_splits_are_disjoint_and_test_is_stratified():
+    splits = {name: rows(name) for name in ("train", "dev", "test")}
+    assert check_disjoint(splits) == []
+    total = sum(len(v) for v in splits.values())
+    assert 0.14 <= len(splits["test"]) / total <= 0.16
+    # the rare classes get their full share (medium falls short: the rows the previous bundle never
+    # trained on hold fewer medium items than 15 % of the pool; the manifest records it)
+    for head, label in (("urgency", "high"), ("category", "contract_legal"), ("category", "other")):
+        n = sum(r[head] == label for v in splits.values() for r in v)
+        assert abs(sum(r[head] == label for r in splits["test"]) - 0.15 * n) <= 1.5, label
+    # test holds no row the previous bundle trained on (the maintainers' train file)
+    maintainers_train = {r["id"] for r in read_labelled(ROOT / "data/maintainers/train.jsonl")}
+    assert not maintainers_train & {r["id"] for r in splits["test"]}
+    manifest = json.loads(MANIFEST.read_text())
+    assert sorted(text_key(r["text"]) for r in splits["test"]) == manifest["test_text_keys"]
+
+
+def test_make_splits_is_seeded_and_only_draws_test_from_candidates():
+    pool = [{"id": f"r{i}", "text": f"文本{i}", "category": "fees" if i % 5 else "other", "urgency": "low",
+             "sentiment": "neutral", "source": "a" if i % 2 else "b", "category_secondary": None} for i in range(400)]
+    candidates = {r["id"] for r in pool[:200]}
+    a = make_splits(pool, candidates, SplitRecipe(seed=1))
+    b = make_splits(pool, candidates, SplitRecipe(seed=1))
+    c = make_splits(pool, candidates, SplitRecipe(seed=2))
+    assert a == b and a != c
+    assert {r["id"] for r in a["test"]} <= candidates and len(a["test"]) == 60 and len(a["dev"]) == 40
+
+
+def test_fitting_on_test_rows_is_refused():
+    test_rows = rows("test")
+    with pytest.raises(TestSplitLeak) as err:
+        guard_fitting_rows(rows("train") + test_rows[:3], "training data", MANIFEST)
+    assert err.value.code == "E602" and err.value.details["rows"] == 3
+    guard_fitting_rows(rows("train") + rows("dev"), "training data", MANIFEST)  # no error

@@ -1,0 +1,176 @@
+"""Fitting the review policy: confidence thresholds and watch thresholds sharing one review budget.
+
+Measured on the maintainers' held-out sample, moving confidence thresholds gains little for urgent
+items: the ranking, not the cut-off, limits them, and reviewing the items with the highest P(high)
+catches far more of them per reviewed item. So the budget (``max_share`` of all items) is spent in
+this order:
+
+1. a watch threshold per high-stakes class, the highest one at which the class's *seen recall*
+   (predicted as the class or in review for any reason) reaches ``target + recall_margin`` on the
+   fitting scores;
+2. the confidence rule per head (lowest threshold whose accepted items reach ``target_accuracy``),
+   scaled down step by step while the total share exceeds ``max_share`` — it yields to the targets;
+3. if even without the confidence rule the targets do not fit in ``max_share``, the watch thresholds
+   are raised together until they do, and the result says the targets were not met.
+
+The fitting scores are out-of-fold scores of every training row (cross-fitting) plus the dev split,
+never the test split (training/splits.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from classifier.errors import ConfigError
+from classifier.labels import HEADS
+from classifier.review import parse_class, review_reasons
+from training.calibrate import DEFAULT_TARGET_ACCURACY, abstention_threshold
+
+DEFAULT_CONFIG = Path("configs/review.yaml")
+SCALE_STEPS = np.round(np.linspace(1.0, 0.0, 21), 3)
+
+
+@dataclass
+class ReviewConfig:
+    recall_targets: dict[str, float] = field(default_factory=lambda: {"urgency.high": 0.95, "category.contract_legal": 0.90})
+    recall_margin: float = 0.03
+    max_share: float = 0.15
+    target_accuracy: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGET_ACCURACY))
+
+    def __post_init__(self):
+        for key, t in self.recall_targets.items():
+            try:
+                parse_class(key)
+            except ValueError as exc:
+                raise ConfigError(f"review.recall_targets: {exc}") from None
+            if not 0.0 < float(t) <= 1.0:
+                raise ConfigError(f"review.recall_targets.{key} must be in (0, 1], not {t}")
+        if not 0.0 < self.max_share <= 1.0:
+            raise ConfigError(f"review.max_share must be in (0, 1], not {self.max_share}")
+        unknown = set(self.target_accuracy) - set(HEADS)
+        if unknown:
+            raise ConfigError(f"review.target_accuracy has unknown heads {sorted(unknown)}")
+        self.target_accuracy = {**DEFAULT_TARGET_ACCURACY, **self.target_accuracy}
+
+    def to_dict(self) -> dict:
+        return {"recall_targets": dict(self.recall_targets), "recall_margin": self.recall_margin,
+                "max_share": self.max_share, "target_accuracy": dict(self.target_accuracy)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReviewConfig":
+        unknown = set(data) - {"recall_targets", "recall_margin", "max_share", "target_accuracy"}
+        if unknown:
+            raise ConfigError(f"unknown review options: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None) -> "ReviewConfig":
+        path = Path(path) if path else DEFAULT_CONFIG
+        if not path.is_file():
+            if path == DEFAULT_CONFIG:
+                return cls()
+            raise ConfigError(f"review config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read review config {path}: {exc}") from exc
+        return cls.from_dict(data.get("review", data))
+
+
+def seen_recall(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], key: str, in_review: np.ndarray) -> tuple[float, int]:
+    """(seen recall, support) of class ``key``: predicted as it or in review, among its true items."""
+    head, k = parse_class(key)
+    true = targets[head] == k
+    if not true.any():
+        return float("nan"), 0
+    seen = (probs[head].argmax(1) == k) | in_review
+    return float(seen[true].mean()), int(true.sum())
+
+
+def _in_review(probs, thresholds, watch) -> np.ndarray:
+    return np.array([bool(r) for r in review_reasons(probs, thresholds, watch)])
+
+
+def _watch_threshold(probs, targets, key: str, others: np.ndarray, goal: float) -> float:
+    """Highest threshold on P(class) at which seen recall reaches ``goal``, given the items already in
+    review for other reasons (``others``)."""
+    head, k = parse_class(key)
+    true = targets[head] == k
+    n = int(true.sum())
+    if n == 0:
+        return 1.0
+    p = probs[head][:, k]
+    seen = (probs[head].argmax(1) == k) | others
+    missing = np.sort(p[true & ~seen])[::-1]  # unseen true items, most probable first
+    need = int(np.ceil(goal * n - 1e-9)) - int(seen[true].sum())
+    if need <= 0:
+        return 1.0
+    if need > len(missing):
+        return 0.0
+    return float(missing[need - 1])
+
+
+def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], config: ReviewConfig) -> tuple[dict, dict, dict]:
+    """(confidence thresholds, watch thresholds, report) from calibrated fitting scores."""
+    base = {h: abstention_threshold(probs[h], targets[h], config.target_accuracy[h]) for h in HEADS}
+
+    def fit_watch(thresholds: dict) -> dict:
+        watch = {key: 1.0 for key in config.recall_targets}
+        for _ in range(3):  # a lower threshold for one class can help another: iterate to a fixed point
+            changed = False
+            for key, target in config.recall_targets.items():
+                others = _in_review(probs, thresholds, {k: v for k, v in watch.items() if k != key})
+                t = _watch_threshold(probs, targets, key, others, min(1.0, target + config.recall_margin))
+                if t != watch[key]:
+                    watch[key], changed = t, True
+            if not changed:
+                break
+        return watch
+
+    chosen = None
+    for scale in SCALE_STEPS:
+        thresholds = {h: float(base[h] * scale) for h in HEADS}
+        watch = fit_watch(thresholds)
+        share = float(_in_review(probs, thresholds, watch).mean())
+        if share <= config.max_share:
+            chosen = (scale, thresholds, watch, share)
+            break
+    met = chosen is not None
+    if not met:
+        # no confidence rule at all and still over budget: raise the watch thresholds together
+        thresholds = {h: 0.0 for h in HEADS}
+        watch = fit_watch(thresholds)
+        lo, hi = 0.0, 1.0  # interpolate every watch threshold towards 1 by a common factor
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            trial = {k: v + (1.0 - v) * mid for k, v in watch.items()}
+            if _in_review(probs, thresholds, trial).mean() <= config.max_share:
+                hi = mid
+            else:
+                lo = mid
+        watch = {k: v + (1.0 - v) * hi for k, v in watch.items()}
+        chosen = (0.0, thresholds, watch, float(_in_review(probs, thresholds, watch).mean()))
+    scale, thresholds, watch, share = chosen
+    in_review = _in_review(probs, thresholds, watch)
+    report = {
+        "config": config.to_dict(),
+        "fitting_rows": int(len(in_review)),
+        "confidence_scale": float(scale),
+        "thresholds": thresholds,
+        "watch": watch,
+        "review_share": share,
+        "targets_met": met,
+        "seen_recall": {},
+    }
+    for key, target in config.recall_targets.items():
+        r, n = seen_recall(probs, targets, key, in_review)
+        report["seen_recall"][key] = {"value": r, "support": n, "target": target}
+        if r < target:
+            report["targets_met"] = False
+    if not report["targets_met"]:
+        report["warning"] = (f"the recall targets cannot be met within max_share {config.max_share:.0%} of items "
+                             "on the fitting scores; thresholds keep the share within budget")
+    return thresholds, watch, report

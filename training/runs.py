@@ -1,0 +1,106 @@
+"""A training run directory and the lifecycle steps that share it (train → baseline → export).
+
+The CLI modules (``train_cli``, ``export_cli``, ``evaluate_cli``) only parse arguments and call
+these; what they share — file names inside a run, fitting the run's TF-IDF model, exporting a
+run — lives here once. Layout of ``output_dir``::
+
+    train_config.yaml   the TrainConfig the run used
+    best/               the model with the best dev mean macro-F1 (+ tokenizer, dev_logits.npz)
+    last.pt             resumable checkpoint
+    linear.npz          the jieba + TF-IDF model fitted on the same training rows
+    heldout.npz         cross-fitting runs only: held-out fold ids and transformer logits
+    heldout_linear.npz  cross-fitting runs only: the TF-IDF model's probabilities on that fold
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from training.trainer import BEST_DIR, HELDOUT_FILE
+
+LINEAR_FILE = "linear.npz"
+HELDOUT_LINEAR_FILE = "heldout_linear.npz"
+CONFIG_FILE = "train_config.yaml"
+
+log = logging.getLogger(__name__)
+
+
+def fold_run_dir(output_dir: str | Path, fold: int, folds: int) -> Path:
+    return Path(f"{output_dir}-fold{fold}of{folds}")
+
+
+def fit_run_baseline(cfg) -> dict:
+    """Fit (C tuned on dev) the run's TF-IDF model on its training rows; in a cross-fitting run also
+    score the held-out fold. Returns the dev metrics."""
+    from training.baseline import evaluate_baseline, export_linear, tune_baseline
+    from training.data import read_labelled, read_labelled_files
+    from training.splits import guard_fitting_rows
+    from training.trainer import split_fold
+
+    all_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
+    dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
+    guard_fitting_rows(all_rows, "training data")
+    guard_fitting_rows(dev_rows, "dev data (baseline tuning)")
+    train_rows, heldout_rows = split_fold(all_rows, cfg)
+    model, _ = tune_baseline(train_rows, dev_rows, tuple(cfg.baseline_c_grid))
+    out = Path(cfg.output_dir)
+    export_linear(model, out / LINEAR_FILE)
+    if heldout_rows:
+        probs = model.predict_proba([r["text"] for r in heldout_rows])
+        np.savez(out / HELDOUT_LINEAR_FILE, ids=np.array([r["id"] for r in heldout_rows]), **probs)
+    metrics = evaluate_baseline(model, dev_rows)
+    (out / "baseline_metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
+    """Out-of-fold scores of cross-fitting runs, merged: ``{"ids": [...], "transformer": {head: probs},
+    "linear": {head: probs} | None}``. Every id must come from exactly one run."""
+    from classifier.calibration import softmax
+    from classifier.errors import TrainingError
+    from classifier.labels import HEADS
+
+    ids: list[str] = []
+    transformer: dict[str, list] = {h: [] for h in HEADS}
+    linear: dict[str, list] | None = {h: [] for h in HEADS}
+    for d in run_dirs:
+        d = Path(d)
+        if not (d / HELDOUT_FILE).is_file():
+            raise TrainingError(f"{d} holds no {HELDOUT_FILE}: is it a cross-fitting run (triage train --fold K/N)?",
+                                details={"run": str(d)})
+        held = np.load(d / HELDOUT_FILE)
+        run_ids = [str(i) for i in held["ids"]]
+        ids += run_ids
+        for h in HEADS:
+            transformer[h].append(softmax(held[h]))
+        if linear is not None and (d / HELDOUT_LINEAR_FILE).is_file():
+            lin = np.load(d / HELDOUT_LINEAR_FILE)
+            if [str(i) for i in lin["ids"]] != run_ids:
+                raise TrainingError(f"{d}: {HELDOUT_LINEAR_FILE} and {HELDOUT_FILE} hold different rows")
+            for h in HEADS:
+                linear[h].append(lin[h])
+        else:
+            linear = None
+    if len(set(ids)) != len(ids):
+        raise TrainingError("cross-fitting runs overlap: an id is held out by two runs", details={"runs": [str(d) for d in run_dirs]})
+    return {"ids": ids, "transformer": {h: np.concatenate(v) for h, v in transformer.items()},
+            "linear": None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}}
+
+
+def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,
+               crossfit: Sequence[Path] = (), review_config: Path | None = None) -> dict:
+    from training.arguments import TrainConfig
+    from training.export import MIN_AGREEMENT, export_bundle
+
+    logging.basicConfig(level=logging.WARNING)
+    cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
+    linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
+    return export_bundle(
+        run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
+        name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
+        crossfit_runs=list(crossfit), review_config=review_config,
+    )

@@ -1,0 +1,55 @@
+"""The teacher: an ensemble of training runs whose averaged probabilities are soft labels for a student.
+
+Members are the full run and its cross-fitting folds (different data, same recipe and vocabulary),
+each blended with its own TF-IDF model at the weight the bundle's calibration chose. It is slow — one
+forward pass per member — and is not what the service runs: its job is to label texts (the labelled
+splits and unlabelled in-domain text) for distillation, and to show what an ensemble buys on the
+test split (``triage teacher --data data/labeled/test.jsonl --evaluate``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from classifier.calibration import blend, softmax
+from classifier.labels import HEADS, LABELS
+from classifier.normalize import normalize_text
+
+
+def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """One run's probabilities per head: its best transformer, blended with its TF-IDF model."""
+    from transformers import AutoTokenizer
+
+    from classifier.linear import LinearTfidfModel
+    from training.model import load_model
+    from training.runs import CONFIG_FILE, LINEAR_FILE
+    from training.arguments import TrainConfig
+    from training.trainer import BEST_DIR, predict_logits
+
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
+    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / BEST_DIR))
+    normalized = [normalize_text(t) for t in texts]
+    ids = tokenizer(normalized, truncation=True, max_length=cfg.max_length)["input_ids"]
+    logits = predict_logits(load_model(run_dir / BEST_DIR), ids, tokenizer.pad_token_id)
+    probs = {h: softmax(logits[h]) for h in HEADS}
+    if blend_weights and (run_dir / LINEAR_FILE).is_file():
+        linear = LinearTfidfModel.load(run_dir / LINEAR_FILE).predict_proba(normalized, normalized=True)
+        probs = {h: blend(probs[h], linear[h], blend_weights.get(h, 0.0)) for h in HEADS}
+    return probs
+
+
+def ensemble_probs(run_dirs: Sequence[str | Path], texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    members = [member_probs(d, texts, blend_weights) for d in run_dirs]
+    return {h: np.mean([m[h] for m in members], axis=0) for h in HEADS}
+
+
+def write_soft_labels(path: str | Path, rows: Sequence[dict], probs: dict[str, np.ndarray]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, r in enumerate(rows):
+            fh.write(json.dumps({"id": r.get("id"), "text": r["text"],
+                                 "soft": {h: dict(zip(LABELS[h], np.round(probs[h][i], 5).tolist())) for h in HEADS}},
+                                ensure_ascii=False) + "\n")

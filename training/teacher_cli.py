@@ -1,0 +1,55 @@
+"""``triage teacher --runs RUN ... --data FILE ... --out DIR``: ensemble soft labels (and, on labelled
+files, the ensemble's metrics next to each member's)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "teacher",
+        help="score files with an ensemble of training runs: soft labels for distillation, metrics on labelled files",
+    )
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="training runs (full run and its folds)")
+    p.add_argument("--data", type=Path, nargs="+", required=True,
+                   help="files to label: labelled files (JSONL/CSV/Excel/Parquet) are also evaluated; "
+                        "plain JSONL with a text field is only labelled")
+    p.add_argument("--bundle", type=Path, default=None,
+                   help="take the per-head TF-IDF blend weights from this bundle's calibration (default: no blend)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from classifier.bundle import load_bundle
+    from classifier.errors import InvalidData
+    from classifier.labels import HEADS
+    from training.data import read_labelled
+    from training.evaluate import score_metrics
+    from training.teacher import member_probs, write_soft_labels
+
+    weights = load_bundle(args.bundle).calibration.blend if args.bundle else None
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for data in args.data:
+        try:
+            rows, labelled = read_labelled(data), True
+        except InvalidData:
+            rows = [json.loads(line) for line in data.open(encoding="utf-8") if line.strip()]
+            labelled = False
+        texts = [r["text"] for r in rows]
+        members = {str(d): member_probs(d, texts, weights) for d in args.runs}
+        ensemble = {h: np.mean([m[h] for m in members.values()], axis=0) for h in HEADS}
+        write_soft_labels(args.out / f"{data.stem}.soft.jsonl", rows, ensemble)
+        if labelled:
+            result = {"ensemble": score_metrics(rows, ensemble), **{d: score_metrics(rows, m) for d, m in members.items()}}
+            (args.out / f"{data.stem}.metrics.json").write_text(json.dumps(result, indent=1))
+            summary[data.stem] = {name: {**{h: round(m["heads"][h]["macro_f1"], 4) for h in HEADS},
+                                         "high_catch_at_10%": m["catch_at_share"]["urgency.high"]["0.10"]}
+                                  for name, m in result.items()}
+    print(json.dumps(summary, indent=1))
+    return 0
