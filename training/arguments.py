@@ -42,6 +42,9 @@ class TrainConfig:
     loss_weights: dict[str, float] = field(default_factory=lambda: {h: 1.0 for h in HEADS})
     class_weighting: str = "sqrt_inverse"  # none | sqrt_inverse | inverse
     secondary_loss_weight: float = 0.3  # auxiliary multi-label target: primary ∪ secondary category
+    # rare-class data use: a training row of a listed class appears this many times per epoch
+    # (e.g. {urgency.high: 4}); the class weights are computed on the rows before repetition
+    oversample: dict[str, int] = field(default_factory=dict)
     freeze_embeddings: bool = False
     patience: int = 3  # early stopping on dev mean macro-F1, in epochs
     num_threads: int | None = None
@@ -62,6 +65,12 @@ class TrainConfig:
                 self.cv_folds is not None and not (self.cv_folds >= 2 and 0 <= self.cv_fold < self.cv_folds)):
             raise ConfigError(f"cv_folds/cv_fold must be given together with 0 <= cv_fold < cv_folds >= 2, "
                               f"not {self.cv_fold}/{self.cv_folds}")
+        for key, times in self.oversample.items():
+            head, _, label = key.partition(".")
+            from classifier.labels import LABELS
+
+            if head not in LABELS or label not in LABELS[head] or not isinstance(times, int) or times < 1:
+                raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {times}")
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")

@@ -145,6 +145,12 @@ def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -
     return scores
 
 
+def repeats(row: dict, oversample: dict[str, int]) -> int:
+    """How often a training row appears per epoch: the largest factor among its oversampled classes."""
+    return max([times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]],
+               default=1)
+
+
 def fold_of(rows: list[dict], folds: int, seed: int) -> list[int]:
     """Fold index per row, stratified by urgency × category (seeded, independent of row order)."""
     rng = random.Random(seed)
@@ -212,7 +218,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     optimizer = torch.optim.AdamW(param_groups(model, cfg))
-    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    # oversampling repeats rows of rare classes within each epoch (positions into the row list)
+    epoch_rows = [i for i, r in enumerate(train_rows) for _ in range(repeats(r, cfg.oversample))]
+    steps_per_epoch = math.ceil(len(epoch_rows) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     losses = {
@@ -224,7 +232,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     history: list[dict] = []
     best, best_epoch, start_epoch = -1.0, -1, 0
     ckpt_path = out / CHECKPOINT
-    lengths = [len(x) for x in train_enc.input_ids]
+    lengths = [len(train_enc.input_ids[i]) for i in epoch_rows]
     rng = random.Random(cfg.seed)  # batch order; its state is checkpointed so a resumed run continues it
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -239,7 +247,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         started = time.time()
-        batches = batch_order(lengths, cfg.batch_size, rng, cfg.length_grouped)
+        batches = [[epoch_rows[j] for j in b] for b in batch_order(lengths, cfg.batch_size, rng, cfg.length_grouped)]
         running = 0.0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
         for step, batch in enumerate(bar, 1):

@@ -63,7 +63,7 @@ def test_unreachable_targets_keep_the_budget_and_say_so():
     thresholds, watch, report = fit_review_policy(probs, targets, ReviewConfig(max_share=0.01))
     assert not report["targets_met"] and "cannot be met" in report["warning"]
     assert report["review_share"] <= 0.01
-    assert all(t == 0.0 for t in thresholds.values())
+    assert report["confidence_scale"] < 1.0  # the confidence rule gave way first
 
 
 @pytest.mark.parametrize("bad", [{"recall_targets": {"urgency.urgent": 0.9}}, {"max_share": 0},
@@ -78,3 +78,19 @@ def test_shipped_review_config_reads():
     config = ReviewConfig.from_yaml("configs/review.yaml")
     assert set(config.recall_targets) == {"urgency.high", "category.contract_legal"}
     assert all(h in LABELS for h in config.target_accuracy)
+
+
+def test_watch_moves_to_the_served_models_scale_by_flag_rate():
+    from training.review_policy import flag_rate, transfer_watch
+
+    fit, _ = synthetic(2000, seed=5)
+    served, _ = synthetic(1000, seed=6)
+    # the served model is more confident: its P(high) is squeezed towards 0 for most items
+    served["urgency"] = served["urgency"] ** [1.5, 1.0, 1.0]
+    served["urgency"] /= served["urgency"].sum(1, keepdims=True)
+    watch = {"urgency.high": 0.3, "category.contract_legal": 1.0}
+    moved = transfer_watch(fit, served, watch)
+    assert moved["category.contract_legal"] == 1.0  # no watch stays no watch
+    assert moved["urgency.high"] != watch["urgency.high"]
+    assert flag_rate(served, "urgency.high", moved["urgency.high"]) == pytest.approx(
+        flag_rate(fit, "urgency.high", 0.3), abs=0.002)
