@@ -4,7 +4,7 @@ Numbers a release decision can rest on:
 
 - per-class precision/recall/F1 and macro-F1 with bootstrap 95 % intervals (rare classes have a few
   dozen examples in any split: a point estimate alone says little);
-- *seen recall* of the high-stakes classes (urgency `high`, category `contract_legal`): the share of
+- *seen recall* of the high-stakes classes (exact binomial intervals) (urgency `high`, category `contract_legal`): the share of
   truly urgent / regulatory items that were predicted as such **or** sent to review — an item that
   is neither gets a slow deadline and nobody looks at it — and the review share that buys it;
 - row-normalised confusion matrices, ECE before and after calibration, a per-source breakdown;
@@ -60,14 +60,21 @@ def interval(values: np.ndarray) -> list[float]:
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
+    """Exact binomial interval of a proportion k/n. Used for seen recall: near 100 % a bootstrap
+    interval collapses to a point (17/17 resamples to 17/17), the exact interval does not."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return [float("nan"), float("nan")]
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return [round(lo, 4), round(hi, 4)]
+
+
 def _resamples(n: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
-
-
-def _ratio_bootstrap(hit: np.ndarray, mask: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    num = (hit & mask)[samples].sum(1).astype(float)
-    den = mask[samples].sum(1).astype(float)
-    return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
 RANKING_SHARES = (0.05, 0.10, 0.15)
@@ -184,7 +191,7 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
         seen = predicted | in_review
         metrics["review"]["seen_recall"][key] = {
             "value": float(seen[true].mean()) if true.any() else None,
-            "ci95": interval(_ratio_bootstrap(seen, true, samples)),
+            "ci95": clopper_pearson(int(seen[true].sum()), int(true.sum())),
             "recall_without_review": float(predicted[true].mean()) if true.any() else None,
             "support": int(true.sum()),
             "unseen": int((true & ~seen).sum()),
@@ -270,7 +277,7 @@ def attach_to_card(bundle_dir: str | Path, metrics: dict) -> None:
 def _card_section(m: dict) -> list[str]:
     review = m["review"]
     lines = ["## Held-out test split", "",
-             f"`{m['data_file']}`, {m['rows']} rows that no fitting step read; bootstrap 95 % intervals.", "",
+             f"`{m['data_file']}`, {m['rows']} rows that no fitting step read; bootstrap 95 % intervals (seen recall: exact binomial).", "",
              "| head | macro-F1 | per-class F1 | ECE |", "|---|---|---|---|"]
     for h, hm in m["heads"].items():
         per = ", ".join(f"{lab} {c['f1']:.2f} {_ci(c['f1_ci95'])} (n={c['support']})" for lab, c in hm["per_class"].items())
@@ -315,7 +322,8 @@ def _ci(ci: list[float]) -> str:
 
 def render_comparison(results: dict) -> str:
     lines = ["# Bundles side by side", "",
-             "Per-class F1 with bootstrap 95 % intervals; *seen recall*: predicted as the class or sent to review.", ""]
+             "Per-class F1 with bootstrap 95 % intervals; *seen recall*: predicted as the class or sent to review "
+             "(exact binomial 95 % interval).", ""]
     for dname, by_bundle in results.items():
         first = next(iter(by_bundle.values()))
         lines += [f"## `{first['data_file']}` ({first['rows']} rows)", ""]
@@ -399,7 +407,7 @@ def render_report(metrics: dict, plots: bool = True) -> str:
              f"Data: `{metrics['data_file']}` ({metrics['rows']} rows). Items sent to review: "
              f"{review['share']:.1%} {_ci([100 * x for x in review['share_ci95']])} %; reasons: "
              + (", ".join(f"{k} {v}" for k, v in review["reasons"].items()) or "none") + ".", "",
-             "Intervals are bootstrap 95 % intervals over the rows of this file.", "",
+             "Intervals: bootstrap 95 % over the rows of this file; for seen recall the exact binomial 95 % interval.", "",
              "## Urgent and regulatory items", "",
              "| class | seen recall (predicted or reviewed) | recall without review | support | unseen | caught by watch |",
              "|---|---|---|---|---|---|"]

@@ -81,10 +81,15 @@ def fp32_fallback_order(fp32: Path) -> list[str]:
     return ffn_out + rest
 
 
-def git_commit() -> str:
+def git_commit(exclude: Path | None = None) -> str:
+    """HEAD, with ``-dirty`` when tracked files differ from it — apart from ``exclude`` (the bundle
+    being written: re-exporting over a committed bundle is not a code change)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        args = ["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+        if exclude is not None:
+            args.append(f":(exclude){Path(exclude).resolve().as_posix()}")
+        dirty = subprocess.run(args, capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -159,7 +164,7 @@ def export_bundle(
     provenance = {
         "name": name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "code_commit": git_commit(),
+        "code_commit": git_commit(exclude=out),
         "data_version": data_version([*train_files, dev_file]),
         "data_files": [str(p) for p in (*train_files, dev_file)],
         "train_config": train_config or {},

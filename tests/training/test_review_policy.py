@@ -94,3 +94,11 @@ def test_watch_moves_to_the_served_models_scale_by_flag_rate():
     assert moved["urgency.high"] != watch["urgency.high"]
     assert flag_rate(served, "urgency.high", moved["urgency.high"]) == pytest.approx(
         flag_rate(fit, "urgency.high", 0.3), abs=0.002)
+
+
+def test_seen_recall_interval_is_exact_binomial():
+    from training.evaluate import clopper_pearson
+
+    assert clopper_pearson(17, 17) == [pytest.approx(0.8049, abs=1e-4), 1.0]  # a bootstrap would say [1, 1]
+    lo, hi = clopper_pearson(13, 17)
+    assert lo < 13 / 17 < hi
