@@ -67,17 +67,28 @@ def check_watch(watch: dict) -> dict[str, float]:
     return out
 
 
-def review_reasons(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> list[list[str]]:
-    """Per item, the reasons it goes to review (empty: it does not). ``probs`` are calibrated, per head
-    (n, labels); vectorised over items, reasons in a fixed order (heads, then watched classes)."""
-    n = len(next(iter(probs.values())))
-    flags: list[tuple[str, np.ndarray]] = []
+def _flags(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> tuple[list[str], np.ndarray]:
+    """Reason names and an (items, reasons) boolean matrix: which reason applies to which item."""
+    names: list[str] = []
+    columns: list[np.ndarray] = []
     for h in HEADS:
-        flags.append((uncertain_reason(h), probs[h].max(1) < thresholds.get(h, 0.0)))
+        names.append(uncertain_reason(h))
+        columns.append(probs[h].max(1) < thresholds.get(h, 0.0))
     for key, t in watch.items():
         head, k = parse_class(key)
         p = probs[head]
-        flags.append((watch_reason(key), (p.argmax(1) != k) & (p[:, k] >= t)))
-    stacked = np.stack([f for _, f in flags], axis=1) if flags else np.zeros((n, 0), bool)
-    names = [name for name, _ in flags]
-    return [[names[j] for j in np.flatnonzero(row)] for row in stacked]
+        names.append(watch_reason(key))
+        columns.append((p.argmax(1) != k) & (p[:, k] >= t))
+    return names, np.stack(columns, axis=1)
+
+
+def review_mask(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> np.ndarray:
+    """Per item, whether it goes to review for any reason (what fitting the policy needs, vectorised)."""
+    return _flags(probs, thresholds, watch)[1].any(axis=1)
+
+
+def review_reasons(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> list[list[str]]:
+    """Per item, the reasons it goes to review (empty: it does not). ``probs`` are calibrated, per head
+    (n, labels); reasons in a fixed order (heads, then watched classes)."""
+    names, flags = _flags(probs, thresholds, watch)
+    return [[names[j] for j in np.flatnonzero(row)] for row in flags]

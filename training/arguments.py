@@ -9,6 +9,7 @@ import yaml
 
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
+from classifier.review import parse_class
 
 
 @dataclass
@@ -66,11 +67,12 @@ class TrainConfig:
             raise ConfigError(f"cv_folds/cv_fold must be given together with 0 <= cv_fold < cv_folds >= 2, "
                               f"not {self.cv_fold}/{self.cv_folds}")
         for key, times in self.oversample.items():
-            head, _, label = key.partition(".")
-            from classifier.labels import LABELS
-
-            if head not in LABELS or label not in LABELS[head] or not isinstance(times, int) or times < 1:
-                raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {times}")
+            try:
+                parse_class(key)
+            except ValueError:
+                times = None
+            if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+                raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {self.oversample[key]}")
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")

@@ -73,7 +73,7 @@ def fit_calibration(
 
     Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
-    from training.review_policy import ReviewConfig, fit_review_policy
+    from training.review_policy import ReviewConfig, fit_review_policy, serve_policy
 
     review = review or ReviewConfig()
     cal = Calibration()
@@ -91,7 +91,7 @@ def fit_calibration(
         report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t}
     thresholds, watch, policy = fit_review_policy(calibrated, targets, review)
     if served_rows and served_rows < len(targets[HEADS[0]]):
-        thresholds, watch, policy = _serve(calibrated, targets, served_rows, thresholds, watch, policy, review)
+        thresholds, watch, policy = serve_policy(calibrated, targets, served_rows, thresholds, watch, policy, review)
     report["review_policy"] = policy
     cal.thresholds, cal.watch = thresholds, watch
     for h in HEADS:
@@ -99,24 +99,3 @@ def fit_calibration(
         report[h]["target_accuracy"] = review.target_accuracy[h]
     return cal, report
 
-
-def _serve(calibrated, targets, served_rows, thresholds, watch, policy, review):
-    """The fitted policy moved to the served model's scale (see ``fit_calibration``), with what it
-    does on the served model's own rows added to the report."""
-    from training.review_policy import SCALE_STEPS, _in_review, seen_recall, transfer_watch
-
-    served = {h: calibrated[h][:served_rows] for h in HEADS}
-    served_targets = {h: targets[h][:served_rows] for h in HEADS}
-    moved = transfer_watch(calibrated, served, watch)
-    base = dict(thresholds)
-    for scale in SCALE_STEPS:  # the confidence rule yields first, as in the fit
-        scaled = {h: float(base[h] * scale) for h in HEADS}
-        share = float(_in_review(served, scaled, moved).mean())
-        if share <= review.max_share or scale == 0.0:
-            break
-    in_review = _in_review(served, scaled, moved)
-    policy = {**policy, "fitted_watch": watch, "watch": moved, "fitted_thresholds": thresholds, "thresholds": scaled,
-              "served_rows": {"rows": served_rows, "review_share": share,
-                              "seen_recall": {k: dict(zip(("value", "support"), seen_recall(served, served_targets, k, in_review)))
-                                              for k in review.recall_targets}}}
-    return scaled, moved, policy

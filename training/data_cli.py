@@ -76,44 +76,19 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from training.data import read_labelled_files
-    from training.splits import (MANIFEST_NAME, SPLITS, SplitRecipe, check_disjoint, distribution, make_splits,
-                                 text_key, write_jsonl)
+    from training.splits import SPLITS, SplitRecipe, SplitOverlap, write_split
 
     recipe = SplitRecipe(seed=args.seed, test_fraction=args.test_fraction, dev_fraction=args.dev_fraction,
                          sources=list(args.sources), test_from=list(args.test_from))
-    pool = read_labelled_files(recipe.sources)
-    # the maintainers' files carry an `annotation` field (guideline version of the label): keep it
-    raw = {}
-    for path in recipe.sources:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    record = json.loads(line)
-                    raw[str(record["id"])] = record
-    candidates = {r["id"] for r in read_labelled_files(recipe.test_from)}
-    splits = make_splits(pool, candidates, recipe)
-    problems = check_disjoint(splits)
-    if problems:
-        for p in problems[:20]:
-            print(p)
-        print(f"{len(problems)} rows overlap between or within splits: fix the sources first")
+    try:
+        manifest = write_split(recipe, Path(args.out))
+    except SplitOverlap as exc:
+        for problem in exc.problems[:20]:
+            print(problem)
+        print(f"{len(exc.problems)} rows overlap between or within splits: fix the sources first")
         return 1
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = {"recipe": recipe.to_dict(), "splits": {}}
-    for name in SPLITS:
-        path = out / f"{name}.jsonl"
-        write_jsonl(({**r, **({"annotation": raw[r["id"]]["annotation"]} if "annotation" in raw[r["id"]] else {})}
-                     for r in splits[name]), path)
-        manifest["splits"][name] = {"file": path.name, "data_version": data_version(path),
-                                    "sha256": __import__("hashlib").sha256(path.read_bytes()).hexdigest(),
-                                    **distribution(splits[name])}
-    manifest["test_text_keys"] = sorted(text_key(r["text"]) for r in splits["test"])
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     for name in SPLITS:
         m = manifest["splits"][name]
         print(f"{name}: {m['rows']} rows (version {m['data_version']}); urgency {m['urgency']}; category {m['category']}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 from classifier.bundle import Calibration
 from classifier.calibration import blend, expected_calibration_error
@@ -145,10 +146,7 @@ def _raw_blended(raw: RawScores, cal: Calibration, head: str) -> np.ndarray:
 
 
 def _macro_f1(targets: np.ndarray, pred: np.ndarray, head: str) -> float:
-    k = len(LABELS[head])
-    cm = np.bincount(targets * k + pred, minlength=k * k).reshape(k, k)
-    tp = np.diag(cm)
-    return float(_f1_from_counts(tp, cm.sum(0) - tp, cm.sum(1) - tp).mean())
+    return float(f1_score(targets, pred, average="macro", labels=list(range(len(LABELS[head]))), zero_division=0))
 
 
 def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str | Path, plots: bool = True,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from sklearn.metrics import f1_score
 
 from classifier.labels import HEADS, LABELS
 from training.splits import guard_fitting_rows
@@ -35,10 +36,7 @@ def nested_subsets(rows: Sequence[dict], fractions: Sequence[float], seed: int =
 
 
 def _class_f1(targets: list[str], pred: list[str], label: str) -> float:
-    tp = sum(t == label and p == label for t, p in zip(targets, pred))
-    fp = sum(t != label and p == label for t, p in zip(targets, pred))
-    fn = sum(t == label and p != label for t, p in zip(targets, pred))
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return float(f1_score(targets, pred, labels=[label], average="macro", zero_division=0))
 
 
 def _point(model_name: str, train_rows: Sequence[dict], dev_rows: Sequence[dict], pred: dict[str, list[str]]) -> dict:

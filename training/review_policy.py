@@ -28,7 +28,7 @@ import yaml
 
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
-from classifier.review import parse_class, review_reasons
+from classifier.review import parse_class, review_mask
 from training.calibrate import DEFAULT_TARGET_ACCURACY, abstention_threshold
 
 DEFAULT_CONFIG = Path("configs/review.yaml")
@@ -92,8 +92,16 @@ def seen_recall(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], ke
     return float(seen[true].mean()), int(true.sum())
 
 
-def _in_review(probs, thresholds, watch) -> np.ndarray:
-    return np.array([bool(r) for r in review_reasons(probs, thresholds, watch)])
+def largest_confidence_scale(probs, base: dict[str, float], watch: dict[str, float], max_share: float) -> tuple[float, dict, float]:
+    """(scale, thresholds, share): the confidence rule scaled down (``base`` × scale, largest of
+    ``SCALE_STEPS``) until, with ``watch`` fixed, the review share fits ``max_share`` — scale 0 if none
+    does. The share only grows with the scale, so the first fit from the top is the largest."""
+    for scale in SCALE_STEPS:
+        thresholds = {h: float(base[h] * scale) for h in HEADS}
+        share = float(review_mask(probs, thresholds, watch).mean())
+        if share <= max_share or scale == 0.0:
+            return float(scale), thresholds, share
+    raise AssertionError("SCALE_STEPS ends at 0")
 
 
 def _watch_threshold(probs, targets, key: str, others: np.ndarray, goal: float) -> float:
@@ -124,7 +132,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         for _ in range(3):  # a lower threshold for one class can help another: iterate to a fixed point
             changed = False
             for key, goal in goals.items():
-                others = _in_review(probs, thresholds, {k: v for k, v in watch.items() if k != key})
+                others = review_mask(probs, thresholds, {k: v for k, v in watch.items() if k != key})
                 t = _watch_threshold(probs, targets, key, others, goal)
                 if t != watch[key]:
                     watch[key], changed = t, True
@@ -133,7 +141,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         return watch
 
     def share_of(thresholds: dict, watch: dict) -> float:
-        return float(_in_review(probs, thresholds, watch).mean())
+        return float(review_mask(probs, thresholds, watch).mean())
 
     with_margin = {k: min(1.0, t + config.recall_margin) for k, t in config.recall_targets.items()}
     chosen = None
@@ -157,16 +165,11 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
             else:
                 hi = mid
         watch = fit_watch(thresholds, {k: t * lo for k, t in with_margin.items()})
-        chosen = (0.0, thresholds, watch, share_of(thresholds, watch))
         # what the watch leaves of the budget (it grows in steps of one item) goes to the confidence rule
-        for scale in SCALE_STEPS[::-1][1:]:
-            scaled = {h: float(base[h] * scale) for h in HEADS}
-            share = share_of(scaled, watch)
-            if share > config.max_share:
-                break
-            chosen = (float(scale), scaled, watch, share)
+        scale, thresholds, share = largest_confidence_scale(probs, base, watch, config.max_share)
+        chosen = (scale, thresholds, watch, share)
     scale, thresholds, watch, share = chosen
-    in_review = _in_review(probs, thresholds, watch)
+    in_review = review_mask(probs, thresholds, watch)
     report = {
         "config": config.to_dict(),
         "fitting_rows": int(len(in_review)),
@@ -217,3 +220,21 @@ def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.
         n = int(round(flag_rate(fit_probs, key, t) * len(p)))
         out[key] = 1.0 if n == 0 else float(candidates[min(n, len(candidates)) - 1])
     return out
+
+
+def serve_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], served_rows: int,
+                 thresholds: dict, watch: dict, report: dict, config: ReviewConfig) -> tuple[dict, dict, dict]:
+    """The fitted policy moved to the served model: the first ``served_rows`` of the fitting scores
+    are its own (dev) scores, the rest come from the cross-fitting models. The watch thresholds move
+    to its scale by flag rate (``transfer_watch``), then the confidence rule yields until its share on
+    those rows fits the budget too. Returns (thresholds, watch, report with both versions)."""
+    served = {h: probs[h][:served_rows] for h in HEADS}
+    served_targets = {h: targets[h][:served_rows] for h in HEADS}
+    moved = transfer_watch(probs, served, watch)
+    _, scaled, share = largest_confidence_scale(served, thresholds, moved, config.max_share)
+    in_review = review_mask(served, scaled, moved)
+    report = {**report, "fitted_watch": watch, "watch": moved, "fitted_thresholds": thresholds, "thresholds": scaled,
+              "served_rows": {"rows": served_rows, "review_share": share,
+                              "seen_recall": {k: dict(zip(("value", "support"), seen_recall(served, served_targets, k, in_review)))
+                                              for k in config.recall_targets}}}
+    return scaled, moved, report

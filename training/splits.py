@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from classifier.errors import TestSplitLeak
+from classifier.errors import ConfigError, TestSplitLeak
 from classifier.normalize import normalize_text
 
 SPLITS = ("train", "dev", "test")
@@ -125,6 +125,49 @@ def check_disjoint(splits: dict[str, list[dict]]) -> list[str]:
             seen_id.setdefault(r["id"], name)
             seen_text.setdefault(k, f"{name} ({r['id']})")
     return problems
+
+
+class SplitOverlap(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__(f"{len(problems)} rows overlap between or within splits")
+        self.problems = problems
+
+
+def write_split(recipe: SplitRecipe, out: Path) -> dict:
+    """Draw the split from ``recipe.sources`` and write ``out/{train,dev,test}.jsonl`` and the manifest.
+
+    Rows are validated by the labelled-data schema; each keeps the ``annotation`` field its source
+    line has (the guideline version of its label), which the schema itself does not carry.
+    """
+    from training.data import read_labelled
+
+    unknown = sorted(set(recipe.test_from) - set(recipe.sources))
+    if unknown:
+        raise ConfigError(f"--test-from files must be among the sources: {', '.join(unknown)}")
+    by_file = {path: read_labelled(path) for path in recipe.sources}
+    pool = [r for rows in by_file.values() for r in rows]
+    annotation = {}
+    for path in recipe.sources:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line) if line.strip() else {}
+                if "annotation" in record:
+                    annotation[str(record["id"])] = record["annotation"]
+    candidates = {r["id"] for path in recipe.test_from for r in by_file[path]}
+    splits = make_splits(pool, candidates, recipe)
+    problems = check_disjoint(splits)
+    if problems:
+        raise SplitOverlap(problems)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict = {"recipe": recipe.to_dict(), "splits": {}}
+    for name in SPLITS:
+        path = out / f"{name}.jsonl"
+        write_jsonl(({**r, "annotation": annotation[r["id"]]} if r["id"] in annotation else r for r in splits[name]), path)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        manifest["splits"][name] = {"file": path.name, "data_version": sha[:16], "sha256": sha, **distribution(splits[name])}
+    manifest["test_text_keys"] = sorted(text_key(r["text"]) for r in splits["test"])
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
 
 
 def write_jsonl(rows: Iterable[dict], path: Path) -> None:

@@ -42,8 +42,8 @@ def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[
     return probs
 
 
-def ensemble_probs(run_dirs: Sequence[str | Path], texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
-    members = [member_probs(d, texts, blend_weights) for d in run_dirs]
+def ensemble(members: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The teacher's probabilities: the members' mean, per head."""
     return {h: np.mean([m[h] for m in members], axis=0) for h in HEADS}
 
 

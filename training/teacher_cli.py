@@ -23,14 +23,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from classifier.bundle import load_bundle
     from classifier.errors import InvalidData
     from classifier.labels import HEADS
     from training.data import read_labelled
     from training.evaluate import score_metrics
-    from training.teacher import member_probs, write_soft_labels
+    from training.teacher import ensemble, member_probs, write_soft_labels
 
     weights = load_bundle(args.bundle).calibration.blend if args.bundle else None
     args.out.mkdir(parents=True, exist_ok=True)
@@ -43,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
             labelled = False
         texts = [r["text"] for r in rows]
         members = {str(d): member_probs(d, texts, weights) for d in args.runs}
-        ensemble = {h: np.mean([m[h] for m in members.values()], axis=0) for h in HEADS}
-        write_soft_labels(args.out / f"{data.stem}.soft.jsonl", rows, ensemble)
+        teacher = ensemble(list(members.values()))
+        write_soft_labels(args.out / f"{data.stem}.soft.jsonl", rows, teacher)
         if labelled:
-            result = {"ensemble": score_metrics(rows, ensemble), **{d: score_metrics(rows, m) for d, m in members.items()}}
+            result = {"ensemble": score_metrics(rows, teacher), **{d: score_metrics(rows, m) for d, m in members.items()}}
             (args.out / f"{data.stem}.metrics.json").write_text(json.dumps(result, indent=1))
             summary[data.stem] = {name: {**{h: round(m["heads"][h]["macro_f1"], 4) for h in HEADS},
                                          "high_catch_at_10%": m["catch_at_share"]["urgency.high"]["0.10"]}

@@ -147,7 +147,7 @@ def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -
 
 def repeats(row: dict, oversample: dict[str, int]) -> int:
     """How often a training row appears per epoch: the largest factor among its oversampled classes."""
-    return max([times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]],
+    return max((times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]),
                default=1)
 
 
