@@ -5,7 +5,7 @@
 Both sides get the same texts (dev + train, repeated up to --rows) and the same Classifier:
 
 1. runtime: ``Classifier.predict`` over chunks of 256 texts (the scorer's chunk size), nothing else;
-2. score: ``classifier.score.score_file`` from an input file to an output file of --format, with
+2. score: ``classifier.batch.score.score_file`` from an input file to an output file of --format, with
    reading, priority and routing per row, the checkpoint (fsync per chunk) and the final write.
 
 It prints rows/s of each, their ratio (the scorer's overhead over the model), and the peak RSS.
@@ -32,8 +32,8 @@ def main() -> int:
     from classifier.priority import PriorityMatrix
     from classifier.routing import Router
     from classifier.runtime import Classifier
-    from classifier.score import ScoreOptions, score_file
-    from classifier.tables import write_table
+    from classifier.batch.score import ScoreOptions, score_file
+    from classifier.batch.tables import write_table
 
     texts = []
     for name in ("dev.jsonl", "train.jsonl"):

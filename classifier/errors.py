@@ -89,7 +89,7 @@ class BatchTooLarge(DataError):
     http_status = 413
 
 
-# Batch scoring (classifier.score). E223/E224 (with E210) are row-level: they are written into
+# Batch scoring (classifier.batch.score). E223/E224 (with E210) are row-level: they are written into
 # the row's `error` column and the run goes on; the others stop the run.
 class ScoreOptionError(DataError):
     code = "E220"

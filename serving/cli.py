@@ -186,7 +186,7 @@ def _review_export(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from classifier.labels import LABELLED_FIELDS
-    from classifier.tables import file_format, write_table
+    from classifier.batch.tables import file_format, write_table
     from serving import store
 
     file_format(args.out)  # an unsupported extension fails before the database is touched

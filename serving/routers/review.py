@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import LABELLED_FIELDS
-from classifier.tables import jsonl_line
+from classifier.batch.tables import jsonl_line
 from serving import store
 from serving.deps import ReviewCaller, ServicesDep
 from serving.errors import InvalidRequest, NotFound, UnknownLabel

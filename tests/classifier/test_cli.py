@@ -54,7 +54,7 @@ from importlib.metadata import EntryPoint
 import classifier.cli as cli
 real = cli.entry_points
 def fake(group):
-    return [*real(group=group), EntryPoint("ghost", "classifier.score_cli:register_ghost", group)]
+    return [*real(group=group), EntryPoint("ghost", "classifier.batch.score_cli:register_ghost", group)]
 cli.entry_points = fake
 sys.exit(cli.main(sys.argv[1:]))
 """

@@ -21,8 +21,8 @@ from classifier.labels import HEADS, LABELS
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
 from classifier.runtime import Classifier
-from classifier.score import ScoreOptions, checkpoint_path, score_file
-from classifier.tables import read_records, write_table
+from classifier.batch.score import ScoreOptions, checkpoint_path, score_file
+from classifier.batch.tables import read_records, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
@@ -251,7 +251,7 @@ def test_cli_prints_a_summary_and_progress(tmp_path, capsys):
 
 def test_shard_outputs_merge_back_in_input_order(parts, tmp_path, capsys):
     from classifier.errors import ShardMismatch
-    from classifier.score import merge_shards
+    from classifier.batch.score import merge_shards
 
     src = tmp_path / "in.csv"
     write_table(src, survey(10), ["id", "text", "channel"])

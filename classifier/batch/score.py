@@ -42,7 +42,7 @@ from classifier.errors import (
     UnscorableFile,
 )
 from classifier.labels import HEADS, LABELS
-from classifier.tables import file_format, is_missing, read_records, write_table
+from classifier.batch.tables import file_format, is_missing, read_records, write_table
 
 CHECKPOINT_SUFFIX = ".partial.jsonl"
 CHECKPOINT_VERSION = 1
@@ -195,7 +195,7 @@ def score_file(
 @dataclass(frozen=True)
 class _Row:
     index: int  # position among all rows of the file (shards are cut on it)
-    line: int  # for messages: see classifier.tables
+    line: int  # for messages: see classifier.batch.tables
     cells: dict[str, Any]  # the input's columns, as read
     text: str | None  # None: cannot be scored, see error
     error: str | None

@@ -53,7 +53,7 @@ def register_merge(subparsers) -> None:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from classifier.score import merge_shards
+    from classifier.batch.score import merge_shards
 
     n = merge_shards(args.parts, args.out, args.prefix)
     print(f"merged {n:,} rows from {len(args.parts)} parts into {args.out}", file=sys.stderr)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from classifier.priority import PriorityMatrix
     from classifier.routing import Router
     from classifier.runtime import Classifier
-    from classifier.score import ScoreOptions, checkpoint_path, score_file
+    from classifier.batch.score import ScoreOptions, checkpoint_path, score_file
 
     options = ScoreOptions(
         text_column=args.text_column, id_column=args.id_column, shard=parse_shard(args.shard),
