@@ -139,6 +139,38 @@ class CheckpointLocked(DataError):
     code = "E228"
 
 
+# Input files of batch commands (classifier/batch/). E231 is row-level, like E223.
+class UnknownEncoding(DataError):
+    """``--encoding`` names no codec Python knows."""
+
+    code = "E230"
+
+
+class RunawayQuote(DataError):
+    """A CSV quote that does not close properly; the line it opened on is reported on its own."""
+
+    code = "E231"
+
+
+class ColumnMapError(DataError):
+    """A ``--map`` pair that names no column of the file, or maps two columns to one field."""
+
+    code = "E232"
+
+
+class RecordsUnaccounted(DataError):
+    """Input records and output rows do not add up (a bug, never expected): the output is written,
+    the summary says what is missing and ``triage score`` exits with status 3."""
+
+    code = "E233"
+
+
+class NotAScoredFile(DataError):
+    """``triage report`` needs the columns ``triage score`` writes, and the columns it is told to use."""
+
+    code = "E234"
+
+
 # --- E3xx: configuration -----------------------------------------------------------------
 class ConfigError(TriageError):
     code = "E300"

@@ -33,6 +33,11 @@ DISPLAY_ZH: dict[str, str] = {
     "high": "高",
     "medium": "中",
     "low": "低",
+    # priority-matrix quadrants (classifier.priority.QUADRANTS)
+    "urgent_important": "紧急且重要",
+    "important_not_urgent": "重要不紧急",
+    "urgent_not_important": "紧急不重要",
+    "not_urgent_not_important": "不紧急不重要",
 }
 
 

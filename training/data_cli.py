@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from classifier.batch.columns import parse_pair
 from training.data import FIELDS, data_version, label_distribution, load_labelled
 
 
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
         "--map",
         dest="column_map",
         metavar="FIELD=COLUMN",
-        type=_mapping,
+        type=parse_pair,
         action="append",
         default=[],
         help="read schema FIELD from the file's COLUMN (repeatable), e.g. --map text=content --map category=类别; "
@@ -50,13 +51,6 @@ def register(subparsers) -> None:
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
-
-
-def _mapping(value: str) -> tuple[str, str]:
-    field, sep, column = value.partition("=")
-    if not sep or not field.strip() or not column.strip():
-        raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN, got {value!r}")
-    return field.strip(), column.strip()
 
 
 def _validate(args: argparse.Namespace) -> int:

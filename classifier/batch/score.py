@@ -2,9 +2,15 @@
 on the priority matrix and routed, written out with the input's own columns kept beside the
 predictions.
 
+Three stages, each its own function so that another engine can reuse the first and the last:
+:func:`read_input` (decode, parse, map columns, account for every record), :func:`score_rows`
+(model, rules, checkpoint) and :func:`write_output` (labels, the output file, the accounting).
+
 * Nothing is dropped: a row that cannot be scored (empty text, an unreadable JSON line or CSV
-  record) is still written, with an ``error`` like ``E210 empty text``; only a file that cannot be
-  read at all (wrong encoding, missing text column, corrupt workbook) stops the run, with its code.
+  record, a CSV quote that runs away) is still written, with an ``error`` like ``E210 empty
+  text``; only a file that cannot be read at all (undecodable, missing text column, corrupt
+  workbook) stops the run, with its code. The summary counts input records, output rows and error
+  rows, and says whether they add up (``accounted``).
 * Resumable: scored rows go to a checkpoint, ``OUTPUT.partial.jsonl``, a chunk at a time. After an
   interruption the same command with ``resume=True`` scores only what is missing; the checkpoint
   remembers the input's hash, the model version and the options, and refuses to mix runs. The
@@ -15,7 +21,9 @@ predictions.
   exactly once).
 
 Rows feed the priority and routing rules as metadata: every column other than the text and id
-(``channel``, ``customer_tier``, ``amount``… as named in configs/priority.yaml and routing.yaml).
+(``channel``, ``customer_tier``, ``amount``… as named in configs/priority.yaml and routing.yaml),
+plus the fields ``column_map`` maps to the file's own columns (``渠道`` → ``channel``). A metadata
+key the rules use that the file does not have is a warning in the summary: those rules never match.
 """
 from __future__ import annotations
 
@@ -28,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
+from classifier.batch.columns import orient
+from classifier.batch.tables import ReadStats, file_format, is_missing, read_records, write_table
 from classifier.errors import (
     CheckpointExists,
     CheckpointLocked,
@@ -41,11 +51,11 @@ from classifier.errors import (
     UnreadableRow,
     UnscorableFile,
 )
-from classifier.labels import HEADS, LABELS
-from classifier.batch.tables import file_format, is_missing, read_records, write_table
+from classifier.labels import DISPLAY_ZH, HEADS, LABELS
 
 CHECKPOINT_SUFFIX = ".partial.jsonl"
 CHECKPOINT_VERSION = 1
+OUTPUT_LABELS = ("en", "zh")
 
 
 class Predictor(Protocol):  # classifier.runtime.Classifier
@@ -62,6 +72,9 @@ class ScoreOptions:
     chunk_size: int = 256  # rows per model call and per checkpoint write
     scores: bool = False  # also one column per class score
     prefix: str = ""  # prepended to every added column, for inputs that already have e.g. `category`
+    encoding: str = "auto"  # CSV/JSONL: "auto" (BOM, UTF-8, else detected) or a codec name
+    column_map: tuple[tuple[str, str], ...] = ()  # --map pairs as given (see classifier.batch.columns)
+    labels: str = "en"  # "zh": Chinese label names in the output (产品及服务质量, 负面, 紧急且重要…)
 
     def __post_init__(self) -> None:
         k, n = self.shard
@@ -69,6 +82,8 @@ class ScoreOptions:
             raise ScoreOptionError(f"shard must be K/N with 1 <= K <= N, got {k}/{n}")
         if self.chunk_size < 1:
             raise ScoreOptionError("chunk size must be at least 1")
+        if self.labels not in OUTPUT_LABELS:
+            raise ScoreOptionError(f"labels must be one of {', '.join(OUTPUT_LABELS)}, got {self.labels!r}")
 
     def prediction_columns(self) -> list[str]:
         names = []
@@ -79,7 +94,8 @@ class ScoreOptions:
             if self.scores:
                 names += [f"{head}_score_{label}" for label in LABELS[head]]
         # row: the 1-based position among the input's data rows, which `merge_shards` orders by.
-        names += ["needs_review", "review_heads", "review_reasons", "quadrant", "priority_level", "route", "model_version", "error", "row"]
+        names += ["needs_review", "review_heads", "review_reasons", "quadrant", "priority_level", "respond_by",
+                  "resolve_by", "route", "model_version", "error", "row"]
         return [self.prefix + n for n in names]
 
 
@@ -94,6 +110,16 @@ class ScoreSummary:
     resumed: int = 0  # rows already in the checkpoint when this run started
     needs_review: int = 0
     seconds: float = 0.0
+    encoding: str | None = None  # CSV/JSONL: the codec the input was read with
+    encoding_detected: bool = False  # chosen by detection, not given or marked by a BOM
+    input_lines: int = 0  # physical lines (rows of a sheet) of the whole input, header included
+    blank_lines: int = 0  # skipped: blank lines / rows
+    input_records: int = 0  # records of the whole input (rows and unreadable records)
+    output_rows: int = 0  # rows written (this shard's)
+    error_rows: int = 0  # of which written with an `error`
+    accounted: bool = True  # every record of this shard is one output row, and lines tile the file
+    column_map: dict[str, str] = field(default_factory=dict)  # field -> the file's column
+    warnings: list[str] = field(default_factory=list)
     error_counts: dict[str, int] = field(default_factory=dict)
     review_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (classifier/review.py)
 
@@ -131,61 +157,29 @@ def score_file(
     summary = ScoreSummary(str(input_path), str(output_path), f"{k}/{n}")
     start = time.perf_counter()
 
-    rows, columns = _read_shard(input_path, options)
-    summary.rows = len(rows)
+    table = read_input(input_path, options)
+    summary.rows = len(table.rows)
+    summary.encoding, summary.encoding_detected = table.stats.encoding, table.stats.encoding_detected
+    summary.input_lines, summary.blank_lines = table.stats.lines, table.stats.blank_lines
+    summary.input_records = table.stats.records
+    summary.column_map = dict(table.mapping)
+    summary.warnings = missing_rule_keys(table, matrix, router)
     added = options.prediction_columns()
-    clash = sorted(set(columns) & set(added))
+    clash = sorted(set(table.columns) & set(added))
     if clash:
         raise ColumnClash(
             f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
             details={"columns": clash},
         )
 
-    header = {
-        "checkpoint": CHECKPOINT_VERSION,
-        "input_sha256": _sha256(input_path),
-        "model_version": classifier.model_version,
-        "options": {**asdict(options), "shard": f"{k}/{n}"},
-    }
     checkpoint = checkpoint_path(output_path)
-    existed = checkpoint.exists()
     # Held until the output is written and the checkpoint removed: a second run on the same
     # output (a repeated command, a --resume while the first still runs) stops instead of mixing.
     with checkpoint.open("a", encoding="utf-8") as sink:
         _lock(sink, output_path)
-        done = _open_checkpoint(checkpoint, header, resume) if existed else {}
-        summary.resumed = len(done)
-        pending = [r for r in rows if r.index not in done]
-        sink.seek(0, os.SEEK_END)  # past a cut-short line that _open_checkpoint dropped
-        if sink.tell() == 0:
-            sink.write(json.dumps(header, ensure_ascii=False) + "\n")
-        finished = len(done)
-        for at in range(0, len(pending), options.chunk_size):
-            chunk = pending[at:at + options.chunk_size]
-            for row in _score_chunk(chunk, classifier, matrix, router, options):
-                done[row["index"]] = row["values"]
-                sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            sink.flush()
-            os.fsync(sink.fileno())  # a chunk on disk survives a crash of the machine, not only of us
-            finished += len(chunk)
-            if progress:
-                progress(finished, len(rows), summary.resumed, time.perf_counter() - start)
-
-        out_rows = []
-        for r in rows:
-            values = {**r.cells, **done[r.index]}
-            out_rows.append(values)
-            error = values.get(options.prefix + "error")
-            if error:
-                summary.errors += 1
-                code = error.split(" ", 1)[0]
-                summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
-            else:
-                summary.scored += 1
-                summary.needs_review += bool(values.get(options.prefix + "needs_review"))
-                for reason in values.get(options.prefix + "review_reasons") or ():
-                    summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
-        write_table(output_path, out_rows, columns + added)
+        done = score_rows(table, sink, _sha256(input_path), classifier, matrix, router, options, resume,
+                          summary, progress, start)
+        write_output(table, done, output_path, options, summary)
         checkpoint.unlink()
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
@@ -201,31 +195,81 @@ class _Row:
     error: str | None
 
 
-def _read_shard(path: Path, options: ScoreOptions) -> tuple[list[_Row], list[str]]:
-    """This shard's rows and the input's columns in first-seen order."""
+@dataclass
+class InputTable:
+    """The read stage's result: this shard's rows, the input's columns, and how they were read."""
+
+    rows: list[_Row]
+    columns: list[str]  # in first-seen order
+    mapping: dict[str, str]  # field -> column, from options.column_map (text and id included)
+    stats: ReadStats
+    text_column: str
+    id_column: str
+
+    def metadata(self, row: _Row) -> dict[str, Any]:
+        """What the rules see of ``row``: its other columns, and each mapped field under its own name."""
+        meta = {key: value for key, value in row.cells.items()
+                if key not in (self.text_column, self.id_column) and not is_missing(value)}
+        for name, column in self.mapping.items():
+            if name not in ("text", "id") and not is_missing(row.cells.get(column)):
+                meta[name] = row.cells[column]
+        return meta
+
+
+def read_input(path: Path, options: ScoreOptions) -> InputTable:
+    """This shard's rows and the input's columns; every record of the file is counted in ``stats``."""
     k, n = options.shard
-    rows: list[_Row] = []
+    stats = ReadStats()
+    records = list(read_records(path, encoding=options.encoding, stats=stats))
     columns: dict[str, None] = {}
-    for index, (line, record, problem) in enumerate(read_records(path, {"text": options.text_column})):
-        if problem is not None and problem.header:  # no text column: nothing can be scored
-            raise UnscorableFile(f"{path}: {problem}", details={"line": problem.line})
+    for _line, record, _problem in records:
         if record is not None:
             columns.update(dict.fromkeys(record))
+    mapping = orient(options.column_map, list(columns))
+    text_column = mapping.get("text", options.text_column)
+    id_column = mapping.get("id", options.id_column)
+    if file_format(path) != "jsonl" and columns and text_column not in columns:  # nothing can be scored
+        raise UnscorableFile(f"{path}: line {stats.header_lines or 1}: text: column {text_column!r} not found "
+                             f"(columns: {', '.join(sorted(columns))}); name it with --text-column or --map text=COLUMN",
+                             details={"line": stats.header_lines or 1})
+    rows: list[_Row] = []
+    for index, (line, record, problem) in enumerate(records):
         if index % n != k - 1:
             continue
         if problem is not None:
-            rows.append(_Row(index, line, {}, None, f"{UnreadableRow.code} {problem}"))
+            rows.append(_Row(index, line, {}, None, f"{problem.code or UnreadableRow.code} {problem}"))
             continue
-        text = record.get(options.text_column)
-        if options.text_column not in record:
-            rows.append(_Row(index, line, record, None, f"{RowWithoutText.code} line {line}: no {options.text_column!r} field"))
+        text = record.get(text_column)
+        if text_column not in record:
+            rows.append(_Row(index, line, record, None, f"{RowWithoutText.code} line {line}: no {text_column!r} field"))
         elif is_missing(text) or not str(text).strip():
             rows.append(_Row(index, line, record, None, f"{EmptyText.code} line {line}: empty text"))
         else:
             rows.append(_Row(index, line, record, text if isinstance(text, str) else str(text), None))
     if not rows and not columns:
         raise UnscorableFile(f"{path}: no data rows")
-    return rows, list(columns)
+    return InputTable(rows, list(columns), mapping, stats, text_column, id_column)
+
+
+def rule_metadata_keys(matrix: Any, router: Any) -> dict[str, list[str]]:
+    """Metadata key -> the importance and routing rules that test it."""
+    keys: dict[str, list[str]] = {}
+    for kind, rules in (("importance rule", getattr(matrix, "importance_rules", ())),
+                        ("routing rule", getattr(router, "rules", ()))):
+        for rule in rules:
+            for test in rule.condition.metadata:
+                keys.setdefault(test.key, []).append(f"{kind} {rule.name}")
+    return keys
+
+
+def missing_rule_keys(table: InputTable, matrix: Any, router: Any) -> list[str]:
+    """A warning per metadata key the rules use that no column (or --map) provides."""
+    present = (set(table.columns) - {table.text_column, table.id_column}) | set(table.mapping)
+    return [
+        f"the rules use metadata {key!r} ({', '.join(rules)}) but the file has no such column, so they never "
+        f"match; map one with --map {key}=COLUMN (columns: {', '.join(table.columns)})"
+        for key, rules in rule_metadata_keys(matrix, router).items() if key not in present
+    ]
 
 
 def _sha256(path: Path) -> str:
@@ -234,6 +278,72 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def score_rows(
+    table: InputTable, sink: Any, input_sha256: str, classifier: Predictor, matrix: Any, router: Any,
+    options: ScoreOptions, resume: bool, summary: ScoreSummary, progress: Progress | None, start: float,
+) -> dict[int, dict]:
+    """Score the rows the checkpoint ``sink`` (open for appending, locked) does not hold yet;
+    returns every row's added values by index."""
+    k, n = options.shard
+    header = json.loads(json.dumps({  # as stored: JSON types (lists, not tuples)
+        "checkpoint": CHECKPOINT_VERSION,
+        "input_sha256": input_sha256,
+        "model_version": classifier.model_version,
+        "options": {**asdict(options), "shard": f"{k}/{n}"},
+    }))
+    checkpoint = Path(sink.name)
+    done = _open_checkpoint(checkpoint, header, resume) if checkpoint.stat().st_size else {}
+    summary.resumed = len(done)
+    pending = [r for r in table.rows if r.index not in done]
+    sink.seek(0, os.SEEK_END)  # past a cut-short line that _open_checkpoint dropped
+    if sink.tell() == 0:
+        sink.write(json.dumps(header, ensure_ascii=False) + "\n")
+    finished = len(done)
+    for at in range(0, len(pending), options.chunk_size):
+        chunk = pending[at:at + options.chunk_size]
+        for row in _score_chunk(chunk, table, classifier, matrix, router, options):
+            done[row["index"]] = row["values"]
+            sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        sink.flush()
+        os.fsync(sink.fileno())  # a chunk on disk survives a crash of the machine, not only of us
+        finished += len(chunk)
+        if progress:
+            progress(finished, len(table.rows), summary.resumed, time.perf_counter() - start)
+    return done
+
+
+# --- writing ---------------------------------------------------------------------------------
+def write_output(table: InputTable, done: dict[int, dict], output_path: Path, options: ScoreOptions,
+                 summary: ScoreSummary) -> None:
+    """Write the input's columns and the added ones, in input order; count and check the rows."""
+    p = options.prefix
+    label_columns = [p + h for h in HEADS] + [p + "category_secondary", p + "quadrant"]
+    out_rows = []
+    for r in table.rows:
+        added = done[r.index]
+        if options.labels == "zh":
+            added = {**added, **{c: DISPLAY_ZH.get(added[c], added[c]) for c in label_columns if added.get(c)}}
+        values = {**r.cells, **added}
+        out_rows.append(values)
+        error = values.get(p + "error")
+        if error:
+            summary.errors += 1
+            code = error.split(" ", 1)[0]
+            summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
+        else:
+            summary.scored += 1
+            summary.needs_review += bool(values.get(p + "needs_review"))
+            for reason in values.get(p + "review_reasons") or ():
+                summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
+    write_table(output_path, out_rows, table.columns + options.prediction_columns(), sheet="scored")
+    k, n = options.shard
+    summary.output_rows, summary.error_rows = len(out_rows), summary.errors
+    expected = len(range(k - 1, summary.input_records, n))  # this shard's share of the input's records
+    summary.accounted = (table.stats.accounted and summary.output_rows == expected
+                         and summary.scored + summary.errors == summary.output_rows)
 
 
 # --- checkpoint ------------------------------------------------------------------------------
@@ -281,7 +391,8 @@ def _open_checkpoint(path: Path, header: dict, resume: bool) -> dict[int, dict]:
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: Any, options: ScoreOptions) -> list[dict]:
+def _score_chunk(chunk: list[_Row], table: InputTable, classifier: Predictor, matrix: Any, router: Any,
+                 options: ScoreOptions) -> list[dict]:
     """One ``{"index", "values"}`` per row of ``chunk``, ``values`` holding the added columns."""
     p = options.prefix
     errors = {r.index: r.error for r in chunk if r.error}
@@ -320,12 +431,13 @@ def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: 
         values[p + "needs_review"] = bool(pred.needs_review)
         values[p + "review_heads"] = list(pred.review_heads)
         values[p + "review_reasons"] = list(pred.review_reasons)
-        metadata = {key: value for key, value in r.cells.items()
-                    if key not in (options.text_column, options.id_column) and not is_missing(value)}
+        metadata = table.metadata(r)
         labels = [pred.heads[h].label for h in HEADS]
         priority = matrix.assess(*labels, metadata, now)
         values[p + "quadrant"] = priority.quadrant
         values[p + "priority_level"] = priority.level
+        values[p + "respond_by"] = priority.respond_by.isoformat(sep=" ", timespec="minutes")
+        values[p + "resolve_by"] = priority.resolve_by.isoformat(sep=" ", timespec="minutes")
         values[p + "route"] = router.route(labels[0], pred.category_secondary, labels[1], labels[2],
                                            priority.level, metadata).queue
         out.append({"index": r.index, "values": values})

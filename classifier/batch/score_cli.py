@@ -1,8 +1,13 @@
 """``triage score INPUT --out OUTPUT``: batch-score a CSV / Excel / JSONL / Parquet file.
 
 Progress goes to stderr (one line about every two seconds, or an updating line on a terminal); the
-summary is printed as JSON on stdout when the run ends. Ctrl-C keeps every finished chunk in the
-checkpoint and says how to resume.
+summary is printed as JSON on stdout when the run ends, warnings (a metadata key the rules use
+that the file lacks) on stderr. Ctrl-C keeps every finished chunk in the checkpoint and says how
+to resume.
+
+Exit status: 0 done; 1 a file-level error (its code on stderr); 2 usage; 130 interrupted; 3 the
+output was written but input records and output rows do not add up (``E233``; the summary's
+``accounted`` is false) — never expected, and never to be ignored.
 """
 from __future__ import annotations
 
@@ -13,8 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from classifier.batch.columns import parse_pair
 from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
-from classifier.errors import ScoreOptionError
+from classifier.errors import RecordsUnaccounted, ScoreOptionError
+
+EXIT_UNACCOUNTED = 3
 
 
 def register(subparsers) -> None:
@@ -27,6 +35,15 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="output file (.csv .xlsx .jsonl .parquet)")
     p.add_argument("--text-column", default="text", help="column (JSON key) holding the text (default: text)")
     p.add_argument("--id-column", default="id", help="column kept as the row's id, not used as rule metadata (default: id)")
+    p.add_argument("--map", dest="column_map", metavar="FIELD=COLUMN", type=parse_pair, action="append", default=[],
+                   help="read FIELD (text, id, or a metadata key the rules use: channel, customer_tier, amount) from "
+                        "the file's COLUMN, repeatable: --map channel=渠道 --map customer_tier=客户等级 "
+                        "(COLUMN=FIELD is understood too)")
+    p.add_argument("--encoding", default="auto",
+                   help="CSV/JSONL encoding: auto (BOM, UTF-8, else detected: GBK/GB18030, UTF-16, …; the default) "
+                        "or a codec name such as gb18030, gbk, utf-16, big5")
+    p.add_argument("--labels", choices=["en", "zh"], default="en",
+                   help="label names in the output: en (product_service, negative, …) or zh (产品及服务质量, 负面, …)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.partial.jsonl")
     p.add_argument("--shard", default="1/1", metavar="K/N",
                    help="score only every N-th row starting at the K-th, e.g. 2/4 on the second of four machines")
@@ -98,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = ScoreOptions(
         text_column=args.text_column, id_column=args.id_column, shard=parse_shard(args.shard),
-        chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix,
+        chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix, encoding=args.encoding,
+        column_map=tuple(args.column_map), labels=args.labels,
     )
     # Rules and model are checked before any row is read: a bad file fails in seconds, not after an hour.
     matrix = PriorityMatrix.from_yaml(args.priority_config)
@@ -115,5 +133,12 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(exc, KeyboardInterrupt):
             return 130
         raise  # the CLI root reports it with its code (E204)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    if not summary.accounted:
+        print(f"error: [{RecordsUnaccounted.code}] {summary.input_records} input records ({summary.input_lines} lines, "
+              f"{summary.blank_lines} blank) but {summary.output_rows} output rows ({summary.error_rows} with an error): "
+              "rows may be missing; please report this with the input file", file=sys.stderr)
+        return EXIT_UNACCOUNTED
     return 0

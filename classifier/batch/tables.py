@@ -5,9 +5,21 @@ Readers are shared by labelled-data validation (``training.data``) and batch sco
 for a row that cannot be read, so a caller can report every bad row instead of stopping at the
 first. ``line`` is the 1-based physical line of a JSONL or CSV file (the CSV header is line 1, so
 the first data row is line 2), the spreadsheet row of an Excel file (header row 1) and the 1-based
-row of a Parquet file; line 0 means the file as a whole. Blank rows are skipped. File-level
-failures (unknown extension, no such file, bytes that are not UTF-8, a file that cannot be opened)
-raise the matching ``TriageError``.
+row of a Parquet file; line 0 means the file as a whole. Blank rows are skipped (and counted).
+File-level failures (unknown extension, no such file, bytes that cannot be decoded, a file that
+cannot be opened) raise the matching ``TriageError``.
+
+Nothing is lost or merged silently: a :class:`ReadStats` passed to :func:`read_records` counts the
+physical lines, the blank ones and the records, so a caller can check that records and blank lines
+tile the file. A CSV quote that never closes properly (the ``csv`` module would swallow every
+following line into one field) is reported on the line where it opened (``E231``) and reading
+goes on with the next line.
+
+Text files are UTF-8 by default (labelled data must be); ``encoding="auto"`` (batch scoring)
+also reads UTF-16 and UTF-8 with a BOM, and otherwise asks charset-normalizer, which analysts'
+exports need: Excel on a Chinese Windows writes GBK.
+
+Cells written to CSV and Excel are made safe for spreadsheets (:func:`spreadsheet_safe`).
 
 Excel and Parquet need openpyxl / pyarrow (``pip install 'feedback-triage[batch]'``), imported
 only when such a file is read or written.
@@ -20,11 +32,20 @@ import json
 import math
 import os
 import re
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from classifier.errors import BadEncoding, DataError, FileAccessError, UnsupportedFormat, require
+from classifier.errors import (
+    BadEncoding,
+    DataError,
+    FileAccessError,
+    RunawayQuote,
+    UnknownEncoding,
+    UnsupportedFormat,
+    require,
+)
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".xlsx": "excel", ".parquet": "parquet"}
 
@@ -35,12 +56,31 @@ class RowProblem:
     field: str
     reason: str
     header: bool = False  # a required column is missing: no row of the file can be used
+    code: str | None = None  # a more specific error code than the caller's default for bad rows
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.reason}"
 
 
 Record = Iterator[tuple[int, "dict | None", "RowProblem | None"]]
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw, for accounting: filled in as :func:`read_records` is consumed."""
+
+    encoding: str | None = None  # text files: the codec used (e.g. utf-8, utf-8-sig, gb18030, utf-16)
+    encoding_detected: bool = False  # True when charset-normalizer chose it
+    lines: int = 0  # physical lines of a text file, rows of a sheet, rows of a Parquet file (+ header)
+    header_lines: int = 0
+    blank_lines: int = 0  # skipped blank lines / rows
+    records: int = 0  # records yielded: rows and row problems (header problems excluded)
+    record_lines: int = 0  # physical lines those records span
+
+    @property
+    def accounted(self) -> bool:
+        """Header, blank lines and records together cover every physical line exactly once."""
+        return self.header_lines + self.blank_lines + self.record_lines == self.lines
 
 
 def file_format(path: str | Path) -> str:
@@ -55,21 +95,33 @@ def file_format(path: str | Path) -> str:
     return fmt
 
 
-def read_records(path: str | Path, required: Mapping[str, str] | Sequence[str] = ()) -> Record:
+def read_records(
+    path: str | Path,
+    required: Mapping[str, str] | Sequence[str] = (),
+    encoding: str = "utf-8",
+    stats: ReadStats | None = None,
+) -> Record:
     """Every row of a table file as a dict keyed by column name (JSON key for JSONL).
 
     ``required`` columns (names, or ``{field: column}`` so that a problem names the field the
     column stands for) are checked once against the header of CSV/Excel/Parquet files; when one
     is missing the header problems are all that is yielded (rows cannot be checked against a
     missing column). JSONL has no header: a missing key is the caller's row problem.
+
+    ``encoding`` applies to CSV and JSONL: a codec name, ``"utf-8"`` (a BOM allowed) or ``"auto"``
+    (see :func:`decode_text`). ``stats``, when given, is filled in while the records are read.
     """
     path = Path(path)
     fmt = file_format(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    reader = {"jsonl": _jsonl_records, "csv": _csv_records, "excel": _excel_records, "parquet": _parquet_records}[fmt]
     fields = dict(required) if isinstance(required, Mapping) else {c: c for c in required}
-    return reader(path, fields)
+    stats = stats if stats is not None else ReadStats()
+    if fmt in ("csv", "jsonl"):
+        text, stats.encoding, stats.encoding_detected = decode_text(path, encoding)
+        reader = _csv_records if fmt == "csv" else _jsonl_records
+        return reader(path, text, fields, stats)
+    return {"excel": _excel_records, "parquet": _parquet_records}[fmt](path, fields, stats)
 
 
 def is_missing(value: Any) -> bool:
@@ -79,26 +131,95 @@ def is_missing(value: Any) -> bool:
 
 def decode_utf8(path: Path) -> str:
     """The file's text; a UTF-8 BOM is allowed, any other non-UTF-8 byte raises ``BadEncoding``."""
+    return decode_text(path, "utf-8")[0]
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# charset-normalizer names the Chinese national encodings by the subset it saw; GB18030 decodes them all.
+_GB = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
+
+
+def decode_text(path: Path, encoding: str = "utf-8") -> tuple[str, str, bool]:
+    """``(text, codec used, detected?)`` of a text file.
+
+    ``"utf-8"``: UTF-8, with or without a BOM. ``"auto"``: a BOM (UTF-8/16/32) decides; else UTF-8
+    if the bytes are valid UTF-8; else charset-normalizer's best guess (the GB family read as
+    GB18030). A file that is mostly valid UTF-8 with a few broken bytes is not guessed at: it is
+    reported, as a guess would garble every Chinese character in it. Any other value is a codec
+    name (``gbk``, ``gb18030``, ``utf-16``, ``big5``…). Bytes the codec cannot decode raise
+    ``BadEncoding`` (E203) with the line and byte offset.
+    """
     data = path.read_bytes()
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if encoding not in ("auto", "utf-8"):
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            raise UnknownEncoding(f"unknown encoding {encoding!r}; e.g. utf-8, gb18030, gbk, utf-16, big5",
+                                  details={"encoding": encoding}) from None
+        if codec == "utf-8":
+            encoding = "utf-8"
+        else:
+            return _decode(path, data, codec), codec, False
+    bom = next((name for mark, name in _BOMS if data.startswith(mark)), None)
+    if encoding == "utf-8" or bom in (None, "utf-8-sig"):
+        try:
+            return _decode(path, data, "utf-8-sig"), ("utf-8-sig" if bom else "utf-8"), False
+        except BadEncoding:
+            if encoding == "utf-8" or bom or _mostly_utf8(data):
+                raise
+    elif bom is not None:
+        return _decode(path, data, bom), bom, False
+    return _detect(path, data)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    return sum(1 for ch in text if ord(ch) > 0x7F) - broken > broken  # GBK read as UTF-8 is nearly all U+FFFD
+
+
+def _detect(path: Path, data: bytes) -> tuple[str, str, bool]:
+    charset_normalizer = require("charset_normalizer", "batch")
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        raise BadEncoding(f"{path}: cannot tell the file's encoding; pass it, e.g. --encoding gb18030",
+                          details={"line": 0, "byte_offset": 0})
+    codec = codecs.lookup(best.encoding).name
+    codec = "gb18030" if codec in _GB else codec
+    return _decode(path, data, codec, detected=True), codec, True
+
+
+def _decode(path: Path, data: bytes, codec: str, detected: bool = False) -> str:
     try:
-        return data[start:].decode("utf-8")
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
-        offset = start + exc.start
+        offset = exc.start
         line = data.count(b"\n", 0, offset) + 1
         bad = data[offset : offset + min(4, exc.end - exc.start + 2)].hex(" ")
+        name = "UTF-8" if codec.startswith("utf-8") else codec
+        hint = ("save the file as UTF-8" if codec.startswith("utf-8") and not detected
+                else "pass the right one with --encoding")
         raise BadEncoding(
-            f"{path}: not valid UTF-8 at line {line}, byte offset {offset} (bytes {bad}); save the file as UTF-8",
+            f"{path}: not valid {name}{' (detected)' if detected else ''} at line {line}, byte offset {offset} "
+            f"(bytes {bad}); {hint}",
             details={"line": line, "byte_offset": offset},
         ) from None
 
 
 # --- readers ---------------------------------------------------------------------------------
-def _jsonl_records(path: Path, required: dict[str, str]) -> Record:
+def _jsonl_records(path: Path, text: str, required: dict[str, str], stats: ReadStats) -> Record:
     # split("\n"), not splitlines(): U+2028 and friends may appear raw inside JSON strings.
-    for line_no, line in enumerate(decode_utf8(path).split("\n"), 1):
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # the file's final newline ends a line, it does not start one
+        lines.pop()
+    stats.lines = len(lines)
+    for line_no, line in enumerate(lines, 1):
         if not line.strip():
+            stats.blank_lines += 1
             continue
+        stats.records += 1
+        stats.record_lines += 1
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -119,7 +240,11 @@ def _header_problems(header: Iterable, required: dict[str, str], line: int) -> l
     ]
 
 
-def _table_records(header: list, body: Iterable[tuple[int, list]], required: dict[str, str], header_line: int) -> Record:
+# (first line, physical lines spanned, values or None, problem or None)
+Body = Iterable[tuple[int, int, "list | None", "RowProblem | None"]]
+
+
+def _table_records(header: list, body: Body, required: dict[str, str], header_line: int, stats: ReadStats) -> Record:
     """Shared by CSV and Excel: check the header once, then one record per non-blank row."""
     problems = _header_problems(header, required, header_line)
     if problems:
@@ -127,8 +252,14 @@ def _table_records(header: list, body: Iterable[tuple[int, list]], required: dic
             yield header_line, None, p
         return
     names = [None if h is None else str(h).strip() for h in header]
-    for line, values in body:
-        if all(is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values):
+    for line, span, values, problem in body:
+        if problem is None and all(is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values):
+            stats.blank_lines += span
+            continue
+        stats.records += 1
+        stats.record_lines += span
+        if problem is not None:
+            yield line, None, problem
             continue
         if len(values) > len(names):
             yield line, None, RowProblem(line, "row", f"{len(values)} fields but the header has {len(names)}")
@@ -137,25 +268,85 @@ def _table_records(header: list, body: Iterable[tuple[int, list]], required: dic
         yield line, {n: v for n, v in zip(names, values) if n is not None}, None
 
 
-def _csv_records(path: Path, required: dict[str, str]) -> Record:
-    reader = csv.reader(io.StringIO(decode_utf8(path), newline=""))
-    header = next(reader, None)
+# A record spanning lines is a runaway quote when it ends in a CSV error or at the end of the file
+# inside quotes, has another field count than the header, or holds a field longer than an Excel
+# cell can (32,767 characters): each sign that a quote swallowed the lines after it.
+MAX_FIELD_CHARS = 32_767
+_LINE_END = re.compile(r"\r\n|\n|\r")
+
+
+class _Lines:
+    """The file's physical lines (ends kept) as a rewindable iterator for ``csv.reader``."""
+
+    def __init__(self, text: str):
+        self.lines = [m for m in _split_lines(text)]
+        self.pos = 0
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.lines):
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+def _split_lines(text: str) -> list[str]:
+    """Physical lines with their ends, split on \\r\\n, \\n and \\r as the csv module does."""
+    out, last = [], 0
+    for m in _LINE_END.finditer(text):
+        out.append(text[last:m.end()])
+        last = m.end()
+    if last < len(text):
+        out.append(text[last:])
+    return out
+
+
+def _csv_records(path: Path, text: str, required: dict[str, str], stats: ReadStats) -> Record:
+    feed = _Lines(text)
+    stats.lines = len(feed.lines)
+    reader = csv.reader(feed, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line 1: the header is not valid CSV ({exc})") from None
     if header is None:
         return
+    stats.header_lines = feed.pos
+    width = len(header)
 
-    def body() -> Iterator[tuple[int, list]]:
-        start = reader.line_num + 1  # a quoted field may span lines: report where the record starts
-        for values in reader:
-            yield start, [v if v != "" else None for v in values]
-            start = reader.line_num + 1
+    def body() -> Body:
+        nonlocal reader
+        while feed.pos < len(feed.lines):
+            start = feed.pos
+            try:
+                values = next(reader)
+                span = feed.pos - start
+                runaway = span > 1 and (len(values) != width or any(len(v) > MAX_FIELD_CHARS for v in values))
+                why = (f"it spans {span} lines and gives {len(values)} fields (header: {width})"
+                       if runaway else "")
+            except csv.Error as exc:
+                runaway, span = True, feed.pos - start
+                why = ("it runs to the end of the file" if "end of data" in str(exc)
+                       else f"it runs {span} lines to a CSV error ({exc})")
+            except StopIteration:
+                return
+            if not runaway:
+                yield start + 1, span, [v if v != "" else None for v in values], None
+                continue
+            # Report the opening line alone and read on from the next one, with a fresh reader.
+            feed.pos = start + 1
+            reader = csv.reader(feed, strict=True)
+            line = start + 1
+            yield line, 1, None, RowProblem(
+                line, "csv", f"a quote opened on this line does not close properly: {why}; "
+                "this line is reported on its own and reading goes on with the next", code=RunawayQuote.code)
 
-    try:
-        yield from _table_records(header, body(), required, header_line=1)
-    except csv.Error as exc:
-        yield reader.line_num, None, RowProblem(reader.line_num, "csv", f"malformed CSV: {exc}")
+    yield from _table_records(header, body(), required, header_line=1, stats=stats)
 
 
-def _excel_records(path: Path, required: dict[str, str]) -> Record:
+def _excel_records(path: Path, required: dict[str, str], stats: ReadStats) -> Record:
     openpyxl = require("openpyxl", "batch")
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -166,12 +357,20 @@ def _excel_records(path: Path, required: dict[str, str]) -> Record:
         header = next(rows, None)
         if header is None:
             return
-        yield from _table_records(list(header), ((n, list(v)) for n, v in enumerate(rows, 2)), required, header_line=1)
+        stats.header_lines = 1
+
+        def body() -> Body:
+            for n, values in enumerate(rows, 2):
+                stats.lines = n
+                yield n, 1, list(values), None
+
+        stats.lines = 1
+        yield from _table_records(list(header), body(), required, header_line=1, stats=stats)
     finally:
         workbook.close()
 
 
-def _parquet_records(path: Path, required: dict[str, str]) -> Record:
+def _parquet_records(path: Path, required: dict[str, str], stats: ReadStats) -> Record:
     pq = require("pyarrow.parquet", "batch")
     try:
         table = pq.read_table(path)
@@ -182,16 +381,20 @@ def _parquet_records(path: Path, required: dict[str, str]) -> Record:
         for p in problems:
             yield 0, None, p
         return
+    stats.lines = stats.records = stats.record_lines = table.num_rows
     for row_no, record in enumerate(table.to_pylist(), 1):
         yield row_no, record, None
 
 
 # --- writer ----------------------------------------------------------------------------------
-def write_table(path: str | Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+def write_table(path: str | Path, rows: Sequence[dict], columns: Sequence[str], sheet: str = "scored") -> None:
     """Write ``rows`` (dicts; missing keys are empty cells) with ``columns`` in that order.
 
     The file appears complete or not at all: it is written next to ``path`` and renamed over it.
     Lists and dicts become JSON text in CSV and Excel cells; unpaired surrogates become U+FFFD.
+    CSV and Excel cells are spreadsheet-safe (:func:`spreadsheet_safe`, :func:`_excel_cell`); an
+    Excel file gets one sheet named ``sheet``, a frozen header row, an autofilter and column
+    widths fitted to the text.
     """
     path = Path(path)
     fmt = file_format(path)
@@ -200,7 +403,10 @@ def write_table(path: str | Path, rows: Sequence[dict], columns: Sequence[str]) 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     rows = [{c: _encodable(row.get(c)) for c in columns} for row in rows]
     try:
-        {"jsonl": _write_jsonl, "csv": _write_csv, "excel": _write_excel, "parquet": _write_parquet}[fmt](tmp, rows, columns)
+        if fmt == "excel":
+            _write_excel(tmp, rows, columns, sheet)
+        else:
+            {"jsonl": _write_jsonl, "csv": _write_csv, "parquet": _write_parquet}[fmt](tmp, rows, columns)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -219,6 +425,27 @@ def _encodable(value: Any) -> Any:
     if isinstance(value, dict):
         return {_encodable(k): _encodable(v) for k, v in value.items()}
     return value
+
+
+# --- spreadsheet safety -----------------------------------------------------------------------
+# A cell starting with one of these is a formula (or becomes one when edited) in Excel, LibreOffice
+# and Google Sheets: customer text such as =HYPERLINK("http://…","点此退款") would run in the
+# analyst's spreadsheet (CSV / formula injection, OWASP). Plain numbers (-500, +8613812345678) are
+# left alone: a number is not a formula, and a prefix would turn amounts into text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def is_formula_like(value: Any) -> bool:
+    """A string a spreadsheet would (or could, once edited) read as a formula."""
+    return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and _PLAIN_NUMBER.fullmatch(value) is None
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell neutralised as OWASP recommends: a formula-like string gets a leading ``'``
+    (shown by spreadsheets as "this is text"); the CSV writer also quotes every cell, so that no
+    cell can be split into a formula by another delimiter (``;`` in many locales)."""
+    return "'" + value if is_formula_like(value) else value
 
 
 def _json(value: Any) -> str:
@@ -244,20 +471,69 @@ def _write_jsonl(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> No
 def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
     # utf-8-sig: Excel, which analysts open CSV files in, needs the BOM to read UTF-8 Chinese text.
     with path.open("w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
+        writer = csv.writer(f, quoting=csv.QUOTE_ALL)
+        writer.writerow([spreadsheet_safe(c) for c in columns])
         for row in rows:
-            writer.writerow(["" if (v := row.get(c)) is None else _cell(v) for c in columns])
+            writer.writerow(["" if (v := row.get(c)) is None else spreadsheet_safe(_cell(v)) for c in columns])
 
 
-def _write_excel(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+def _write_excel(path: Path, rows: Sequence[dict], columns: Sequence[str], title: str) -> None:
     openpyxl = require("openpyxl", "batch")
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
     workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet()
-    sheet.append(list(columns))
+    sheet = workbook.create_sheet(title=_sheet_title(title))
+    sheet.freeze_panes = "A2"
+    if columns:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
+    for i, width in enumerate(_column_widths(rows, columns), 1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+
+    def cell(value: Any) -> Any:
+        value = _cell(value)
+        if not isinstance(value, str):
+            return value
+        value = _ILLEGAL_XML.sub("\ufffd", value)  # control characters: openpyxl refuses them
+        if value.startswith("=") or value.startswith("#") or is_formula_like(value):
+            # openpyxl stores "=…" as a formula and "#N/A"… as an error: force a string cell, and
+            # mark it quote-prefixed so that editing it in Excel keeps it text.
+            text = WriteOnlyCell(sheet, value=None)
+            text.value, text.data_type, text.quotePrefix = value, "s", True
+            return text
+        return value
+
+    sheet.append([cell(c) for c in columns])
     for row in rows:
-        sheet.append([_cell(row.get(c)) for c in columns])
+        sheet.append([cell(row.get(c)) for c in columns])
     workbook.save(path)
+
+
+# Characters XML 1.0 cannot hold (openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE); tab, LF and CR are fine.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _sheet_title(title: str) -> str:
+    """A valid sheet name: at most 31 characters, none of []:*?/\\."""
+    return re.sub(r"[\[\]:*?/\\]", "_", title)[:31] or "Sheet1"
+
+
+def _column_widths(rows: Sequence[dict], columns: Sequence[str], sample: int = 500) -> list[float]:
+    """Widths from the header and the first ``sample`` rows: a CJK character counts two, between
+    6 and 60 (long texts wrap in the cell instead of pushing the other columns off screen)."""
+    widths = []
+    for c in columns:
+        longest = _display_width(str(c))
+        for row in rows[:sample]:
+            v = row.get(c)
+            if v is not None:
+                longest = max(longest, _display_width(str(_cell(v))[:120]))
+        widths.append(float(min(max(longest + 2, 6), 60)))
+    return widths
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if ord(ch) >= 0x1100 else 1 for ch in text)
 
 
 def _write_parquet(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:

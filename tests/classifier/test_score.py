@@ -134,8 +134,12 @@ def test_file_level_problems_stop_with_their_code(parts, tmp_path):
 
     gbk = tmp_path / "gbk.csv"
     gbk.write_bytes("id,text\n1,花呗怎么还款\n".encode("gbk"))
-    with pytest.raises(BadEncoding):
-        score(parts, gbk, tmp_path / "o2.csv")
+    with pytest.raises(BadEncoding, match="not valid UTF-8 at line 2"):
+        score(parts, gbk, tmp_path / "o2.csv", encoding="utf-8")  # auto-detection: see test_encodings.py
+    mixed = tmp_path / "mixed.csv"  # UTF-8 with a GBK fragment pasted in: no guess garbles the rest
+    mixed.write_bytes("id,text\n1,花呗怎么还款\n2,借呗提前还款\n".encode() + "3,手续费\n".encode("gbk"))
+    with pytest.raises(BadEncoding, match="line 4"):
+        score(parts, mixed, tmp_path / "o2.csv")
     with pytest.raises(UnsupportedFormat):
         score(parts, no_text, tmp_path / "o.txt", text_column="content")
     with pytest.raises(ScoreOptionError):
