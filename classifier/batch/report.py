@@ -1,0 +1,280 @@
+"""`triage report SCORED --out DIR`: an offline HTML report over a file `triage score` wrote.
+
+Why a file and not a dashboard: an analyst mails it to a manager, opens it on a machine without
+internet, archives it beside the spreadsheet. So ``index.html`` is self-contained (CSS inline,
+charts embedded as PNG data), with each chart also beside it as PNG and SVG, and ``summary.json``
+holding the numbers. The numbers come from :mod:`classifier.batch.insights` (shared with the
+service's /insights page), the charts from :mod:`classifier.batch.charts`; jinja2 and matplotlib
+are the ``[report]`` extra, imported only when a report is built.
+
+The scored file may be any format and either label language (``--labels zh``); rows written with
+an ``error`` are counted, not charted. Quotes are PII-masked with the masker the caller passes.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from classifier.batch.insights import Item, summarize
+from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, read_records
+from classifier.errors import FileAccessError, NotAScoredFile, require
+from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
+from classifier.priority import LEVELS, QUADRANTS
+
+FROM_ZH = {zh: en for en, zh in DISPLAY_ZH.items()}
+TRUE = {"true", "1", "yes", "是", "y", "t"}
+
+
+@dataclass
+class Report:
+    html: Path
+    charts: dict[str, list[Path]]
+    summary: dict[str, Any]
+    rows: int  # scored rows charted
+    error_rows: int  # rows of the file written with an error (not charted)
+    seconds: float
+
+
+def load_items(
+    path: Path, prefix: str = "", text_column: str = "text", date_column: str | None = None, by: str | None = None,
+    encoding: str = "auto",
+) -> tuple[list[Item], int, list[str]]:
+    """``(items, error rows, notes)`` of a scored file; ``NotAScoredFile`` (E234) names missing columns."""
+    p = prefix
+    needed = {f"{p}{h}" for h in HEADS} | {f"{p}quadrant", f"{p}priority_level", f"{p}needs_review", text_column}
+    needed |= {c for c in (date_column, by) if c}
+    items: list[Item] = []
+    errors, undated_values = 0, 0
+    checked = False
+    for line, record, problem in read_records(path, encoding=encoding):
+        if problem is not None:
+            errors += 1
+            continue
+        if not checked:
+            checked = True
+            missing = sorted(needed - set(record))
+            if missing:
+                raise NotAScoredFile(
+                    f"{path}: no column(s) {', '.join(missing)}: is it a `triage score` output "
+                    f"(--prefix {prefix!r}, --text-column, --date-column, --by)? columns: {', '.join(record)}",
+                    details={"missing": missing})
+        if record.get(f"{p}error") not in (None, "") or is_missing(record.get(f"{p}category")):
+            errors += 1
+            continue
+        try:
+            labels = {h: _label(h, record[f"{p}{h}"]) for h in HEADS}
+            quadrant, level = _label("quadrant", record[f"{p}quadrant"]), str(record[f"{p}priority_level"])
+        except ValueError as exc:
+            raise NotAScoredFile(f"{path}: line {line}: {exc}") from None
+        received = _date(record.get(date_column)) if date_column else None
+        undated_values += bool(date_column) and received is None
+        items.append(Item(
+            **labels, quadrant=quadrant, level=level,
+            needs_review=str(record.get(f"{p}needs_review")).strip().lower() in TRUE,
+            confidence={h: _float(record.get(f"{p}{h}_confidence")) for h in HEADS},
+            text=_unneutralise(str(record.get(text_column) or "")),
+            received=received,
+            segment=None if not by or is_missing(record.get(by)) or str(record.get(by)).strip() == "" else str(record[by]),
+            review_reasons=_reasons(record.get(f"{p}review_reasons")),
+        ))
+    notes = [f"{undated_values:,} rows have no readable date in {date_column!r}: left out of the trend"] if undated_values else []
+    return items, errors, notes
+
+
+def _label(kind: str, value: Any) -> str:
+    value = FROM_ZH.get(str(value).strip(), str(value).strip())
+    known = QUADRANTS if kind == "quadrant" else LABELS[kind]
+    if value not in known:
+        raise ValueError(f"unknown {kind} {value!r}; expected one of {', '.join(known)}")
+    return value
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _reasons(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return [str(v) for v in json.loads(value)]
+        except ValueError:
+            return []
+    return []
+
+
+def _unneutralise(text: str) -> str:
+    """The text as the customer wrote it: without the quote the CSV writer put before a formula."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS) else text
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("/", "-").replace("年", "-").replace("月", "-").replace("日", "")
+    for candidate in (text, text[:19], text[:10]):
+        try:
+            return datetime.fromisoformat(candidate).date()
+        except ValueError:
+            continue
+    return None
+
+
+def build_report(
+    scored: str | Path, out_dir: str | Path, mask: Callable[[str], str], *, prefix: str = "", text_column: str = "text",
+    date_column: str | None = None, by: str | None = None, encoding: str = "auto", top_terms: int = 10, quotes: int = 3,
+) -> Report:
+    """Read ``scored``, write ``out_dir/index.html``, ``summary.json`` and the charts (PNG + SVG)."""
+    start = time.perf_counter()
+    scored, out_dir = Path(scored), Path(out_dir)
+    if not out_dir.parent.is_dir():
+        raise FileAccessError(f"{out_dir.parent}: no such folder for the report")
+    jinja2 = require("jinja2", "report")
+    from classifier.batch import charts as charting
+
+    items, errors, notes = load_items(scored, prefix, text_column, date_column, by, encoding)
+    if not items:
+        raise NotAScoredFile(f"{scored}: no scored rows ({errors} rows with an error)")
+    summary = summarize(items, mask, top_terms=top_terms, quotes=quotes)
+    summary.update({"input": str(scored), "error_rows": errors, "notes": notes, "date_column": date_column, "by": by})
+    out_dir.mkdir(exist_ok=True)
+    font = charting.cjk_font()
+    if font is None:
+        notes.append("no CJK font installed (Debian: apt-get install fonts-noto-cjk): Chinese labels in the charts "
+                     "show as boxes")
+    charts = charting.draw_all(summary, out_dir)
+    images = {name: base64.b64encode(paths[0].read_bytes()).decode("ascii") for name, paths in charts.items()}
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    env = jinja2.Environment(autoescape=True)
+    html = env.from_string(TEMPLATE).render(
+        s=summary, images=images, zh=DISPLAY_ZH, heads=HEADS, labels=LABELS, categories=CATEGORY, quadrants=QUADRANTS,
+        levels=LEVELS, title=scored.name, generated=datetime.now().strftime("%Y-%m-%d %H:%M"), font=font,
+        head_zh={"category": "类别", "sentiment": "情感", "urgency": "紧急度"},
+    )
+    target = out_dir / "index.html"
+    target.write_text(html, encoding="utf-8")
+    return Report(target, charts, summary, len(items), errors, round(time.perf_counter() - start, 3))
+
+
+TEMPLATE = """<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>客户反馈分析报告 · {{ title }}</title>
+<style>
+ body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", system-ui, sans-serif; margin: 2rem auto;
+        max-width: 1200px; padding: 0 1rem; color: #222; line-height: 1.5; }
+ h1 { margin-bottom: .2rem; } h2 { border-bottom: 2px solid #4a7ebb; padding-bottom: .2rem; margin-top: 2.5rem; }
+ .muted { color: #666; font-size: .9rem; }
+ .kpis { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1rem 0; }
+ .kpi { background: #f4f7fb; border-radius: 6px; padding: .7rem 1.1rem; min-width: 9rem; }
+ .kpi b { display: block; font-size: 1.6rem; }
+ img { max-width: 100%; height: auto; }
+ table { border-collapse: collapse; margin: .5rem 0 1.2rem; font-size: .9rem; }
+ th, td { border: 1px solid #ddd; padding: .35rem .6rem; text-align: left; vertical-align: top; }
+ th { background: #f4f7fb; }
+ td.num { text-align: right; font-variant-numeric: tabular-nums; }
+ .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr)); gap: 1rem; }
+ .card { border: 1px solid #e3e3e3; border-radius: 6px; padding: .6rem .9rem; }
+ .card h3 { margin: .2rem 0 .5rem; font-size: 1rem; }
+ .terms span { display: inline-block; background: #eef3fa; border-radius: 3px; padding: 0 .35rem; margin: .1rem; }
+ blockquote { margin: .4rem 0; padding: .3rem .7rem; border-left: 3px solid #4a7ebb; background: #fafafa; }
+ .note { background: #fff8e1; padding: .5rem .8rem; border-radius: 4px; }
+</style>
+</head>
+<body>
+<h1>客户反馈分析报告</h1>
+<p class="muted">{{ title }} · 生成于 {{ generated }} · 共 {{ "{:,}".format(s.total) }} 条已评分{% if s.error_rows %}（另有 {{ s.error_rows }} 行因错误未评分）{% endif %}</p>
+{% for n in s.notes %}<p class="note">{{ n }}</p>{% endfor %}
+
+<div class="kpis">
+ <div class="kpi">已评分<b>{{ "{:,}".format(s.total) }}</b></div>
+ <div class="kpi">负面占比<b>{{ "{:.1%}".format(s.distribution.sentiment.negative / s.total) }}</b></div>
+ <div class="kpi">P1/P2 占比<b>{{ "{:.1%}".format((s.levels.P1 + s.levels.P2) / s.total) }}</b></div>
+ <div class="kpi">需人工复核<b>{{ "{:.1%}".format(s.review.share) }}</b></div>
+</div>
+
+<h2 id="distribution">各维度分布</h2>
+<img src="data:image/png;base64,{{ images.distribution }}" alt="各维度分布">
+<table>
+ <tr><th>维度</th><th>标签</th><th>数量</th><th>占比</th></tr>
+ {% for h in heads %}{% for l in labels[h] %}
+ <tr><td>{{ head_zh[h] }}</td><td>{{ zh[l] }}</td><td class="num">{{ "{:,}".format(s.distribution[h][l]) }}</td>
+     <td class="num">{{ "{:.1%}".format(s.distribution[h][l] / s.total) }}</td></tr>
+ {% endfor %}{% endfor %}
+</table>
+
+<h2 id="category-sentiment">类别 × 情感</h2>
+<img src="data:image/png;base64,{{ images.category_sentiment }}" alt="类别 × 情感">
+
+<h2 id="matrix">优先级矩阵</h2>
+<img src="data:image/png;base64,{{ images.matrix }}" alt="优先级矩阵">
+<table>
+ <tr><th>优先级</th>{% for l in levels %}<th>{{ l }}</th>{% endfor %}</tr>
+ <tr><td>数量</td>{% for l in levels %}<td class="num">{{ "{:,}".format(s.levels[l]) }}</td>{% endfor %}</tr>
+</table>
+
+<h2 id="review">人工复核</h2>
+<img src="data:image/png;base64,{{ images.review }}" alt="复核占比">
+<p>需复核 {{ "{:,}".format(s.review.count) }} 条（{{ "{:.1%}".format(s.review.share) }}）。原因：
+{% for r, n in s.review.reasons.items() %}<code>{{ r }}</code> {{ "{:,}".format(n) }}{% if not loop.last %}，{% endif %}{% else %}无{% endfor %}</p>
+
+<h2 id="trend">趋势</h2>
+{% if images.trend %}<img src="data:image/png;base64,{{ images.trend }}" alt="趋势">
+{% else %}<p class="muted">未指定日期列（--date-column），或该列没有可读的日期。</p>{% endif %}
+
+<h2 id="terms">热词（类内 TF-IDF）</h2>
+<div class="grid">
+{% for c in categories %}<div class="card"><h3>{{ zh[c] }}</h3><div class="terms">
+ {% for t, w in s.terms.by_category.get(c, []) %}<span>{{ t }}</span>{% else %}<span class="muted">—</span>{% endfor %}</div></div>
+{% endfor %}
+</div>
+<div class="grid">
+{% for q in quadrants %}<div class="card"><h3>{{ zh[q] }}</h3><div class="terms">
+ {% for t, w in s.terms.by_cell.get(q, []) %}<span>{{ t }}</span>{% else %}<span class="muted">—</span>{% endfor %}</div></div>
+{% endfor %}
+</div>
+
+<h2 id="quotes">代表性原文（已脱敏，置信度高者在前）</h2>
+<div class="grid">
+{% for c in categories %}<div class="card"><h3>{{ zh[c] }}</h3>
+ {% for q in s.quotes.by_category[c] %}<blockquote>{{ q.text }}<br><span class="muted">{{ zh[q.sentiment] }} · {{ q.level }} · 置信度 {{ q.confidence }}</span></blockquote>
+ {% else %}<p class="muted">—</p>{% endfor %}</div>
+{% endfor %}
+{% for c in quadrants %}<div class="card"><h3>{{ zh[c] }}</h3>
+ {% for q in s.quotes.by_cell[c] %}<blockquote>{{ q.text }}<br><span class="muted">{{ zh[q.sentiment] }} · {{ q.level }} · 置信度 {{ q.confidence }}</span></blockquote>
+ {% else %}<p class="muted">—</p>{% endfor %}</div>
+{% endfor %}
+</div>
+
+<h2 id="segments">分群对比{% if s.by %}（按 {{ s.by }}）{% endif %}</h2>
+{% if s.segments.rows %}
+<img src="data:image/png;base64,{{ images.segments }}" alt="分群对比">
+<table>
+ <tr><th>{{ s.by }}</th><th>数量</th>{% for c in categories %}<th>{{ zh[c] }}</th>{% endfor %}<th>负面</th><th>P1/P2</th><th>复核</th></tr>
+ {% for r in s.segments.rows %}<tr><td>{{ r.segment }}</td><td class="num">{{ "{:,}".format(r.volume) }}</td>
+ {% for c in categories %}<td class="num">{{ "{:.1%}".format(r.category_share[c]) }}</td>{% endfor %}
+ <td class="num">{{ "{:.1%}".format(r.negative_share) }}</td><td class="num">{{ "{:.1%}".format(r.p1_p2_share) }}</td>
+ <td class="num">{{ "{:.1%}".format(r.review_share) }}</td></tr>{% endfor %}
+</table>
+{% if s.segments.others %}<p class="muted">另有 {{ "{:,}".format(s.segments.others) }} 条属于较小的分群，未单列。</p>{% endif %}
+{% else %}<p class="muted">未指定分群列（--by），例如 --by channel。</p>{% endif %}
+
+<p class="muted">图表另存为 PNG 与 SVG（同目录），数字见 summary.json。{% if font %}字体：{{ font }}。{% endif %}</p>
+</body>
+</html>
+"""

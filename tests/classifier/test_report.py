@@ -1,0 +1,137 @@
+"""`triage report` over a file the real scorer wrote (tiny bundle): every section, real images,
+masked quotes; the numbers behind it; Chinese glyphs that are glyphs, not boxes."""
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from classifier.batch.insights import Item, bucket_unit, summarize
+from classifier.batch.report import build_report
+from classifier.batch.score import ScoreOptions, score_file
+from classifier.batch.tables import write_table
+from classifier.batch.terms import class_tfidf, useful
+from classifier.cli import main
+from classifier.errors import NotAScoredFile
+from classifier.priority import PriorityMatrix
+from classifier.routing import Router
+from classifier.runtime import Classifier
+from serving.pii import mask_text
+
+pytest.importorskip("matplotlib")
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
+PHONE = "13812345678"
+TEXTS = [
+    f"信用卡年费没经过我同意就扣了，要求退还，回电{PHONE}",
+    "手机银行转账一直失败，钱被冻结",
+    "花呗怎么还款",
+    "催收天天打电话骚扰我家人，我要投诉到银保监会",
+    "服务很好，谢谢客服",
+    "借呗提前还款要收手续费吗",
+    "app更新以后闪退，登录一直提示网络异常",
+    "未经同意开通会员自动扣费，霸王条款",
+    "理财产品到期了钱什么时候到账",
+    "保险合同条款和销售说的不一样",
+]
+SECTIONS = ["distribution", "category-sentiment", "matrix", "review", "trend", "terms", "quotes", "segments"]
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("scored")
+    src, out = tmp / "in.csv", tmp / "scored.csv"
+    rows = [{"id": str(i), "text": TEXTS[i % len(TEXTS)], "channel": ["app", "12378", "wechat"][i % 3],
+             "date": f"2026-{1 + i % 4:02d}-{1 + i % 27:02d}"} for i in range(30)]
+    rows.append({"id": "empty", "text": "", "channel": "app", "date": "2026-01-01"})  # an error row
+    write_table(src, rows, ["id", "text", "channel", "date"])
+    score_file(src, out, Classifier.load(TINY, threads=1), PriorityMatrix.from_yaml(ROOT / "configs/priority.yaml"),
+               Router.from_yaml(ROOT / "configs/routing.yaml"), ScoreOptions(labels="zh"))
+    return out
+
+
+def test_the_report_has_every_section_and_its_images(scored, tmp_path):
+    report = build_report(scored, tmp_path / "report", mask_text, date_column="date", by="channel")
+    assert (report.rows, report.error_rows) == (30, 1)
+    html = report.html.read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f'id="{section}"' in html
+    assert set(report.charts) == {"distribution", "category_sentiment", "matrix", "review", "trend", "segments"}
+    for png, svg in report.charts.values():
+        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
+        assert "<svg" in svg.read_text(encoding="utf-8")[:500] and svg.stat().st_size > 5_000
+    assert html.count("data:image/png;base64,") == 6  # self-contained: no file or network reference
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+
+    s = json.loads((tmp_path / "report" / "summary.json").read_text(encoding="utf-8"))
+    assert s["total"] == 30 and sum(s["distribution"]["category"].values()) == 30
+    assert sum(s["matrix"]["cells"].values()) == 30 == sum(s["levels"].values())
+    assert s["trend"]["unit"] == "week" and sum(b["volume"] for b in s["trend"]["buckets"]) == 30
+    assert {r["segment"] for r in s["segments"]["rows"]} == {"app", "12378", "wechat"}
+    assert any(s["terms"]["by_category"].values()) and any(s["terms"]["by_cell"].values())
+    quotes = [q for group in s["quotes"].values() for qs in group.values() for q in qs]
+    assert quotes and all(q["confidence"] >= 0 for q in quotes)
+    for group in s["quotes"]["by_category"].values():  # most confident first
+        assert [q["confidence"] for q in group] == sorted((q["confidence"] for q in group), reverse=True)
+    assert PHONE not in html and PHONE not in json.dumps(s)  # quotes are masked
+    assert "138****5678" in html or not any("回电" in q["text"] for q in quotes)
+
+
+def test_the_cli_writes_the_report_and_refuses_a_file_that_was_not_scored(scored, tmp_path, capsys):
+    assert main(["report", str(scored), "--out", str(tmp_path / "r")]) == 0
+    assert "30 scored rows, 1 error rows" in capsys.readouterr().out
+    html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert "--date-column" in html and "--by" in html  # sections without data say how to get it
+    raw = tmp_path / "raw.csv"
+    write_table(raw, [{"id": "1", "text": "花呗"}], ["id", "text"])
+    assert main(["report", str(raw), "--out", str(tmp_path / "r2")]) == 1
+    assert "[E234]" in capsys.readouterr().err
+    with pytest.raises(NotAScoredFile, match="no column.*region"):
+        build_report(scored, tmp_path / "r3", mask_text, by="region")
+
+
+def test_class_tfidf_ranks_what_sets_a_group_apart():
+    groups = {"fees": [["年费", "银行"], ["年费", "扣费", "银行"]], "app": [["闪退", "银行"], ["闪退", "登录", "银行"]]}
+    top = class_tfidf(groups, top=2)
+    assert [t for t, _ in top["fees"]] == ["年费", "扣费"] and top["app"][0][0] == "闪退"
+    assert not any(useful(w) for w in ["的", "了", "我们", "，", "2026", "a"]) and useful("年费")
+
+
+def test_summary_numbers_and_trend_buckets():
+    items = [Item("fees", "negative", "high", "urgent_important", "P1", True, {"category": 0.9}, "年费乱扣",
+                  date(2026, 1, 1), "app"),
+             Item("fees", "neutral", "low", "not_urgent_not_important", "P4", False, {"category": 0.5}, "年费多少",
+                  date(2026, 1, 2), "app")]
+    s = summarize(items, mask_text, top_terms=0)
+    assert s["review"]["share"] == 0.5 and s["trend"]["unit"] == "day"
+    assert [b["negative_share"] for b in s["trend"]["buckets"]] == [1.0, 0.0]
+    assert s["quotes"]["by_category"]["fees"][0]["text"] == "年费乱扣"
+    assert (bucket_unit(date(2026, 1, 1), date(2026, 3, 1)), bucket_unit(date(2025, 1, 1), date(2026, 3, 1))) == ("week", "month")
+
+
+def test_chart_labels_render_chinese_glyphs_not_empty_boxes(tmp_path):
+    from classifier.batch.charts import cjk_font, pyplot
+
+    font = cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk); charts would show boxes")
+    plt = pyplot()
+    import numpy as np
+
+    def render(ch: str):
+        fig = plt.figure(figsize=(1, 1), dpi=60)
+        fig.text(0.5, 0.5, ch, fontsize=40, ha="center", va="center")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Glyph … missing from font(s)": expected for the box
+            fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2)
+        plt.close(fig)
+        return pixels < 128
+
+    a, b, box = render("投"), render("诉"), render("\U000F0000")  # a private-use code point: the missing-glyph box
+    assert a.sum() > 20 and b.sum() > 20  # something was drawn
+    assert (a != b).sum() > 20  # two different hanzi look different: not the same box twice (0 with DejaVu only)
+    assert (a != box).sum() > 20 and (b != box).sum() > 20
