@@ -18,6 +18,7 @@ from serving import handlers
 from serving.metrics import Metrics
 from serving.middleware import TriageMiddleware
 from serving.routers import classify, health, matrix, metrics, pages, review
+from serving.routers import insights
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(matrix.router)
     app.include_router(review.router)
     app.include_router(pages.router)
+    app.include_router(insights.router)
     app.include_router(health.router)
     app.include_router(metrics.build_router(settings))
     return app

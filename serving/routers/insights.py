@@ -1,0 +1,79 @@
+"""GET /insights (page), GET /v1/insights (JSON) and GET /v1/insights.html: what stored results
+say — distributions, category × sentiment, the matrix, review share, trend, top terms, quotes,
+channels — under time range, channel and category filters (serving/insights.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from classifier.labels import CATEGORY
+from serving import store
+from serving.deps import MatrixCaller, ServicesDep
+from serving.errors import InvalidRequest
+from serving.insights import InsightsQuery, insights, render_insights, render_insights_page
+from serving.routers.common import error_responses
+from serving.schemas import ID_PATTERN, IsoOnlyQuery
+from serving.services import Services
+
+router = APIRouter(tags=["insights"])
+
+FromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
+CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
+
+
+def _aware(services: Services, value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=services.matrix.tz)
+    try:
+        store.to_storage(value)  # years near 1 or 9999 overflow when shifted to UTC
+    except OverflowError:
+        raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
+    return value
+
+
+async def _payload(services: Services, start, end, channel, category) -> dict[str, Any]:  # noqa: ANN001
+    start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    if start and end and start > end:
+        raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
+    summary = await run_in_threadpool(insights, services.sessions, InsightsQuery(start, end, channel, category))
+    summary["filters"] = {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+                          "channel": channel, "category": category}
+    return summary
+
+
+@router.get(
+    "/v1/insights", summary="Insights over stored results (JSON)",
+    description="Distributions per head, category × sentiment, the priority matrix, review share, trend by received "
+                "time, top terms and masked quotes per category and matrix cell, and a comparison of channels, over "
+                "the newest 20,000 stored results under the filters. Role: supervisor or admin.",
+    responses=error_responses(401, 403, 422, 429, 503),
+)
+async def get_insights(services: ServicesDep, caller: MatrixCaller, start: FromQ = None, end: ToQ = None,
+                       channel: ChannelQ = None, category: CategoryQ = None) -> JSONResponse:
+    return JSONResponse(await _payload(services, start, end, channel, category))
+
+
+@router.get(
+    "/v1/insights.html", response_class=HTMLResponse, summary="Insights over stored results (HTML)",
+    responses=error_responses(401, 403, 422, 429, 503, html_route=True),
+)
+async def get_insights_html(services: ServicesDep, caller: MatrixCaller, start: FromQ = None, end: ToQ = None,
+                            channel: ChannelQ = None, category: CategoryQ = None) -> HTMLResponse:
+    payload = await _payload(services, start, end, channel, category)
+    return HTMLResponse(render_insights(payload, payload["filters"]))
+
+
+@router.get(
+    "/insights", response_class=HTMLResponse, summary="Insights page (HTML)",
+    description="A page for people: enter a supervisor or admin key and filters; it shows GET /v1/insights.html.",
+)
+async def insights_page() -> HTMLResponse:
+    return HTMLResponse(render_insights_page())
