@@ -25,6 +25,7 @@ from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, read_records
 from classifier.errors import FileAccessError, NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
+from classifier.review import REASON_ZH
 
 FROM_ZH = {zh: en for en, zh in DISPLAY_ZH.items()}
 TRUE = {"true", "1", "yes", "是", "y", "t"}
@@ -162,7 +163,7 @@ def build_report(
     html = env.from_string(TEMPLATE).render(
         s=summary, images=images, zh=DISPLAY_ZH, heads=HEADS, labels=LABELS, categories=CATEGORY, quadrants=QUADRANTS,
         levels=LEVELS, title=scored.name, generated=datetime.now().strftime("%Y-%m-%d %H:%M"), font=font,
-        head_zh={"category": "类别", "sentiment": "情感", "urgency": "紧急度"},
+        head_zh={"category": "类别", "sentiment": "情感", "urgency": "紧急度"}, reasons_zh=REASON_ZH,
     )
     target = out_dir / "index.html"
     target.write_text(html, encoding="utf-8")
@@ -231,7 +232,7 @@ TEMPLATE = """<!doctype html>
 <h2 id="review">人工复核</h2>
 <img src="data:image/png;base64,{{ images.review }}" alt="复核占比">
 <p>需复核 {{ "{:,}".format(s.review.count) }} 条（{{ "{:.1%}".format(s.review.share) }}）。原因：
-{% for r, n in s.review.reasons.items() %}<code>{{ r }}</code> {{ "{:,}".format(n) }}{% if not loop.last %}，{% endif %}{% else %}无{% endfor %}</p>
+{% for r, n in s.review.reasons.items() %}{{ reasons_zh.get(r, r) }} <code>{{ r }}</code> {{ "{:,}".format(n) }}{% if not loop.last %}，{% endif %}{% else %}无{% endfor %}</p>
 
 <h2 id="trend">趋势</h2>
 {% if images.trend %}<img src="data:image/png;base64,{{ images.trend }}" alt="趋势">
