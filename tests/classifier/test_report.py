@@ -135,3 +135,13 @@ def test_chart_labels_render_chinese_glyphs_not_empty_boxes(tmp_path):
     assert a.sum() > 20 and b.sum() > 20  # something was drawn
     assert (a != b).sum() > 20  # two different hanzi look different: not the same box twice (0 with DejaVu only)
     assert (a != box).sum() > 20 and (b != box).sum() > 20
+
+
+def test_plotting_stays_out_of_the_runtime_the_scorer_and_the_service():
+    import subprocess
+    import sys
+
+    code = ("import sys, classifier.runtime, classifier.batch.score, classifier.batch.report_cli, serving.app\n"
+            "from classifier.cli import build_parser; build_parser()\n"
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
