@@ -82,7 +82,7 @@ def test_export_writes_reviewed_items_as_valid_training_rows(make_client, fake_c
 
     assert main(["review", "export", "--out", str(tmp_path / "later.csv"), "--since", "2999-01-01"]) == 0
     assert (tmp_path / "later.csv").read_text(encoding="utf-8-sig").strip() == \
-        "id,text,category,category_secondary,sentiment,urgency,source"
+        '"id","text","category","category_secondary","sentiment","urgency","source"'  # CSV cells are all quoted
     assert main(["review", "export", "--out", str(tmp_path / "x.csv"), "--since", "yesterday"]) == 1
     assert main(["review", "export", "--out", str(tmp_path / "x.txt")]) == 1
 
