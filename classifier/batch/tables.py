@@ -279,7 +279,7 @@ class _Lines:
     """The file's physical lines (ends kept) as a rewindable iterator for ``csv.reader``."""
 
     def __init__(self, text: str):
-        self.lines = [m for m in _split_lines(text)]
+        self.lines = _split_lines(text)
         self.pos = 0
 
     def __iter__(self) -> "_Lines":
