@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from classifier.batch.insights import Item, summarize
-from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, read_records
+from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
 from classifier.errors import FileAccessError, NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
@@ -119,19 +119,8 @@ def _unneutralise(text: str) -> str:
 
 
 def _date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("/", "-").replace("年", "-").replace("月", "-").replace("日", "")
-    for candidate in (text, text[:19], text[:10]):
-        try:
-            return datetime.fromisoformat(candidate).date()
-        except ValueError:
-            continue
-    return None
+    when = parse_datetime(value)
+    return when.date() if when else None
 
 
 def build_report(

@@ -24,6 +24,8 @@ Rows feed the priority and routing rules as metadata: every column other than th
 (``channel``, ``customer_tier``, ``amount``… as named in configs/priority.yaml and routing.yaml),
 plus the fields ``column_map`` maps to the file's own columns (``渠道`` → ``channel``). A metadata
 key the rules use that the file does not have is a warning in the summary: those rules never match.
+Deadlines (``respond_by``, ``resolve_by``) count from a ``received_at`` column (or the column
+mapped to it) when there is one, else from the time of scoring.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from classifier.batch.columns import orient
-from classifier.batch.tables import ReadStats, file_format, is_missing, read_records, write_table
+from classifier.batch.tables import ReadStats, file_format, is_missing, parse_datetime, read_records, write_table
 from classifier.errors import (
     CheckpointExists,
     CheckpointLocked,
@@ -119,6 +121,8 @@ class ScoreSummary:
     error_rows: int = 0  # of which written with an `error`
     accounted: bool = True  # every record of this shard is one output row, and lines tile the file
     column_map: dict[str, str] = field(default_factory=dict)  # field -> the file's column
+    deadlines_from: str = "scoring time"  # or the received_at column deadlines count from
+    no_deadline: int = 0  # scored rows whose received time could not be read: respond_by/resolve_by empty
     warnings: list[str] = field(default_factory=list)
     error_counts: dict[str, int] = field(default_factory=dict)
     review_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (classifier/review.py)
@@ -163,6 +167,7 @@ def score_file(
     summary.input_lines, summary.blank_lines = table.stats.lines, table.stats.blank_lines
     summary.input_records = table.stats.records
     summary.column_map = dict(table.mapping)
+    summary.deadlines_from = f"column {table.received_column}" if table.received_column else "scoring time"
     summary.warnings = missing_rule_keys(table, matrix, router)
     added = options.prediction_columns()
     clash = sorted(set(table.columns) & set(added))
@@ -205,6 +210,7 @@ class InputTable:
     stats: ReadStats
     text_column: str
     id_column: str
+    received_column: str | None = None  # deadlines count from it (else from the time of scoring)
 
     def metadata(self, row: _Row) -> dict[str, Any]:
         """What the rules see of ``row``: its other columns, and each mapped field under its own name."""
@@ -248,7 +254,8 @@ def read_input(path: Path, options: ScoreOptions) -> InputTable:
             rows.append(_Row(index, line, record, text if isinstance(text, str) else str(text), None))
     if not rows and not columns:
         raise UnscorableFile(f"{path}: no data rows")
-    return InputTable(rows, list(columns), mapping, stats, text_column, id_column)
+    received = mapping.get("received_at", "received_at" if "received_at" in columns else None)
+    return InputTable(rows, list(columns), mapping, stats, text_column, id_column, received)
 
 
 def rule_metadata_keys(matrix: Any, router: Any) -> dict[str, list[str]]:
@@ -335,6 +342,7 @@ def write_output(table: InputTable, done: dict[int, dict], output_path: Path, op
             summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
         else:
             summary.scored += 1
+            summary.no_deadline += values.get(p + "resolve_by") is None
             summary.needs_review += bool(values.get(p + "needs_review"))
             for reason in values.get(p + "review_reasons") or ():
                 summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
@@ -433,11 +441,17 @@ def _score_chunk(chunk: list[_Row], table: InputTable, classifier: Predictor, ma
         values[p + "review_reasons"] = list(pred.review_reasons)
         metadata = table.metadata(r)
         labels = [pred.heads[h].label for h in HEADS]
-        priority = matrix.assess(*labels, metadata, now)
+        received = now
+        if table.received_column:
+            received = parse_datetime(r.cells.get(table.received_column))
+            if received is not None and received.tzinfo is None:
+                received = received.replace(tzinfo=matrix.tz)  # local time of the matrix's zone
+        priority = matrix.assess(*labels, metadata, received or now)
         values[p + "quadrant"] = priority.quadrant
         values[p + "priority_level"] = priority.level
-        values[p + "respond_by"] = priority.respond_by.isoformat(sep=" ", timespec="minutes")
-        values[p + "resolve_by"] = priority.resolve_by.isoformat(sep=" ", timespec="minutes")
+        if received is not None:  # an unreadable received time: no deadline rather than a wrong one
+            values[p + "respond_by"] = priority.respond_by.isoformat(sep=" ", timespec="minutes")
+            values[p + "resolve_by"] = priority.resolve_by.isoformat(sep=" ", timespec="minutes")
         values[p + "route"] = router.route(labels[0], pred.category_secondary, labels[1], labels[2],
                                            priority.level, metadata).queue
         out.append({"index": r.index, "values": values})

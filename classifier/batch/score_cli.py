@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--text-column", default="text", help="column (JSON key) holding the text (default: text)")
     p.add_argument("--id-column", default="id", help="column kept as the row's id, not used as rule metadata (default: id)")
     p.add_argument("--map", dest="column_map", metavar="FIELD=COLUMN", type=parse_pair, action="append", default=[],
-                   help="read FIELD (text, id, or a metadata key the rules use: channel, customer_tier, amount) from "
+                   help="read FIELD (text, id, received_at, or a metadata key the rules use: channel, customer_tier, amount) from "
                         "the file's COLUMN, repeatable: --map channel=渠道 --map customer_tier=客户等级 "
                         "(COLUMN=FIELD is understood too)")
     p.add_argument("--encoding", default="auto",

@@ -34,6 +34,7 @@ import os
 import re
 import codecs
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -122,6 +123,35 @@ def read_records(
         reader = _csv_records if fmt == "csv" else _jsonl_records
         return reader(path, text, fields, stats)
     return {"excel": _excel_records, "parquet": _parquet_records}[fmt](path, fields, stats)
+
+
+_DATE_TIME = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]+(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2}))?)?")
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A cell as a datetime (naive unless the text carries an offset), or None when it is not one.
+
+    Takes what exports hold: datetimes and dates (Excel cells), ISO 8601 text, ``2026/12/1 9:05``
+    and ``2026年12月1日``. A date alone is midnight.
+    """
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    m = _DATE_TIME.fullmatch(text)
+    if not m:
+        return None
+    try:
+        return datetime(*(int(g) for g in m.groups() if g is not None))
+    except ValueError:  # 2026-02-30
+        return None
 
 
 def is_missing(value: Any) -> bool:

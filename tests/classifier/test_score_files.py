@@ -209,3 +209,17 @@ def test_the_xlsx_output_is_ready_for_an_analyst(parts, tmp_path):
         assert row["quadrant"] in {"紧急且重要", "重要不紧急", "紧急不重要", "不紧急不重要"}
         respond, resolve = (row["respond_by"], row["resolve_by"])
         assert respond.endswith("+08:00") and resolve.endswith("+08:00") and respond <= resolve
+
+
+def test_deadlines_count_from_the_received_time_when_the_file_has_one(parts, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id,text,受理时间\n1,手机银行转账一直失败,2025/10/9 9:05\n2,花呗怎么还款,2025年9月30日\n3,年费,昨天\n",
+                   encoding="utf-8")
+    summary = score(parts, src, tmp_path / "out.csv", column_map=(("received_at", "受理时间"),))
+    assert summary.deadlines_from == "column 受理时间" and summary.no_deadline == 1
+    first, second, third = read_csv(tmp_path / "out.csv")
+    # 5 or 10 working days after the day of receipt, end of day; Saturday 2025-10-11 was a make-up working day.
+    assert first["respond_by"].startswith("2025-10-09") or first["respond_by"].startswith("2025-10-10")
+    assert first["resolve_by"] in ("2025-10-15 23:59+08:00", "2025-10-22 23:59+08:00")
+    assert second["resolve_by"] in ("2025-10-14 23:59+08:00", "2025-10-21 23:59+08:00")  # 10-01..08 are holidays
+    assert third["resolve_by"] == "" and third["priority_level"] and third["error"] == ""  # scored, no wrong deadline
