@@ -61,6 +61,8 @@ async def list_review(
     model_version: Annotated[Optional[str], Query(max_length=128, pattern=ID_PATTERN)] = None,
 ) -> JSONResponse:
     start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    if start and end and start > end:
+        raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     q = items.QueueQuery(
         now=now, viewer=caller.key_id, status=status, levels=tuple(level or ()), heads=tuple(head or ()),
