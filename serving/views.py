@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from classifier.labels import CATEGORY, DISPLAY_ZH, LABELS, URGENCY
+from classifier.labels import CATEGORY, DISPLAY_ZH, URGENCY
 from classifier.priority import IMPORTANT_NOT_URGENT, NOT_URGENT_NOT_IMPORTANT, URGENT_IMPORTANT, URGENT_NOT_IMPORTANT
 
 QUADRANT_ZH = {

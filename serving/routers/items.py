@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from classifier.labels import HEADS
 from serving.deps import ReviewCaller, ServicesDep
 from serving.items import store as items
 from serving.items.explain import ExplanationCache, explain
@@ -30,9 +31,14 @@ def rules(services: Services) -> items.Rules:
 
 
 def count_decision(services: Services, outcome: dict) -> None:
-    services.metrics.reviews.inc()
+    """Metrics count what a decision changed and the labels and level now in force."""
+    metrics = services.metrics
+    metrics.reviews.inc()
     for field in outcome["changed"]:
-        services.metrics.review_corrections.labels(field).inc()
+        metrics.review_corrections.labels(field).inc()
+    for head in HEADS:
+        metrics.reviewed_labels.labels(head, outcome["labels"][head]).inc()
+    metrics.reviewed_levels.labels(outcome["priority"]["level"]).inc()
 
 
 def build_router(settings: Settings) -> APIRouter:

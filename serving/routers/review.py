@@ -113,11 +113,12 @@ async def export_reviewed(
     "/{item}", summary="Close a queued item's review: confirm or correct its labels",
     description=(
         "Labels given in the body replace the predicted ones; heads left out are confirmed as predicted "
-        "(an empty or absent body confirms all). The item leaves the queue; its final labels are what "
-        "`triage review export` writes as training data. Role: supervisor or admin."
+        "(an empty or absent body confirms all). Priority and route are re-run on the decided labels; the item "
+        "leaves the queue; its final labels are what `triage review export` writes as training data. "
+        "POST /v1/items/{id}/review decides any item and refuses stale decisions. Role: supervisor or admin."
     ),
     response_model=ReviewOutcome,
-    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
 )
 async def review_item(
     services: ServicesDep, caller: ReviewCaller,

@@ -54,7 +54,9 @@ _TEMPLATE = """<!doctype html>
  kbd { border: 1px solid #bbb; border-bottom-width: 2px; border-radius: 3px; padding: 0 .25rem; font-size: .75rem; background: #fafafa; }
  #status { min-height: 1.4rem; margin: .4rem 1rem; }
  #status.error { color: #b00020; font-weight: 600; }
- form#filters { display: flex; flex-wrap: wrap; gap: .4rem .8rem; padding: .5rem 1rem; background: #fff; border-bottom: 1px solid #ddd; align-items: end; }
+ #filterbox { background: #fff; border-bottom: 1px solid #ddd; }
+ #filterbox summary { padding: .4rem 1rem; cursor: pointer; font-size: .9rem; }
+ form#filters { display: flex; flex-wrap: wrap; gap: .4rem .8rem; padding: 0 1rem .5rem; align-items: end; }
  form#filters label { font-size: .85rem; display: flex; flex-direction: column; }
  form#filters fieldset { border: 0; padding: 0; margin: 0; display: flex; gap: .4rem; align-items: center; font-size: .85rem; }
  input, select, textarea, button { font: inherit; }
@@ -114,6 +116,7 @@ _TEMPLATE = """<!doctype html>
   <label>复核密钥 <input id="key" type="password" autocomplete="off" size="28" placeholder="supervisor / admin 密钥"></label>
   <button type="submit">连接</button>
  </form>
+ <button type="button" id="switch-key" hidden>更换密钥</button>
  <span id="progress" class="muted" aria-live="polite"></span>
  <button type="button" id="help-toggle" title="快捷键 (?)">快捷键 <kbd>?</kbd></button>
 </header>
@@ -124,6 +127,7 @@ _TEMPLATE = """<!doctype html>
  <kbd>Enter</kbd> 提交（未改动即为确认） · <kbd>u</kbd> 撤销本次会话最后一次复核 · <kbd>n</kbd> 备注（<kbd>Esc</kbd> 退出，<kbd>Ctrl</kbd>+<kbd>Enter</kbd> 提交） ·
  <kbd>]</kbd>/<kbd>[</kbd> 下一页/上一页
 </div>
+<details id="filterbox" open><summary>筛选条件 <span id="filter-summary" class="muted"></span></summary>
 <form id="filters">
  <label>状态 <select name="status">{% for k, v in statuses.items() %}<option value="{{ k }}">{{ v }}</option>{% endfor %}</select></label>
  <fieldset><legend class="muted">级别</legend>{% for l in levels %}<label title="{{ level_zh[l] }}"><input type="checkbox" name="level" value="{{ l }}"> {{ l }}</label>{% endfor %}</fieldset>
@@ -136,6 +140,7 @@ _TEMPLATE = """<!doctype html>
  <label>模型版本 <input name="model_version" size="12"></label>
  <button type="submit">筛选</button> <button type="button" id="clear">清除</button>
 </form>
+</details>
 <p id="status" role="status"></p>
 <main>
  <section id="queue" aria-label="队列">
@@ -176,6 +181,8 @@ const QUADRANT_ZH = {{ quadrant_zh|tojson }};
 const ROUTE_ZH = {{ route_zh|tojson }};
 const REASONS = {{ reasons|tojson }};
 const KIND_ZH = {{ kind_zh|tojson }};
+const STATUS_ZH = {{ statuses|tojson }};
+const FILTER_ZH = {channel: "渠道", from: "收到自", to: "收到至", model_version: "模型"};
 const ERRORS_ZH = {{ errors_zh|tojson }};
 const KEYS = {{ keys|tojson }};
 const HEADS = ["category", "sentiment", "urgency"];
@@ -232,6 +239,13 @@ function filterParams() {
   return query;
 }
 
+function summarizeFilters() {
+  const names = {status: STATUS_ZH, head: HEAD_ZH, label: ZH, reason: REASONS};
+  const shown = [...filterParams()].map(([name, value]) => names[name] ? names[name][value] || value
+    : name === "level" ? value : `${FILTER_ZH[name]} ${name === "from" || name === "to" ? localTime(value) : value}`);
+  $("#filter-summary").textContent = shown.length ? "（" + shown.join("，") + "）" : "（全部待复核）";
+}
+
 function restoreFilters() {
   const query = new URLSearchParams(location.search), form = $("#filters");
   for (const input of form.elements) {
@@ -279,6 +293,7 @@ async function loadPage(page = 0, open = 0) {
   if (state.cursors[page]) query.set("cursor", state.cursors[page]);
   try {
     const body = await api("/v1/review?" + query);
+    $("#login").hidden = true; $("#switch-key").hidden = false;
     Object.assign(state, {items: body.items, total: body.total, next: body.next_cursor, page, index: -1});
     state.cursors[page + 1] = body.next_cursor;
     renderQueue();
@@ -288,6 +303,7 @@ async function loadPage(page = 0, open = 0) {
     await openItem(Math.min(open < 0 ? body.items.length - 1 : open, body.items.length - 1));
   } catch (e) {
     if (e.code === "E544") { state.cursors = [null]; fail(e); return loadPage(0); }
+    if (e.code === "E501" || e.code === "E502") { $("#login").hidden = false; $("#switch-key").hidden = true; }
     fail(e);
   }
 }
@@ -492,8 +508,12 @@ $("#login").addEventListener("submit", (event) => {
 $("#filters").addEventListener("submit", (event) => {
   event.preventDefault();
   history.replaceState(null, "", "?" + filterParams());
+  summarizeFilters();
   state.cursors = [null]; loadPage(0);
   document.activeElement.blur();
+});
+$("#switch-key").addEventListener("click", () => {
+  $("#login").hidden = false; $("#switch-key").hidden = true; $("#key").focus();
 });
 $("#clear").addEventListener("click", () => { $("#filters").reset(); $("#filters").requestSubmit(); });
 $("#decision").addEventListener("submit", (event) => { event.preventDefault(); submit(); });
@@ -506,6 +526,8 @@ setInterval(() => { for (const span of document.querySelectorAll(".deadline")) {
   const left = timeLeft(span.title); span.textContent = `${localTime(span.title)}（${left.text}）`; span.classList.toggle("late", left.late);
 } }, 30000);
 restoreFilters();
+summarizeFilters();
+if (window.matchMedia("(max-width: 760px)").matches) $("#filterbox").open = false;  // the item first on a phone
 progress();
 loadPage(0);
 </script>

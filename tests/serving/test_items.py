@@ -143,6 +143,9 @@ def test_a_correction_reprioritises_reroutes_and_moves_the_matrix(make_client, f
     matrix = api.client.get("/v1/matrix", headers=h).json()
     assert matrix["cells"]["urgent_important"] == 1 and matrix["by_category"]["contract_legal"]["urgent_important"] == 1
     assert ids_of(api) == [] and ids_of(api, status="reviewed", level="P1") == ["T-1"]
+    metrics = api.client.get("/metrics").text
+    assert 'triage_reviewed_labels_total{head="category",label="contract_legal"} 1.0' in metrics
+    assert 'triage_reviewed_priority_level_total{level="P1"} 1.0' in metrics
 
     # A revision: a new history entry, never an overwrite; a head left out is confirmed as it is now.
     r = api.client.post(f"/v1/items/{item}/review", headers=api.headers("admin"), json={"sentiment": "neutral", "revision": 1})
