@@ -244,7 +244,7 @@ def decide(sessions: sessionmaker[Session], item: int, given: dict[str, Any], *,
         final = _final_labels(before, given)
         state = _state(row, final, rules)
         read = row.revision
-        snapshots = [_snapshot(row, 0, "prediction", None, None, now)] if read == 0 else []
+        snapshots = [_snapshot(row, 0, "prediction", None, None, row.created_at)] if read == 0 else []
         values = {**state, "revision": read + 1, "reviewed_at": now, "reviewed_labels": final, "reviewed_by": by,
                   "review_note": note, "claimed_by": None, "claimed_until": None}
         snapshots.append(ItemRevision(classification_id=row.id, revision=read + 1, kind="review", labels=final,

@@ -315,7 +315,7 @@ async function openItem(i) {
   const previous = state.item;
   state.index = i; highlightCurrent();
   const id = state.items[i].id;
-  if (previous && previous.id !== id && previous.status !== "reviewed" && !state.readonly)
+  if (previous && previous.id !== id && !state.readonly)
     api(`/v1/items/${previous.id}/claim`, {method: "DELETE"}).catch(() => {});
   let item, readonly = false;
   try {
@@ -450,7 +450,9 @@ async function undo() {
   try {
     const current = await api(`/v1/items/${id}`);
     const item = await api(`/v1/items/${id}/undo`, {method: "POST", body: JSON.stringify({revision: current.revision})});
-    state.undo.pop(); stats.reviewed -= 1;
+    state.undo.pop();
+    const undone = stats.perItem.filter(p => p.id === id).pop();
+    stats.reviewed -= 1; stats[undone && undone.corrected ? "corrected" : "confirmed"] -= 1;
     const i = state.items.findIndex(x => x.id === id);
     if (i >= 0) { state.index = i; highlightCurrent(); }
     showItem(item, false, true); explain(item); renderQueue(); progress();

@@ -240,6 +240,7 @@ def test_a_supervisor_works_the_p1_queue_from_the_keyboard(server, browser):
     assert "12/01 10:30" in text_of(browser, "#respond-by")
     row = stored(app)["P1-A"]
     assert (row.level, row.route, row.reviewed_at, row.revision) == ("P1", "duty_supervisor", None, 2)
+    assert "本次已复核 0 条（确认 0，更正 0）" in text_of(browser, "#progress")
 
     # Keys per reviewed item: confirm = j Enter; correct = a label key and Enter (after j).
     browser.find_element(By.CSS_SELECTOR, "#filters input[name=level][value=P1]").click()  # whole queue again

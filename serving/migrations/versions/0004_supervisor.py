@@ -59,7 +59,7 @@ def _backfill() -> None:
 
     conn = op.get_bind()
     c = sa.table("classifications", sa.column("id"), sa.column("predictions", sa.JSON()), sa.column("margin"),
-                 sa.column("review_reasons"), sa.column("revision"), sa.column("reviewed_at"),
+                 sa.column("review_reasons"), sa.column("revision"), sa.column("reviewed_at"), sa.column("created_at"),
                  sa.column("reviewed_labels", sa.JSON()), sa.column("reviewed_by"), sa.column("review_note"),
                  *(sa.column(k) for k in (*_LABELS, *_STATE)))
     h = sa.table("item_revisions", *(sa.column(k) for k in (
@@ -73,7 +73,7 @@ def _backfill() -> None:
         state = {k: r[k] for k in _STATE}
         conn.execute(h.insert(), [
             {"classification_id": r["id"], "revision": 0, "kind": "prediction", "labels": {k: r[k] for k in _LABELS},
-             "reviewed_by": None, "note": None, "created_at": r["reviewed_at"], **state},
+             "reviewed_by": None, "note": None, "created_at": r["created_at"], **state},
             {"classification_id": r["id"], "revision": 1, "kind": "review", "labels": r["reviewed_labels"],
              "reviewed_by": r["reviewed_by"], "note": r["review_note"], "created_at": r["reviewed_at"], **state},
         ])
