@@ -386,8 +386,9 @@ async function explain(item) {
         m.heads.push(head); m.tips.push(`${HEAD_ZH[head]} ${ZH[weights.label]} +${(t.delta * 100).toFixed(0)}%`);
         marks.set(t.start, m);
       }
-      if (weights.top.length) parts.push(el("span", {className: "h"}, `${HEAD_ZH[head]}「${ZH[weights.label]}」：` +
-        weights.top.map(t => `${t.text} +${(t.delta * 100).toFixed(0)}%`).join("、")));
+      for (const w of [weights, weights.reviewed].filter(Boolean))
+        if (w.top.length) parts.push(el("span", {className: "h"}, `${HEAD_ZH[head]}「${ZH[w.label]}」` +
+          (w === weights ? "：" : "（复核标签）：") + w.top.map(t => `${t.text} +${(t.delta * 100).toFixed(0)}%`).join("、")));
     }
     const text = item.text, nodes = [];
     let at = 0;

@@ -295,6 +295,7 @@ def test_docs_and_redoc_load_their_assets_from_the_service(api):
         page = api.client.get(path)
         assert page.status_code == 200 and asset in page.text
         assert "cdn." not in page.text and "fonts.googleapis" not in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
         assert api.client.get(asset).status_code == 200
     assert api.client.get("/docs-assets/swagger-ui.css").headers["content-type"].startswith("text/css")
 
@@ -329,3 +330,16 @@ def test_a_database_with_decisions_of_release_0002_upgrades_with_their_history(m
     assert [(e["revision"], e["kind"], e["labels"]["category"]) for e in body["history"]] == [
         (0, "prediction", "fees"), (1, "review", "other")]
     assert ids_of(api, status="reviewed", reason="category_uncertain") == ["old"]
+
+
+def test_the_explanation_runs_on_the_real_runtime(tiny_api):
+    r = tiny_api.classify([{"id": "t", "text": "信用卡年费没经过我同意就扣了，客服也不处理，我要投诉到银保监会"}])
+    assert r.status_code == 200
+    item = stored_ids(tiny_api)["t"]
+    body = Explanation.model_validate(
+        tiny_api.client.get(f"/v1/items/{item}/explanation", headers=tiny_api.headers("supervisor")).json())
+    assert body.model_version == tiny_api.services.model_version and len(body.segments) >= 8
+    for head, weights in body.heads.items():
+        assert weights.label == r.json()["results"][0][head]["label"]
+        assert weights.probability == pytest.approx(r.json()["results"][0][head]["confidence"], abs=0.02)
+        assert all(t.delta >= 0.005 for t in weights.top) and len(weights.top) <= 3

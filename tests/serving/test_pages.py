@@ -359,3 +359,22 @@ def test_the_matrix_page_shows_the_heatmap_for_the_filters(server, browser):
     fees = sum(1 for r in rows if r.category == "fees")  # the labels in force, corrections included
     wait_for(lambda: f"共 {fees} 条" in heatmap_text())
     assert "类别 fees" in heatmap_text()
+
+
+def test_docs_and_redoc_render_without_internet(server, browser):
+    """Swagger UI and ReDoc draw the API from the service's own assets (no CDN, no web fonts)."""
+    from selenium.webdriver.common.by import By
+
+    base, _keys, _app = server
+    browser.get(f"{base}/docs")
+    operations = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"), timeout=20)
+    assert "/v1/items/{item}/review" in {o.text.replace("\u200b", "") for o in operations}
+    browser.get(f"{base}/redoc")
+    wait_for(lambda: "/v1/items/{item}/explanation" in browser.find_element(By.TAG_NAME, "body").text, timeout=20)
+    # ReDoc's footer asks cdn.redoc.ly for a logo: the page's Content-Security-Policy blocks it, so
+    # nothing comes from outside the service (a blocked request has no status and no bytes).
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => [e.name, e.responseStatus, e.transferSize])")
+    assert any(url == f"{base}/docs-assets/redoc.standalone.js" and status == 200 for url, status, _ in resources)
+    outside = [r for r in resources if not r[0].startswith(base)]
+    assert all(status == 0 and size == 0 for _, status, size in outside), outside
