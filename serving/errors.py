@@ -135,7 +135,7 @@ class InvalidCursor(ServingError):
 
 
 class ExplanationUnavailable(ServingError):
-    """The stored text leaves nothing to occlude, or the model failed on it."""
+    """The stored text is empty after normalization (masking can, in principle, leave nothing)."""
 
     code = "E545"
     http_status = 422

@@ -78,10 +78,10 @@ async def explain(predict: Predict, text: str, current: dict[str, str], *, model
     from classifier.normalize import normalize_text
 
     # Only texts the model accepts go to the shared batcher (an empty one would fail its batch).
+    if not normalize_text(text):
+        raise ExplanationUnavailable("the stored text is empty after normalization: nothing to score")
+    # A one-word text has nothing to occlude: its answer lists no segments (the word is the reason).
     spans = [(s, e) for s, e in segments_of(text, max_segments) if normalize_text(text[:s] + text[e:])]
-    if not spans or not normalize_text(text):
-        raise ExplanationUnavailable("the text has no word whose removal leaves something to score",
-                                     details={"segments": 0})
     full, *occluded = await predict([text] + [text[:s] + text[e:] for s, e in spans])
     heads: dict[str, Any] = {}
     for head in HEADS:

@@ -343,3 +343,10 @@ def test_the_explanation_runs_on_the_real_runtime(tiny_api):
         assert weights.label == r.json()["results"][0][head]["label"]
         assert weights.probability == pytest.approx(r.json()["results"][0][head]["confidence"], abs=0.02)
         assert all(t.delta >= 0.005 for t in weights.top) and len(weights.top) <= 3
+
+
+def test_a_one_word_text_is_explained_by_itself(api):
+    api.classify([{"id": "one", "text": "好评"}])
+    body = api.client.get(f"/v1/items/{stored_ids(api)['one']}/explanation", headers=api.headers("supervisor")).json()
+    assert body["segments"] == [] and all(h["top"] == [] for h in body["heads"].values())
+    assert body["heads"]["sentiment"]["label"] == "positive" and body["heads"]["sentiment"]["probability"] == 0.9
