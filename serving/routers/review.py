@@ -27,7 +27,7 @@ from serving.items.keys import REASONS
 from serving.items.schemas import Queue
 from serving.routers.common import error_responses
 from serving.routers.items import count_decision, rules
-from serving.routers.matrix import ChannelQ, FromQ, ToQ, _aware
+from serving.routers.matrix import ChannelQ, FromQ, ToQ, aware
 from serving.schemas import ID_PATTERN, IsoOnlyQuery, ReviewDecision, ReviewOutcome
 
 ALL_LABELS = tuple(label for labels in LABELS.values() for label in labels)
@@ -60,7 +60,7 @@ async def list_review(
     channel: ChannelQ = None, start: FromQ = None, end: ToQ = None,
     model_version: Annotated[Optional[str], Query(max_length=128, pattern=ID_PATTERN)] = None,
 ) -> JSONResponse:
-    start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    start, end = aware(services, start, "from"), aware(services, end, "to")
     if start and end and start > end:
         raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
     now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -105,6 +105,7 @@ _TEMPLATE = """<!doctype html>
    #login { flex: 1 1 100%; }
    .actions button { flex: 1 1 40%; padding: .6rem; }
    fieldset.head label { padding: .35rem .45rem; }
+   .wide { display: none; }
  }
 </style>
 </head>
@@ -157,7 +158,7 @@ _TEMPLATE = """<!doctype html>
   <form id="decision">
    {% for h in ["category", "sentiment", "urgency"] %}
    <fieldset class="head" data-head="{{ h }}"><legend>{{ head_zh[h] }} <span class="conf muted"></span></legend>
-    {% for l in labels[h] %}<label data-label="{{ l }}"><input type="radio" name="{{ h }}" value="{{ l }}" tabindex="-1"><span>{{ zh[l] }}</span><kbd>{{ keys[h][l] }}</kbd></label>{% endfor %}
+    {% for l in labels[h] %}<label data-label="{{ l }}"><input type="radio" name="{{ h }}" value="{{ l }}" tabindex="-1"><span>{{ zh[l] }}</span><code class="c wide">{{ l }}</code><kbd>{{ keys[h][l] }}</kbd></label>{% endfor %}
    </fieldset>
    {% endfor %}
    <fieldset class="head" data-head="category_secondary"><legend>{{ head_zh["category_secondary"] }}</legend>
