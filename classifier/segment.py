@@ -37,6 +37,11 @@ class Segmenter:
             text = normalize_text(text)
         return [w for w in self._tokenizer.lcut(text, HMM=True) if w.strip()]
 
+    def spans(self, text: str) -> list[tuple[str, int, int]]:
+        """Words of ``text`` exactly as given (not normalized), with their ``[start, end)`` offsets,
+        whitespace dropped: for pointing at words in the text a person reads."""
+        return [(w, start, end) for w, start, end in self._tokenizer.tokenize(text, HMM=True) if w.strip()]
+
 
 def get_segmenter(user_dict: str | Path | None = DEFAULT_USER_DICT) -> Segmenter:
     """The process-wide segmenter for ``user_dict`` (built on first use)."""

@@ -17,8 +17,7 @@ import classifier
 from serving import handlers
 from serving.metrics import Metrics
 from serving.middleware import TriageMiddleware
-from serving.routers import classify, health, matrix, metrics, pages, review
-from serving.routers import insights
+from serving.routers import classify, docs, health, insights, items, matrix, metrics, pages, review
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -55,6 +54,8 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         version=classifier.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package's own assets, no CDN (serving/routers/docs.py)
+        redoc_url=None,
     )
     app.state.services = None
     app.add_middleware(TriageMiddleware, metrics=app_metrics, max_body_bytes=settings.max_body_bytes)
@@ -62,10 +63,12 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(classify.build_router(settings))
     app.include_router(matrix.router)
     app.include_router(review.router)
+    app.include_router(items.build_router(settings))
     app.include_router(pages.router)
     app.include_router(insights.router)
     app.include_router(health.router)
     app.include_router(metrics.build_router(settings))
+    docs.install(app)
     return app
 
 

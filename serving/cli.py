@@ -51,7 +51,8 @@ def register_review(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser(
         "export", help="write reviewed items as labelled training rows (.jsonl .csv .xlsx .parquet)",
         description="Every reviewed item with the labels its reviewer confirmed or corrected, in the labelled-data "
-                    "schema (id, text, category, category_secondary, sentiment, urgency, source); add the file to "
+                    "schema (id, text, category, category_secondary, sentiment, urgency, source) followed by the "
+                    "caller's item_id, request_id, metadata, model_version, revision and reviewed_at; add the file to "
                     "`extra_train_files` of a training config. Texts are the stored, PII-masked ones.",
     )
     export.add_argument("--out", required=True, help="output file; the format follows the extension")
@@ -185,9 +186,8 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _review_export(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from classifier.labels import LABELLED_FIELDS
     from classifier.batch.tables import file_format, write_table
-    from serving import store
+    from serving.items.store import EXPORT_FIELDS, export_rows
 
     file_format(args.out)  # an unsupported extension fails before the database is touched
     since = None
@@ -199,9 +199,9 @@ def _review_export(args: argparse.Namespace) -> int:
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
     engine, sessions = _sessions()
     try:
-        rows, corrected = store.reviewed_training_rows(sessions, since)
+        rows, corrected = export_rows(sessions, since)
     finally:
         engine.dispose()
-    write_table(args.out, rows, LABELLED_FIELDS)
+    write_table(args.out, rows, EXPORT_FIELDS)
     print(f"wrote {len(rows)} reviewed items ({corrected} with a corrected label) to {args.out}", file=sys.stderr)
     return 0

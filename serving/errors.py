@@ -97,6 +97,50 @@ class UnknownLabel(ServingError):
     http_status = 422
 
 
+# --- E54x: the supervisor workspace (serving/items/) ------------------------------------------
+class ItemNotFound(ServingError):
+    """No stored item has this id (GET/POST /v1/items/{id}...)."""
+
+    code = "E540"
+    http_status = 404
+
+
+class NotReviewable(ServingError):
+    """The item exists but this decision cannot be made on it: nothing to undo, or its stored labels
+    belong to a model with other label sets."""
+
+    code = "E541"
+    http_status = 409
+
+
+class StaleRevision(ServingError):
+    """The item was decided (or undone) since the caller loaded it; details carry the current item."""
+
+    code = "E542"
+    http_status = 409
+
+
+class ClaimedByOther(ServingError):
+    """Another supervisor has the item open (its claim's lease has not run out)."""
+
+    code = "E543"
+    http_status = 409
+
+
+class InvalidCursor(ServingError):
+    """A queue cursor that this server did not issue, or one from other filters."""
+
+    code = "E544"
+    http_status = 422
+
+
+class ExplanationUnavailable(ServingError):
+    """The stored text is empty after normalization (masking can, in principle, leave nothing)."""
+
+    code = "E545"
+    http_status = 422
+
+
 # --- E52x: the service itself -------------------------------------------------------------
 class NotReady(ServingError):
     """The model is not loaded (yet) or the service is shutting down."""

@@ -65,6 +65,13 @@ class Metrics:
         self.review_corrections = Counter(
             "triage_review_corrections", "Reviewed items whose label a person changed, per field", ["field"], registry=r
         )
+        self.reviewed_labels = Counter(
+            "triage_reviewed_labels", "Labels in force after each person's decision, per head", ["head", "label"], registry=r
+        )
+        self.reviewed_levels = Counter(
+            "triage_reviewed_priority_level", "Priority level after each person's decision (re-run on the decided labels)",
+            ["level"], registry=r
+        )
         self.routes = Counter("triage_routed", "Items routed per queue", ["queue"], registry=r)
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -71,8 +71,48 @@ class Classification(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
 
+    # --- supervisor workspace (serving/items/, migration 0004) ---------------------------------
+    # The label, priority and route columns above are the item's *current* state: a decision
+    # re-runs the rules and overwrites them, while `predictions` keeps what the model said and
+    # item_revisions keeps every state in order. `revision` is the number of the current state
+    # (0 = the prediction): a decision names the revision it was made on, so a stale one is refused.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # Smallest top-1 minus top-2 calibrated probability over the heads: the queue's uncertainty key.
+    margin: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
+    # The review reasons as ",reason,reason," so that one LIKE filters them on every backend.
+    review_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
     __table_args__ = (
         Index("ix_classifications_received_at", "received_at"),
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
         Index("ix_classifications_reviewed_at", "reviewed_at"),
+        Index("ix_classifications_queue_order", "level", "respond_by", "margin", "received_at", "id"),
     )
+
+
+class ItemRevision(Base):
+    """One state of a stored item, append-only: revision 0 is the model's prediction (written when
+    the first decision replaces it), then every review, revision and undo in order."""
+
+    __tablename__ = "item_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    classification_id: Mapped[int] = mapped_column(Integer, ForeignKey("classifications.id"), nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # prediction | review | undo
+    # {"category", "category_secondary", "sentiment", "urgency"}
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
+    level: Mapped[str] = mapped_column(String(8), nullable=False)
+    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    route: Mapped[str] = mapped_column(String(64), nullable=False)
+    reviewed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id; None for the prediction
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),)

@@ -284,44 +284,6 @@ class MatrixResponse(BaseModel):
 REVIEW_NOTE_MAX_CHARS = 2000
 
 
-class QueuedPriority(BaseModel):
-    quadrant: Literal[QUADRANTS]  # type: ignore[valid-type]
-    level: Literal[LEVELS]  # type: ignore[valid-type]
-    respond_by: datetime
-    resolve_by: datetime
-
-
-class QueuedItem(BaseModel):
-    id: int = Field(description="Stored item id: POST /v1/review/{id} closes its review")
-    item_id: str = Field(description="The id the ticket system sent")
-    request_id: str
-    text: str = Field(description="The text with personal data masked")
-    metadata: dict[str, Any]
-    predictions: dict[str, Any] = Field(description="Per head label/confidence/scores, category_secondary, "
-                                                    "review_heads (the heads under their threshold)")
-    model_version: str
-    priority: QueuedPriority
-    route: str
-    received_at: datetime
-
-
-class ReviewQueue(BaseModel):
-    total: int = Field(description="Items waiting for review (all of them, not only this page)")
-    items: list[QueuedItem] = Field(description="Oldest first")
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"total": 1, "items": [{
-        "id": 7, "item_id": "T-1001", "request_id": "3f2a9c", "text": "催收电话打到我单位，手机138****5678",
-        "metadata": {"channel": "app"}, "model_version": "default-2026-11-23-d3fdf701",
-        "predictions": {"category": {"label": "contract_legal", "confidence": 0.52, "scores": {
-            "product_service": 0.2, "fees": 0.08, "contract_legal": 0.52, "other": 0.2}},
-            "sentiment": {"label": "negative", "confidence": 0.97, "scores": {"negative": 0.97, "neutral": 0.02, "positive": 0.01}},
-            "urgency": {"label": "high", "confidence": 0.81, "scores": {"high": 0.81, "medium": 0.15, "low": 0.04}},
-            "category_secondary": None, "review_heads": ["category"]},
-        "priority": {"quadrant": "urgent_important", "level": "P1", "respond_by": "2026-12-01T10:30:00+08:00",
-                     "resolve_by": "2026-12-15T23:59:59+08:00"},
-        "route": "duty_supervisor", "received_at": "2026-12-01T10:00:00+08:00"}]}]})
-
-
 class ReviewDecision(BaseModel):
     """A supervisor's decision on a queued item. A head left out keeps its predicted label
     (confirmed); an empty body confirms every prediction."""
@@ -359,6 +321,9 @@ class ReviewOutcome(BaseModel):
     reviewed: Literal[True]
     labels: ReviewLabels = Field(description="The labels the item is stored with for training")
     corrected: list[str] = Field(description="Fields whose label differs from the prediction")
+    priority: Optional[dict[str, Any]] = Field(None, description="The priority re-run on the decided labels")
+    route: Optional[str] = Field(None, description="The route re-run on the decided labels")
+    revision: Optional[int] = Field(None, description="The item's revision after the decision (GET /v1/items/{id})")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"id": 42, "reviewed": True, "corrected": ["category"], "labels": {

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # CPython's GIL switch interval for `triage serve` (default 5 ms); see serving/app.py:serve_app.
     switch_interval_ms: float = Field(0.2, gt=0, le=100)
 
+    # --- supervisor workspace (serving/items/) ----------------------------------------------
+    # An item a supervisor opens is not offered to others for this long (renewed while open).
+    claim_lease_seconds: float = Field(300.0, gt=0, le=86400)
+    # Occlusion explanations: at most this many jieba segments are occluded (longer texts are
+    # occluded in groups of adjacent segments), and this many explanations are kept in memory.
+    explain_max_segments: int = Field(48, ge=1, le=512)
+    explain_cache_items: int = Field(512, ge=0)
+    # The labelling guideline the review page links to (served at /guideline).
+    guideline_path: Path = Path("data/LABELING.md")
+
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True

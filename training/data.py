@@ -33,6 +33,7 @@ from classifier.batch.tables import RowProblem, is_missing, read_records
 FIELDS = LABELLED_FIELDS
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
+REVIEW_SOURCE_PREFIX = "review:"  # serving/items/store.py export_rows
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -44,16 +45,30 @@ def read_labelled(path: str | Path, column_map: dict[str, str] | None = None) ->
     return rows
 
 
+def is_review_row(row: dict) -> bool:
+    """A supervisor's decision exported by `triage review export` (source ``review:<model>``)."""
+    return (row.get("source") or "").startswith(REVIEW_SOURCE_PREFIX)
+
+
 def read_labelled_files(paths: Iterable[str | Path]) -> list[dict]:
-    """The rows of several labelled files, in order; an id in two files is a problem too."""
+    """The rows of several labelled files, in order; an id in two files is a problem too, except
+    for review exports: a decision exported again (revised, or in a later export) replaces the
+    earlier row in place, so list exports oldest first and the later decision wins."""
     rows: list[dict] = []
     seen: dict[str, str] = {}  # id -> file
+    at: dict[str, int] = {}  # id -> index in rows
     problems: list[str] = []
     for path in paths:
         for row in read_labelled(path):
             if row["id"] in seen:
+                earlier = rows[at[row["id"]]]
+                if is_review_row(row) and is_review_row(earlier):
+                    rows[at[row["id"]]] = row
+                    seen[row["id"]] = str(path)
+                    continue
                 problems.append(f"{path}: id {row['id']!r} is also in {seen[row['id']]}")
             seen.setdefault(row["id"], str(path))
+            at.setdefault(row["id"], len(rows))
             rows.append(row)
     if problems:
         raise InvalidData(f"{len(problems)} ids occur in more than one training file", details=problems)
@@ -79,6 +94,7 @@ def load_labelled(
     rows: list[dict] = []
     problems: list[RowProblem] = []
     first_line: dict[str, int] = {}  # id -> line where it was first seen
+    at: dict[str, int] = {}  # id -> index of its row in rows
     for line, record, problem in records:
         if problem is not None:
             problems.append(problem)
@@ -86,11 +102,17 @@ def load_labelled(
         row, row_problems = _check_row(line, record, columns)
         row_id = row["id"]
         if row_id is not None and row_id in first_line:
+            earlier = at.get(row_id)
+            if not row_problems and earlier is not None and is_review_row(row) and is_review_row(rows[earlier]):
+                rows[earlier] = row  # the same item's later decision wins
+                continue
             row_problems.append(RowProblem(line, "id", f"duplicate id {row_id!r} (first on line {first_line[row_id]})"))
         elif row_id is not None:
             first_line[row_id] = line
         problems.extend(row_problems)
         if not row_problems:
+            if row_id is not None:
+                at[row_id] = len(rows)
             rows.append(row)
     if not rows and not problems:
         problems.append(RowProblem(0, "file", "no data rows"))

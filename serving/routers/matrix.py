@@ -25,7 +25,7 @@ ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, de
 CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
 
 
-def _aware(services: Services, value: datetime | None, name: str) -> datetime | None:
+def aware(services: Services, value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
@@ -38,7 +38,7 @@ def _aware(services: Services, value: datetime | None, name: str) -> datetime | 
 
 
 async def _payload(services: Services, start, end, channel, category) -> dict[str, Any]:  # noqa: ANN001
-    start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    start, end = aware(services, start, "from"), aware(services, end, "to")
     if start and end and start > end:
         raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
     query = store.MatrixQuery(start=start, end=end, channel=channel, category=category)

@@ -45,9 +45,11 @@ class FakeClassifier:
             scores = {lab: (0.9 if lab == label else rest) for lab in labels}
             heads[head] = HeadPrediction(label, 0.9, scores)
         review = self.review_word in text
-        if review:
-            heads["category"] = HeadPrediction(heads["category"].label, 0.4,
-                                               {lab: (0.4 if lab == heads["category"].label else 0.2) for lab in LABELS["category"]})
+        if review:  # "很不确定": less sure still (a smaller margin, for the queue's order)
+            top = 0.34 if "很" + self.review_word in text else 0.4
+            rest = (1 - top) / (len(LABELS["category"]) - 1)
+            heads["category"] = HeadPrediction(heads["category"].label, top,
+                                               {lab: (top if lab == heads["category"].label else rest) for lab in LABELS["category"]})
         secondary = "contract_legal" if heads["category"].label == "fees" and "未经同意" in text else None
         return Prediction(heads=heads, needs_review=review, category_secondary=secondary,
                           review_heads=["category"] if review else [],

@@ -1,9 +1,16 @@
 """The pages for people (/review, /matrix) in a real headless Chromium against a real server (uvicorn).
 
+One server and one browser for the module (they take seconds to start). The review workspace is
+driven the way a supervisor would: log in, filter to P1, open an item, see the highlights, correct
+a label with the keyboard only, see the new priority/route/deadline, undo, and meet a stale submit.
+Screenshots at 1280×800 and 390×844 are written to $TRIAGE_SCREENSHOT_DIR, by default
+.cache/screenshots/ in the repository (the path is printed).
+
 Needs Debian's chromium and chromium-driver (.ci/run installs them); skipped, saying so, without.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -25,19 +32,39 @@ from serving.settings import Settings  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+                                reason="needs chromium and chromium-driver (apt-get install chromium chromium-driver)")
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("TRIAGE_SCREENSHOT_DIR") or REPO / ".cache" / "screenshots")
 XSS = '<img src=x onerror="document.title=\'pwned\'"> 不确定 年费'
+LEASE_S = 2.0
 
 
-@pytest.fixture
-def server(tmp_path):
+def received(hh_mm: str) -> str:
+    return f"2026-12-01T{hh_mm}:00+08:00"
+
+
+ITEMS = [
+    {"id": "P1-A", "text": "他们天天催收，还打电话到我单位，我不确定该找谁", "received_at": received("10:00"),
+     "metadata": {"channel": "app"}},
+    {"id": "P1-B", "text": "催收人员威胁我 不确定", "received_at": received("10:30")},
+    {"id": "FEE", "text": "年费 不确定", "received_at": received("09:00"), "metadata": {"channel": "hotline"}},
+    {"id": "XSS", "text": XSS, "received_at": received("09:05")},
+    {"id": "SURE", "text": "转账失败", "received_at": received("09:10")},  # confident: not queued
+    *({"id": f"P4-{i:02d}", "text": f"转账 不确定 {i}", "received_at": received(f"11:{i:02d}")} for i in range(24)),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     import uvicorn
 
+    tmp = tmp_path_factory.mktemp("ui")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'ui.db'}", log_level="WARNING"),
-                     classifier_override=FakeClassifier())
+    settings = Settings(database_url=f"sqlite:///{tmp / 'ui.db'}", log_level="WARNING", claim_lease_seconds=LEASE_S,
+                        rate_limit_per_minute=0, guideline_path=REPO / "data" / "LABELING.md")
+    app = create_app(settings, classifier_override=FakeClassifier())
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -47,19 +74,18 @@ def server(tmp_path):
         time.sleep(0.05)
     keys = {}
     with app.state.services.sessions.begin() as session:
-        for role in ("ingest", "supervisor"):
-            keys[role] = create_key(session, role, name=f"ui-{role}")[1]
+        for role, name in (("ingest", "crm"), ("supervisor", "王主管"), ("admin", "李主管")):
+            keys[role] = create_key(session, role, name=name)[1]
     base = f"http://127.0.0.1:{port}"
-    r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": [
-        {"id": "a", "text": "年费 不确定"}, {"id": "b", "text": XSS}, {"id": "c", "text": "转账失败"}]})
+    r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": ITEMS})
     assert r.status_code == 200, r.text
     yield base, keys, app
     srv.should_exit = True
     thread.join(10)
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -67,85 +93,245 @@ def browser(tmp_path):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):
+                 "--window-size=1280,800", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Deadlines are shown in the browser's time zone: pin it so the expected times are known.
+    service = Service(CHROMEDRIVER, env={**os.environ, "TZ": "Asia/Shanghai"})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
 
 
+def viewport(browser, width: int, height: int) -> None:
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+
+def screenshot(browser, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    assert browser.get_screenshot_as_file(str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
 def wait_for(condition, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except Exception:  # noqa: BLE001 - an element replaced while read: try again
+            value = None
         if value:
             return value
         assert time.monotonic() < deadline, "timed out waiting for the page"
         time.sleep(0.05)
 
 
-def test_a_supervisor_corrects_and_confirms_the_queue_in_the_browser(server, browser):
+def text_of(browser, css: str) -> str:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+
+    return browser.find_element(By.CSS_SELECTOR, css).text
+
+
+def press(browser, *keys: str) -> None:
+    """Keys sent to the page as a supervisor types them, nothing focused."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for k in keys:
+        ActionChains(browser).send_keys(k).perform()
+
+
+def current_item(browser) -> str:
+    return wait_for(lambda: browser.find_element("css selector", "#items li.current").get_attribute("data-id"))
+
+
+def login(browser, base: str, key: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(f"{base}/review")
+    switch = browser.find_element(By.ID, "switch-key")
+    # Settled: asking for a key, or logged in with this tab's key (then switch keys).
+    if wait_for(lambda: switch.is_displayed() or text_of(browser, "#status")) and switch.is_displayed():
+        switch.click()
+    field = browser.find_element(By.ID, "key")
+    field.send_keys(key, Keys.ENTER)
+
+
+def stored(app) -> dict:
+    with app.state.services.sessions() as session:
+        return {r.item_id: r for r in session.scalars(select(Classification))}
+
+
+def test_a_supervisor_works_the_p1_queue_from_the_keyboard(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     base, keys, app = server
+    viewport(browser, 1280, 800)
     browser.get(f"{base}/review")
-    assert "请输入复核密钥" in browser.find_element(By.ID, "status").text
+    assert "请输入复核密钥" in text_of(browser, "#status")
+    assert browser.find_element(By.CSS_SELECTOR, 'meta[name="viewport"]')
+    assert browser.find_element(By.ID, "guideline").get_attribute("href").endswith("/guideline")
+    assert httpx.get(f"{base}/guideline").status_code == 200
 
-    browser.find_element(By.ID, "key").send_keys("trk_not_a_key")
-    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-    assert "E501" in wait_for(lambda: browser.find_element(By.ID, "status").text)
+    login(browser, base, "trk_not_a_key")
+    assert "E501" in wait_for(lambda: text_of(browser, "#status")) and "密钥无效" in text_of(browser, "#status")
 
-    field = browser.find_element(By.ID, "key")
-    field.clear()
-    field.send_keys(keys["supervisor"])
-    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-    items = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "article.item"))
-    assert len(items) == 2 and browser.find_element(By.ID, "total").text == "2"
+    # Log in: the queue opens in working order, P1 first, the first item opened.
+    login(browser, base, keys["supervisor"])
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#items li")) == 20)
+    levels = [li.find_element(By.CSS_SELECTOR, ".lvl").text for li in browser.find_elements(By.CSS_SELECTOR, "#items li")]
+    assert levels[:2] == ["P1", "P1"] and set(levels[2:]) == {"P4"}
+    assert text_of(browser, "#total") == "28"
 
     # Item text is shown as text: the markup in it is not executed.
-    shown = [i.find_element(By.CSS_SELECTOR, ".text").text for i in items]
-    assert shown == ["年费 不确定", XSS]
-    assert not browser.find_elements(By.CSS_SELECTOR, "article.item img") and browser.title != "pwned"
+    assert any(s.text == XSS for s in browser.find_elements(By.CSS_SELECTOR, "#items .snippet"))
+    assert not browser.find_elements(By.CSS_SELECTOR, "#items img") and browser.title != "pwned"
 
-    first = items[0]
-    category = Select(first.find_element(By.CSS_SELECTOR, "select[name=category]"))
-    assert category.first_selected_option.get_attribute("value") == "fees"  # the prediction, preselected
-    assert "flagged" in first.find_element(By.XPATH, ".//select[@name='category']/..").get_attribute("class")
-    assert first.find_element(By.CSS_SELECTOR, ".reasons").text == "复核原因：类别置信度低"
-    category.select_by_value("contract_legal")
-    first.find_element(By.CSS_SELECTOR, "textarea[name=note]").send_keys("合同纠纷")
-    first.find_element(By.CSS_SELECTOR, "button.submit").click()
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "article.item")) == 1)
-    assert "更正：category" in browser.find_element(By.ID, "status").text
-    assert browser.find_element(By.ID, "total").text == "1"
+    # Paging: ] shows the next page, [ comes back.
+    press(browser, "]")
+    wait_for(lambda: text_of(browser, "#page") == "第 2 页" and len(browser.find_elements(By.CSS_SELECTOR, "#items li")) == 8)
+    press(browser, "[")
+    wait_for(lambda: text_of(browser, "#page") == "第 1 页")
 
-    # Meanwhile another supervisor closes the last item through the API: the page drops it too.
-    last = browser.find_element(By.CSS_SELECTOR, "article.item")
-    r = httpx.post(f"{base}/v1/review/{last.get_attribute('data-id')}", headers={"X-API-Key": keys["supervisor"]})
-    assert r.status_code == 200
-    last.find_element(By.CSS_SELECTOR, "button.submit").click()
-    wait_for(lambda: "队列已清空" in browser.find_element(By.ID, "status").text)
-    assert not browser.find_elements(By.CSS_SELECTOR, "article.item")
+    # Filter to P1 (a bookmarkable URL).
+    browser.find_element(By.CSS_SELECTOR, "#filters input[name=level][value=P1]").click()
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for(lambda: text_of(browser, "#total") == "2")
+    assert "level=P1" in browser.current_url
+    ids = stored(app)
+    assert current_item(browser) == str(ids["P1-A"].id)  # earliest first-response deadline first
+    assert "客户单号 P1-A" in text_of(browser, "#meta") and "渠道 app" in text_of(browser, "#meta")
+    assert "值班主管" in text_of(browser, "#route") and "紧急且重要" in text_of(browser, "#level")
+    assert "12/01 10:30" in text_of(browser, "#respond-by") and "已超时" in text_of(browser, "#respond-by")
+    assert "复核原因：类别置信度低" in text_of(browser, "#reasons")
 
+    # Highlights: the words behind each label.
+    marks = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#text mark"))
+    assert "催收" in [m.text for m in marks]
+    assert "紧急度「高」：催收" in text_of(browser, "#why")
+    screenshot(browser, "review-1280x800.png")
+
+    # Correct urgency with the keyboard only: l (low), Enter. Priority, route and deadline follow.
+    press(browser, "l")
+    assert browser.find_element(By.CSS_SELECTOR, "#decision input[name=urgency][value=low]").is_selected()
+    press(browser, Keys.ENTER)
+    wait_for(lambda: "已更正：紧急度 → 低" in text_of(browser, "#status"))
+    assert "P2" in text_of(browser, "#level") and "重要不紧急" in text_of(browser, "#level")
+    assert "合规与法务" in text_of(browser, "#route")
+    assert "12/02 10:00" in text_of(browser, "#respond-by")  # P2: 24 h from 12/01 10:00
+    row = stored(app)["P1-A"]
+    assert (row.level, row.route, row.urgency, row.revision) == ("P2", "compliance", "low", 1)
+    assert "本次已复核 1 条（确认 0，更正 1）" in text_of(browser, "#progress")
+
+    # A second reviewer, who loaded the item before this decision, submits: 409 with the current state.
+    late = httpx.post(f"{base}/v1/items/{row.id}/review", headers={"X-API-Key": keys["admin"]},
+                      json={"urgency": "medium", "revision": 0})
+    assert late.status_code == 409 and late.json()["error"]["code"] == "E542"
+    assert late.json()["error"]["details"]["item"]["labels"]["urgency"] == "low"
+
+    # Undo (u): back to P1, duty supervisor, 30-minute deadline; the history keeps all three states.
+    press(browser, "u")
+    wait_for(lambda: "已撤销" in text_of(browser, "#status"))
+    assert "P1" in text_of(browser, "#level") and "值班主管" in text_of(browser, "#route")
+    assert "12/01 10:30" in text_of(browser, "#respond-by")
+    row = stored(app)["P1-A"]
+    assert (row.level, row.route, row.reviewed_at, row.revision) == ("P1", "duty_supervisor", None, 2)
+    assert "本次已复核 0 条（确认 0，更正 0）" in text_of(browser, "#progress")
+
+    # Keys per reviewed item: confirm = j Enter; correct = a label key and Enter (after j).
+    browser.find_element(By.CSS_SELECTOR, "#filters input[name=level][value=P1]").click()  # whole queue again
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for(lambda: text_of(browser, "#total") == "28" and current_item(browser) == str(row.id))
+    browser.execute_script("document.activeElement.blur()")
+    done = browser.execute_script("return window.triageStats.perItem.length")
+    press(browser, Keys.ENTER)  # confirm P1-A as predicted (it is open)
+    wait_for(lambda: browser.execute_script("return window.triageStats.reviewed") == 1)
+    for _ in range(2):
+        before = browser.execute_script("return window.triageStats.reviewed")
+        press(browser, "j", Keys.ENTER)
+        wait_for(lambda: browser.execute_script("return window.triageStats.reviewed") == before + 1)
+    for _ in range(3):
+        before = browser.execute_script("return window.triageStats.reviewed")
+        press(browser, "j", "3", Keys.ENTER)  # category: contract_legal
+        wait_for(lambda: browser.execute_script("return window.triageStats.reviewed") == before + 1)
+    per_item = browser.execute_script("return window.triageStats.perItem")[done:]
+    confirm = [p["keys"] for p in per_item if not p["corrected"]]
+    correct = [p["keys"] for p in per_item if p["corrected"]]
+    print(f"keys per reviewed item: confirm {confirm}, correct {correct}")
+    assert confirm[1:] == [2, 2] and correct == [3, 3, 3]
+    decided = stored(app)
+    assert all(decided[i].reviewed_labels == {"category": decided[i].category, "category_secondary": None,
+                                              "sentiment": decided[i].sentiment, "urgency": decided[i].urgency}
+               for i in ("P1-A", "P1-B", "FEE"))  # confirmed as predicted
+    assert decided["P1-B"].level == "P1" and decided["FEE"].category == "fees"
+    assert [decided[i].category for i in ("XSS", "P4-00", "P4-01")] == ["contract_legal"] * 3
+
+
+def test_a_stale_submit_in_the_page_shows_409_and_the_current_state(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, keys, app = server
+    viewport(browser, 1280, 800)
+    browser.get(f"{base}/review?level=P4")
+    wait_for(lambda: text_of(browser, "#total") and current_item(browser))
+    item = int(current_item(browser))
+    admin = {"X-API-Key": keys["admin"]}
+    # Open in the page (claimed): another supervisor is refused while the claim is live ...
+    r = httpx.post(f"{base}/v1/items/{item}/review", headers=admin, json={"revision": 0})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "E543"
+    time.sleep(LEASE_S + 0.2)
+    # ... and decides once it ran out; the page's submit is then stale.
+    assert httpx.post(f"{base}/v1/items/{item}/claim", headers=admin).status_code == 200
+    assert httpx.post(f"{base}/v1/items/{item}/review", headers=admin,
+                      json={"urgency": "high", "revision": 0}).status_code == 200
+    browser.execute_script("document.activeElement.blur()")
+    press(browser, Keys.ENTER)
+    status = wait_for(lambda: "E542" in (t := text_of(browser, "#status")) and t)
+    assert "已被他人修改" in status
+    assert "P3" in text_of(browser, "#level")  # the page now shows the other supervisor's decision
+    assert browser.find_element(By.CSS_SELECTOR, "#decision input[name=urgency][value=high]").is_selected()
+    assert stored(app)  # and nothing of the stale submit was stored:
     with app.state.services.sessions() as session:
-        rows = {r.item_id: r for r in session.scalars(select(Classification))}
-    assert rows["a"].reviewed_labels == {"category": "contract_legal", "category_secondary": None,
-                                         "sentiment": "neutral", "urgency": "low"}
-    assert rows["a"].review_note == "合同纠纷"
-    assert rows["b"].reviewed_labels["category"] == rows["b"].category  # confirmed (through the API)
-    assert rows["c"].reviewed_at is None  # never queued
+        assert session.get(Classification, item).urgency == "high"
 
 
-def test_the_page_keeps_the_key_for_the_tab_only_and_needs_the_review_role(server, browser):
+def test_the_workspace_is_usable_on_a_390px_phone(server, browser):
     from selenium.webdriver.common.by import By
 
     base, keys, _app = server
-    browser.get(f"{base}/review")
-    browser.find_element(By.ID, "key").send_keys(keys["ingest"])
-    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-    assert "E502" in wait_for(lambda: browser.find_element(By.ID, "status").text)
+    viewport(browser, 390, 844)
+    try:
+        browser.get(f"{base}/review?status=all&level=P1")  # the key is kept for this tab
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#text mark"))
+        width = browser.execute_script("return window.innerWidth")
+        wide = browser.execute_script(
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 390.5)"
+            ".map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right))"
+            ".slice(0, 8)")
+        assert width == 390 and not wide, wide
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width  # no sideways scroll
+        detail = browser.find_element(By.ID, "detail").rect
+        queue = browser.find_element(By.ID, "queue").rect
+        assert detail["y"] < queue["y"] and detail["width"] <= width  # the open item first, then the list
+        submit = browser.find_element(By.ID, "submit").rect
+        assert submit["x"] >= 0 and submit["x"] + submit["width"] <= width and submit["height"] >= 30
+        text = browser.find_element(By.ID, "text")
+        assert float(text.value_of_css_property("font-size").rstrip("px")) >= 16  # readable, not 40 % zoom
+        screenshot(browser, "review-390x844.png")
+    finally:
+        viewport(browser, 1280, 800)
+
+
+def test_the_page_keeps_the_key_for_the_tab_only_and_needs_the_review_role(server, browser):
+    base, keys, _app = server
+    login(browser, base, keys["ingest"])
+    assert "E502" in wait_for(lambda: text_of(browser, "#status"))
+    assert "无权复核" in text_of(browser, "#status")
     assert browser.execute_script("return localStorage.length") == 0
     assert browser.execute_script("return sessionStorage.getItem('triage_key')") == keys["ingest"]
 
@@ -154,7 +340,8 @@ def test_the_matrix_page_shows_the_heatmap_for_the_filters(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    base, keys, _app = server
+    base, keys, app = server
+    rows = stored(app).values()
     browser.get(f"{base}/matrix")
     browser.find_element(By.ID, "key").send_keys(keys["supervisor"])
     browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
@@ -166,11 +353,28 @@ def test_the_matrix_page_shows_the_heatmap_for_the_filters(server, browser):
         finally:
             browser.switch_to.default_content()
 
-    assert "共 3 条" in wait_for(lambda: "共" in (t := heatmap_text()) and t)
+    assert f"共 {len(rows)} 条" in wait_for(lambda: "共" in (t := heatmap_text()) and t)
     Select(browser.find_element(By.CSS_SELECTOR, "#filters select[name=category]")).select_by_value("fees")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
-    wait_for(lambda: "共 2 条" in heatmap_text())
+    fees = sum(1 for r in rows if r.category == "fees")  # the labels in force, corrections included
+    wait_for(lambda: f"共 {fees} 条" in heatmap_text())
     assert "类别 fees" in heatmap_text()
 
-    browser.get(f"{base}/review")  # the key is shared by the pages of this tab
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "article.item"))
+
+def test_docs_and_redoc_render_without_internet(server, browser):
+    """Swagger UI and ReDoc draw the API from the service's own assets (no CDN, no web fonts)."""
+    from selenium.webdriver.common.by import By
+
+    base, _keys, _app = server
+    browser.get(f"{base}/docs")
+    operations = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"), timeout=20)
+    assert "/v1/items/{item}/review" in {o.text.replace("\u200b", "") for o in operations}
+    browser.get(f"{base}/redoc")
+    wait_for(lambda: "/v1/items/{item}/explanation" in browser.find_element(By.TAG_NAME, "body").text, timeout=20)
+    # ReDoc's footer asks cdn.redoc.ly for a logo: the page's Content-Security-Policy blocks it, so
+    # nothing comes from outside the service (a blocked request has no status and no bytes).
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => [e.name, e.responseStatus, e.transferSize])")
+    assert any(url == f"{base}/docs-assets/redoc.standalone.js" and status == 200 for url, status, _ in resources)
+    outside = [r for r in resources if not r[0].startswith(base)]
+    assert all(status == 0 and size == 0 for _, status, size in outside), outside

@@ -25,12 +25,17 @@ def test_a_correction_is_stored_with_its_reviewer_and_leaves_the_queue(make_clie
     r = api.client.post(f"/v1/review/{q['a']['id']}", headers=h,
                         json={"category": "contract_legal", "urgency": "high", "note": "涉及合同条款"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"id": q["a"]["id"], "reviewed": True, "corrected": ["category", "urgency"], "labels": {
-        "category": "contract_legal", "category_secondary": None, "sentiment": "neutral", "urgency": "high"}}
+    outcome = r.json()
+    assert {k: outcome[k] for k in ("id", "reviewed", "corrected", "labels")} == {
+        "id": q["a"]["id"], "reviewed": True, "corrected": ["category", "urgency"], "labels": {
+            "category": "contract_legal", "category_secondary": None, "sentiment": "neutral", "urgency": "high"}}
+    # The decision takes effect: priority and route re-run on the decided labels (high urgency: urgent).
+    assert outcome["priority"]["urgent"] is True and q["a"]["priority"]["urgent"] is False
     assert api.client.get("/v1/review", headers=h).json()["total"] == 1
     with api.services.sessions() as session:
         row = session.scalars(select(Classification).where(Classification.item_id == "a")).one()
-    assert row.reviewed_labels["category"] == "contract_legal" and row.category == "fees"  # prediction kept
+    assert row.reviewed_labels["category"] == "contract_legal" and row.category == "contract_legal"
+    assert row.predictions["category"]["label"] == "fees"  # the prediction is kept
     assert row.review_note == "涉及合同条款" and row.reviewed_by is not None and row.reviewed_at is not None
     metrics = api.client.get("/metrics").text
     assert 'triage_review_corrections_total{field="category"} 1.0' in metrics
@@ -82,13 +87,14 @@ def test_export_writes_reviewed_items_as_valid_training_rows(make_client, fake_c
 
     assert main(["review", "export", "--out", str(tmp_path / "later.csv"), "--since", "2999-01-01"]) == 0
     assert (tmp_path / "later.csv").read_text(encoding="utf-8-sig").strip() == \
-        '"id","text","category","category_secondary","sentiment","urgency","source"'  # CSV cells are all quoted
+        '"id","text","category","category_secondary","sentiment","urgency","source","item_id","request_id","metadata","model_version","revision","reviewed_at"'  # CSV cells are all quoted
     assert main(["review", "export", "--out", str(tmp_path / "x.csv"), "--since", "yesterday"]) == 1
     assert main(["review", "export", "--out", str(tmp_path / "x.txt")]) == 1
 
 
 def test_queue_and_outcome_match_their_published_schemas(api):
-    from serving.schemas import ReviewOutcome, ReviewQueue
+    from serving.items.schemas import Queue as ReviewQueue
+    from serving.schemas import ReviewOutcome
 
     q = api.client.get("/v1/review", headers=api.headers("supervisor"))
     assert ReviewQueue.model_validate(q.json()).total == 0

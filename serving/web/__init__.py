@@ -1,0 +1,1 @@
+"""Pages for people that do more than show a table: the supervisor's review workspace."""
