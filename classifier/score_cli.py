@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
 from classifier.errors import ScoreOptionError
+from classifier.resources import default_bundle, default_priority_config, default_routing_config
 
 
 def register(subparsers) -> None:
@@ -33,9 +33,12 @@ def register(subparsers) -> None:
     p.add_argument("--scores", action="store_true", help="also write every class score (category_score_fees, …)")
     p.add_argument("--prefix", default="", help="prefix for the added columns, e.g. pred_ when the input has `category`")
     p.add_argument("--chunk-size", type=int, default=256, help="rows per model call and checkpoint write (default 256)")
-    p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help=f"model bundle (default {DEFAULT_BUNDLE})")
-    p.add_argument("--priority-config", type=Path, default=DEFAULT_PRIORITY_CONFIG)
-    p.add_argument("--routing-config", type=Path, default=DEFAULT_ROUTING_CONFIG)
+    p.add_argument("--bundle", type=Path, default=default_bundle(),
+                   help="model bundle (default: TRIAGE_BUNDLE_DIR, else the shipped models/default)")
+    p.add_argument("--priority-config", type=Path, default=default_priority_config(),
+                   help="priority rules (default: TRIAGE_PRIORITY_CONFIG, else the shipped configs/priority.yaml)")
+    p.add_argument("--routing-config", type=Path, default=default_routing_config(),
+                   help="routing rules (default: TRIAGE_ROUTING_CONFIG, else the shipped configs/routing.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
