@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # it before further batches are skipped (counted, never slowing the primary).
     shadow_sample_rate: float = Field(1.0, ge=0, le=1)
     shadow_max_queue_items: int = Field(2048, ge=1)
+
+    @field_validator("shadow_bundle", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow
+        return None if value == "" else value
 
 
 def available_cores() -> int:
