@@ -122,24 +122,11 @@ def score_file(
 ) -> ScoreSummary:
     """Score ``input_path`` into ``output_path`` (formats by extension); see the module docstring."""
     input_path, output_path = Path(input_path), Path(output_path)
-    file_format(output_path)  # an unsupported output type fails before any work
-    if not output_path.parent.is_dir():  # found out now, not after hours of scoring
-        raise FileAccessError(f"{output_path.parent}: no such folder for the output")
-    if output_path.resolve() == input_path.resolve():
-        raise ScoreOptionError("the output file must not be the input file")
     k, n = options.shard
     summary = ScoreSummary(str(input_path), str(output_path), f"{k}/{n}")
     start = time.perf_counter()
-
-    rows, columns = _read_shard(input_path, options)
+    rows, columns, added = read_rows(input_path, output_path, options)
     summary.rows = len(rows)
-    added = options.prediction_columns()
-    clash = sorted(set(columns) & set(added))
-    if clash:
-        raise ColumnClash(
-            f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
-            details={"columns": clash},
-        )
 
     header = {
         "checkpoint": CHECKPOINT_VERSION,
@@ -171,24 +158,50 @@ def score_file(
             if progress:
                 progress(finished, len(rows), summary.resumed, time.perf_counter() - start)
 
-        out_rows = []
-        for r in rows:
-            values = {**r.cells, **done[r.index]}
-            out_rows.append(values)
-            error = values.get(options.prefix + "error")
-            if error:
-                summary.errors += 1
-                code = error.split(" ", 1)[0]
-                summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
-            else:
-                summary.scored += 1
-                summary.needs_review += bool(values.get(options.prefix + "needs_review"))
-                for reason in values.get(options.prefix + "review_reasons") or ():
-                    summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
-        write_table(output_path, out_rows, columns + added)
+        write_table(output_path, assemble_rows(rows, done, options, summary), columns + added)
         checkpoint.unlink()
     summary.seconds = round(time.perf_counter() - start, 3)
     return summary
+
+
+# --- the seam other engines use (classifier/score_ray.py) ------------------------------------
+# read_rows → score_chunk (= _score_chunk) per chunk, wherever it runs → assemble_rows → write_table: an engine
+# only decides where and how the chunks are scored, so every engine writes the same file.
+def read_rows(input_path: Path, output_path: Path, options: ScoreOptions) -> tuple[list["_Row"], list[str], list[str]]:
+    """Checks, then this shard's rows, the input's columns and the columns scoring adds."""
+    file_format(output_path)  # an unsupported output type fails before any work
+    if not output_path.parent.is_dir():  # found out now, not after hours of scoring
+        raise FileAccessError(f"{output_path.parent}: no such folder for the output")
+    if output_path.resolve() == input_path.resolve():
+        raise ScoreOptionError("the output file must not be the input file")
+    rows, columns = _read_shard(input_path, options)
+    added = options.prediction_columns()
+    clash = sorted(set(columns) & set(added))
+    if clash:
+        raise ColumnClash(
+            f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
+            details={"columns": clash},
+        )
+    return rows, columns, added
+
+
+def assemble_rows(rows: list["_Row"], done: dict[int, dict], options: ScoreOptions, summary: ScoreSummary) -> list[dict]:
+    """Output rows in input order (input cells + added values); counts them into ``summary``."""
+    out_rows = []
+    for r in rows:
+        values = {**r.cells, **done[r.index]}
+        out_rows.append(values)
+        error = values.get(options.prefix + "error")
+        if error:
+            summary.errors += 1
+            code = error.split(" ", 1)[0]
+            summary.error_counts[code] = summary.error_counts.get(code, 0) + 1
+        else:
+            summary.scored += 1
+            summary.needs_review += bool(values.get(options.prefix + "needs_review"))
+            for reason in values.get(options.prefix + "review_reasons") or ():
+                summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
+    return out_rows
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -330,6 +343,9 @@ def _score_chunk(chunk: list[_Row], classifier: Predictor, matrix: Any, router: 
                                            priority.level, metadata).queue
         out.append({"index": r.index, "values": values})
     return out
+
+
+score_chunk = _score_chunk  # (rows, classifier, matrix, router, options) → [{"index", "values"}]
 
 
 # --- merging shards --------------------------------------------------------------------------

@@ -40,6 +40,11 @@ def register(subparsers) -> None:
     p.add_argument("--routing-config", type=Path, default=default_routing_config(),
                    help="routing rules (default: TRIAGE_ROUTING_CONFIG, else the shipped configs/routing.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process (default); ray: an actor pool on Ray (pip install 'feedback-triage[distributed]')")
+    p.add_argument("--address", help="with --engine ray: the cluster (ray://HOST:10001, auto); default RAY_ADDRESS, "
+                                     "else a local Ray on this machine")
+    p.add_argument("--actors", type=int, default=2, help="with --engine ray: actors, each loading the bundle once (default 2)")
     p.set_defaults(func=run)
 
 
@@ -103,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column, id_column=args.id_column, shard=parse_shard(args.shard),
         chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix,
     )
+    if args.engine == "ray":
+        return _run_ray(args, options)
     # Rules and model are checked before any row is read: a bad file fails in seconds, not after an hour.
     matrix = PriorityMatrix.from_yaml(args.priority_config)
     router = Router.from_yaml(args.routing_config)
@@ -119,4 +126,22 @@ def run(args: argparse.Namespace) -> int:
             return 130
         raise  # the CLI root reports it with its code (E204)
     print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    return 0
+
+
+def _run_ray(args: argparse.Namespace, options) -> int:  # noqa: ANN001 - classifier.score.ScoreOptions
+    from classifier.score_ray import init_ray, score_file_ray
+
+    if args.resume:
+        raise ScoreOptionError("--resume is for the local engine; a Ray run scores the whole file again")
+    started = init_ray(args.address)
+    try:
+        summary = score_file_ray(args.input, args.out, args.bundle, args.priority_config, args.routing_config, options,
+                                 actors=args.actors, progress=None if args.quiet else ProgressLine())
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    print(json.dumps({**summary.to_dict(), "engine": "ray", "actors": args.actors}, ensure_ascii=False))
     return 0
