@@ -9,6 +9,13 @@ Both sides get the same texts (dev + train, repeated up to --rows) and the same 
    reading, priority and routing per row, the checkpoint (fsync per chunk) and the final write.
 
 It prints rows/s of each, their ratio (the scorer's overhead over the model), and the peak RSS.
+
+    python bench/bench_score.py --engine ray [--rows 2000]
+
+also scores the same file with ``--engine ray`` on a local Ray instance with 1 and with 2 actors
+(one CPU and one ONNX Runtime thread each) and prints rows/s of each beside the local engine's
+(which uses every core in one process), the ratios, and the peak RSS of one actor after it has
+loaded the bundle and scored the file's chunks (the memory each Ray worker needs).
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ def main() -> int:
     ap.add_argument("--bundle", type=Path, default=REPO / "models" / "default")
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--format", default="csv", choices=["csv", "jsonl", "xlsx", "parquet"])
+    ap.add_argument("--engine", default="local", choices=["local", "ray"], help="ray: also Ray with 1 and 2 actors")
     args = ap.parse_args()
 
     from classifier.priority import PriorityMatrix
@@ -60,6 +68,7 @@ def main() -> int:
         summary = score_file(src, out, clf, matrix, router, options)
         scored = summary.rows / (time.perf_counter() - start)
         out_mb = out.stat().st_size / 1e6
+        ray_results = bench_ray(args.bundle, src, Path(tmp), options, scored, out) if args.engine == "ray" else {}
 
     results = {
         "rows": len(texts),
@@ -70,10 +79,43 @@ def main() -> int:
         "output_mb": round(out_mb, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    results.update(ray_results)
     width = max(map(len, results))
     for name, value in results.items():
         print(f"{name:<{width}}  {value}")
     return 0
+
+
+def bench_ray(bundle: Path, src: Path, tmp: Path, options, local_rows_per_s: float, local_out: Path) -> dict:  # noqa: ANN001
+    import pickle
+
+    import ray
+
+    from classifier.score import read_rows
+    from classifier.score_ray import ScoreActor, init_ray, score_file_ray
+
+    priority, routing = REPO / "configs" / "priority.yaml", REPO / "configs" / "routing.yaml"
+    init_ray(num_cpus=2)
+    results = {}
+    try:
+        for actors in (1, 2):
+            out = tmp / f"ray{actors}{src.suffix}"
+            score_file_ray(src, out, bundle, priority, routing, options, actors=actors)  # warm: workers started, imports cached
+            start = time.perf_counter()
+            summary = score_file_ray(src, out, bundle, priority, routing, options, actors=actors)
+            rate = summary.rows / (time.perf_counter() - start)
+            results[f"ray_{actors}_actor_rows_per_s"] = round(rate, 1)
+            results[f"ray_{actors}_actor_to_local_ratio"] = round(rate / local_rows_per_s, 3)
+            results[f"ray_{actors}_actor_output_identical"] = out.read_bytes() == local_out.read_bytes()
+        # One actor as Ray runs it, asked for its peak RSS after scoring every chunk of the file.
+        rows, _, _ = read_rows(src, tmp / "unused.csv", options)
+        actor = ray.remote(num_cpus=1)(ScoreActor).remote(str(bundle), str(priority), str(routing), options, 1)
+        chunks = [pickle.dumps(rows[at:at + options.chunk_size]) for at in range(0, len(rows), options.chunk_size)]
+        ray.get(actor.__call__.remote({"chunk": chunks}))
+        results["ray_actor_peak_rss_mb"] = round(ray.get(actor.peak_rss_mb.remote()), 1)
+    finally:
+        ray.shutdown()
+    return results
 
 
 if __name__ == "__main__":
