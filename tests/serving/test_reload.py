@@ -189,3 +189,33 @@ def test_a_shadow_that_falls_behind_skips_batches_instead_of_queueing(tiny_class
     assert shadow.wait_idle(10)
     shadow.close()
     assert metrics.shadow_items._value.get() == len(TEXTS)
+
+
+def test_a_request_that_straddles_a_swap_is_scored_again_on_one_model(make_client, fake_classifier):
+    from fakes import FakeClassifier
+
+    new = FakeClassifier(review_word="年费")  # answers differently from the old one on item 0
+    new.model_version = "fake-new"
+    api = make_client(fake_classifier, batch_max_size=2, model_workers=1)
+    slot = api.services.model
+    old_predict = fake_classifier.predict
+
+    def predict_then_swap(texts):  # the reload lands while the request's first batch runs
+        slot.current = new
+        return old_predict(texts)
+
+    fake_classifier.predict = predict_then_swap
+    body = api.classify(items(4)).json()
+    assert body["model_version"] == "fake-new"
+    assert body["results"][0]["needs_review"] is True  # item 0's first answer (old model) was replaced
+    assert new.calls == [2, 2, 2]  # the second batch, then the whole request again
+    with api.services.sessions() as session:
+        from sqlalchemy import text
+
+        assert session.execute(text("SELECT DISTINCT model_version FROM classifications")).scalars().all() == ["fake-new"]
+
+
+def test_an_empty_shadow_setting_means_no_shadow():
+    from serving.settings import Settings
+
+    assert Settings(shadow_bundle="").shadow_bundle is None
