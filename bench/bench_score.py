@@ -35,6 +35,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--format", default="csv", choices=["csv", "jsonl", "xlsx", "parquet"])
     ap.add_argument("--engine", default="local", choices=["local", "ray"], help="ray: also Ray with 1 and 2 actors")
+    ap.add_argument("--rounds", type=int, default=2, help="with --engine ray: alternating rounds, best of each kept")
     args = ap.parse_args()
 
     from classifier.priority import PriorityMatrix
@@ -68,7 +69,15 @@ def main() -> int:
         summary = score_file(src, out, clf, matrix, router, options)
         scored = summary.rows / (time.perf_counter() - start)
         out_mb = out.stat().st_size / 1e6
-        ray_results = bench_ray(args.bundle, src, Path(tmp), options, scored, out) if args.engine == "ray" else {}
+        if args.engine == "ray":
+            def run_local() -> float:
+                began = time.perf_counter()
+                done = score_file(src, out, clf, matrix, router, options)
+                return done.rows / (time.perf_counter() - began)
+
+            ray_results = bench_ray(args.bundle, src, Path(tmp), options, run_local, out, args.rounds)
+        else:
+            ray_results = {}
 
     results = {
         "rows": len(texts),
@@ -86,7 +95,10 @@ def main() -> int:
     return 0
 
 
-def bench_ray(bundle: Path, src: Path, tmp: Path, options, local_rows_per_s: float, local_out: Path) -> dict:  # noqa: ANN001
+def bench_ray(bundle: Path, src: Path, tmp: Path, options, run_local, local_out: Path, rounds: int) -> dict:  # noqa: ANN001
+    """Local engine and Ray with 1 and 2 actors in alternating rounds (best of each: this 2-core VM
+    is shared, and interleaving keeps a busy minute from favouring one side), plus one actor's
+    steady-state rate (no pool start-up) and its peak RSS."""
     import pickle
 
     import ray
@@ -96,26 +108,40 @@ def bench_ray(bundle: Path, src: Path, tmp: Path, options, local_rows_per_s: flo
 
     priority, routing = REPO / "configs" / "priority.yaml", REPO / "configs" / "routing.yaml"
     init_ray(num_cpus=2)
-    results = {}
+    best: dict[str, float] = {}
+    identical = True
     try:
-        for actors in (1, 2):
-            out = tmp / f"ray{actors}{src.suffix}"
-            score_file_ray(src, out, bundle, priority, routing, options, actors=actors)  # warm: workers started, imports cached
-            start = time.perf_counter()
-            summary = score_file_ray(src, out, bundle, priority, routing, options, actors=actors)
-            rate = summary.rows / (time.perf_counter() - start)
-            results[f"ray_{actors}_actor_rows_per_s"] = round(rate, 1)
-            results[f"ray_{actors}_actor_to_local_ratio"] = round(rate / local_rows_per_s, 3)
-            results[f"ray_{actors}_actor_output_identical"] = out.read_bytes() == local_out.read_bytes()
-        # One actor as Ray runs it, asked for its peak RSS after scoring every chunk of the file.
+        for _ in range(rounds):
+            best["local"] = max(best.get("local", 0.0), run_local())
+            for actors in (1, 2):
+                out = tmp / f"ray{actors}{src.suffix}"
+                start = time.perf_counter()  # includes starting the actor pool, as a CLI run does
+                summary = score_file_ray(src, out, bundle, priority, routing, options, actors=actors)
+                rate = summary.rows / (time.perf_counter() - start)
+                best[f"ray{actors}"] = max(best.get(f"ray{actors}", 0.0), rate)
+                identical &= out.read_bytes() == local_out.read_bytes()
+        # One actor as Ray runs it: steady-state rows/s over every chunk of the file, then its peak RSS.
         rows, _, _ = read_rows(src, tmp / "unused.csv", options)
         actor = ray.remote(num_cpus=1)(ScoreActor).remote(str(bundle), str(priority), str(routing), options, 1)
         chunks = [pickle.dumps(rows[at:at + options.chunk_size]) for at in range(0, len(rows), options.chunk_size)]
+        ray.get(actor.__call__.remote({"chunk": chunks[:1]}))  # warm-up
+        start = time.perf_counter()
         ray.get(actor.__call__.remote({"chunk": chunks}))
-        results["ray_actor_peak_rss_mb"] = round(ray.get(actor.peak_rss_mb.remote()), 1)
+        steady = len(rows) / (time.perf_counter() - start)
+        rss = ray.get(actor.peak_rss_mb.remote())
     finally:
         ray.shutdown()
-    return results
+    return {
+        "local_best_rows_per_s": round(best["local"], 1),
+        "ray_1_actor_rows_per_s": round(best["ray1"], 1),
+        "ray_2_actor_rows_per_s": round(best["ray2"], 1),
+        "ray_1_actor_to_local_ratio": round(best["ray1"] / best["local"], 3),
+        "ray_2_actor_to_local_ratio": round(best["ray2"] / best["local"], 3),
+        "ray_2_to_1_actor_ratio": round(best["ray2"] / best["ray1"], 3),
+        "ray_output_identical_to_local": identical,
+        "ray_actor_steady_rows_per_s": round(steady, 1),
+        "ray_actor_peak_rss_mb": round(rss, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Start-up (lifespan) loads rules, migrates the database, loads the model and starts the batcher;
 shutdown finishes queued predictions before closing (uvicorn has stopped accepting by then and
-waits for in-flight requests, so SIGTERM is graceful).
+waits for in-flight requests, so SIGTERM is graceful). SIGHUP reloads the model bundle without a
+restart, as POST /v1/admin/reload does (serving/models_live.py).
 """
 from __future__ import annotations
 
