@@ -108,6 +108,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.install
 def test_the_dockerfiles_install_commands_give_a_service_that_starts(tmp_path):
     """The build stage's COPY and RUN lines, as written, into a fresh virtualenv; then the runtime
     stage's CMD with its ENV, from its WORKDIR; then its HEALTHCHECK command."""
