@@ -15,6 +15,13 @@ of the ratio that is the scorer's own, and much less at the mercy of a busy mach
 With ``--repeat R`` the two sides alternate R times and each side's best round counts (and every
 round's ratio is printed): on a machine shared with other work, a single pair of runs measures the
 neighbours' load as much as the scorer.
+
+    python bench/bench_score.py --engine ray [--rows 2000]
+
+also scores the same file with ``--engine ray`` on a local Ray instance with 1 and with 2 actors
+(one CPU and one ONNX Runtime thread each) and prints rows/s of each beside the local engine's
+(which uses every core in one process), the ratios, and the peak RSS of one actor after it has
+loaded the bundle and scored the file's chunks (the memory each Ray worker needs).
 """
 from __future__ import annotations
 
@@ -48,6 +55,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=4000)
     ap.add_argument("--format", default="csv", choices=["csv", "jsonl", "xlsx", "parquet"])
     ap.add_argument("--repeat", type=int, default=1, help="alternate runtime and score this many times; best of each")
+    ap.add_argument("--engine", default="local", choices=["local", "ray"], help="ray: also Ray with 1 and 2 actors")
+    ap.add_argument("--rounds", type=int, default=2, help="with --engine ray: alternating rounds, best of each kept")
     args = ap.parse_args()
 
     from classifier.priority import PriorityMatrix
@@ -94,6 +103,14 @@ def main() -> int:
         start = time.perf_counter()
         score_file(src, Path(tmp) / f"replayed.{args.format}", replay, matrix, router, options)
         overhead_ms = 1000 * (time.perf_counter() - start) / len(texts)
+        ray_results = {}
+        if args.engine == "ray":
+            def run_local() -> float:
+                began = time.perf_counter()
+                done = score_file(src, out, clf, matrix, router, options)
+                return done.rows / (time.perf_counter() - began)
+
+            ray_results = bench_ray(args.bundle, src, Path(tmp), options, run_local, out, args.rounds)
     runtime, scored = max(runtime_rates), max(score_rates)
 
     results = {
@@ -109,10 +126,63 @@ def main() -> int:
         "output_mb": round(out_mb, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    results.update(ray_results)
     width = max(map(len, results))
     for name, value in results.items():
         print(f"{name:<{width}}  {value}")
     return 0
+
+
+def bench_ray(bundle: Path, src: Path, tmp: Path, options, run_local, local_out: Path, rounds: int) -> dict:  # noqa: ANN001
+    """Local engine and Ray with 1 and 2 actors in alternating rounds (best of each: this 2-core VM
+    is shared, and interleaving keeps a busy minute from favouring one side), plus one actor's
+    steady-state rate (no pool start-up) and its peak RSS."""
+    import dataclasses
+    import pickle
+
+    import ray
+
+    from classifier.batch.ray_engine import ScoreActor, init_ray, score_file_ray
+    from classifier.batch.score import read_input
+
+    priority, routing = REPO / "configs" / "priority.yaml", REPO / "configs" / "routing.yaml"
+    init_ray(num_cpus=2)
+    best: dict[str, float] = {}
+    identical = True
+    try:
+        for _ in range(rounds):
+            best["local"] = max(best.get("local", 0.0), run_local())
+            for actors in (1, 2):
+                out = tmp / f"ray{actors}{src.suffix}"
+                start = time.perf_counter()  # includes starting the actor pool, as a CLI run does
+                summary = score_file_ray(src, out, bundle, priority, routing, options, actors=actors)
+                rate = summary.rows / (time.perf_counter() - start)
+                best[f"ray{actors}"] = max(best.get(f"ray{actors}", 0.0), rate)
+                identical &= out.read_bytes() == local_out.read_bytes()
+        # One actor as Ray runs it: steady-state rows/s over every chunk of the file, then its peak RSS.
+        table = read_input(src, options)
+        rows = table.rows
+        context = pickle.dumps(dataclasses.replace(table, rows=[]))
+        actor = ray.remote(num_cpus=1)(ScoreActor).remote(str(bundle), str(priority), str(routing), options, context, 1)
+        chunks = [pickle.dumps(rows[at:at + options.chunk_size]) for at in range(0, len(rows), options.chunk_size)]
+        ray.get(actor.__call__.remote({"chunk": chunks[:1]}))  # warm-up
+        start = time.perf_counter()
+        ray.get(actor.__call__.remote({"chunk": chunks}))
+        steady = len(rows) / (time.perf_counter() - start)
+        rss = ray.get(actor.peak_rss_mb.remote())
+    finally:
+        ray.shutdown()
+    return {
+        "local_best_rows_per_s": round(best["local"], 1),
+        "ray_1_actor_rows_per_s": round(best["ray1"], 1),
+        "ray_2_actor_rows_per_s": round(best["ray2"], 1),
+        "ray_1_actor_to_local_ratio": round(best["ray1"] / best["local"], 3),
+        "ray_2_actor_to_local_ratio": round(best["ray2"] / best["local"], 3),
+        "ray_2_to_1_actor_ratio": round(best["ray2"] / best["ray1"], 3),
+        "ray_output_identical_to_local": identical,
+        "ray_actor_steady_rows_per_s": round(steady, 1),
+        "ray_actor_peak_rss_mb": round(rss, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -6,15 +6,16 @@ import json
 import sys
 from pathlib import Path
 
-from classifier.config import DEFAULT_BUNDLE
 from classifier.errors import BadEncoding
 from classifier.labels import DISPLAY_ZH, HEADS
+from classifier.resources import default_bundle
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("classify", help="classify texts given as arguments (or one per line on stdin)")
     p.add_argument("texts", nargs="*", help="texts to classify; none reads stdin")
-    p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="model bundle directory (default models/default)")
+    p.add_argument("--bundle", type=Path, default=default_bundle(),
+                   help="model bundle directory (default: TRIAGE_BUNDLE_DIR, else the shipped models/default)")
     p.add_argument("--json", action="store_true", help="print one JSON object per text")
     p.set_defaults(func=run)
 

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from classifier.errors import ConfigError
+from classifier.resources import resource_path
 
 # --- default locations --------------------------------------------------------------------------
-# Relative to the working directory: the repository root, or /app in the Docker image. The service
-# (serving/settings.py) and the CLIs start from these.
-DEFAULT_BUNDLE = Path("models/default")
-DEFAULT_PRIORITY_CONFIG = Path("configs/priority.yaml")
-DEFAULT_ROUTING_CONFIG = Path("configs/routing.yaml")
+# The shipped files, found from the source tree or the install whatever the working directory
+# (classifier/resources.py). The service (serving/settings.py, whose TRIAGE_* variables override
+# these) and the CLIs (classifier.resources.default_*(), which also read the variables) start here.
+DEFAULT_BUNDLE = resource_path("models/default", env=False)
+DEFAULT_PRIORITY_CONFIG = resource_path("configs/priority.yaml", env=False)
+DEFAULT_ROUTING_CONFIG = resource_path("configs/routing.yaml", env=False)
 
 # --- YAML loading -------------------------------------------------------------------------------
 

@@ -176,6 +176,12 @@ class ConfigError(TriageError):
     code = "E300"
 
 
+class InvalidSetting(ConfigError):
+    """A ``TRIAGE_*`` setting has a value the service cannot use (e.g. a malformed Redis URL)."""
+
+    code = "E301"
+
+
 # --- E4xx: optional dependencies -----------------------------------------------------------
 class MissingDependency(TriageError, ImportError):
     code = "E400"

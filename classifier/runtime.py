@@ -39,6 +39,8 @@ class Prediction:
     review_heads: list[str] = field(default_factory=list)  # heads under their threshold
     # why it goes to review (classifier/review.py), e.g. ["urgency_uncertain", "possible_high_urgency"]
     review_reasons: list[str] = field(default_factory=list)
+    # set by the service's model slot (serving/models_live.py): which model scored it, across reloads
+    model_version: str | None = None
 
     @property
     def category(self) -> HeadPrediction:

@@ -2,11 +2,16 @@
 
 Start-up (lifespan) loads rules, migrates the database, loads the model and starts the batcher;
 shutdown finishes queued predictions before closing (uvicorn has stopped accepting by then and
-waits for in-flight requests, so SIGTERM is graceful).
+waits for in-flight requests, so SIGTERM is graceful). SIGHUP reloads the model bundle without a
+restart, as POST /v1/admin/reload does (serving/models_live.py).
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import sys
+import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 import classifier
 from serving import handlers
+from serving.errors import ReloadFailed, ReloadInProgress
 from serving.metrics import Metrics
 from serving.middleware import TriageMiddleware
-from serving.routers import classify, docs, health, insights, items, matrix, metrics, pages, review
+from serving.routers import admin, classify, docs, health, insights, items, matrix, metrics, pages, review
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -43,10 +49,14 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     async def lifespan(app: FastAPI):
         services = await run_in_threadpool(Services.start, settings, app_metrics, classifier_override)
         app.state.services = services
+        unhook = reload_on_signal(services, asyncio.get_running_loop()) if settings.reload_on_sighup else None
         try:
             yield
         finally:
+            if unhook:
+                unhook()
             app.state.services = None
+            await services.limiter.aclose()
             await run_in_threadpool(services.close)
 
     app = FastAPI(
@@ -69,7 +79,33 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(health.router)
     app.include_router(metrics.build_router(settings))
     docs.install(app)
+    app.include_router(admin.router)
     return app
+
+
+def reload_on_signal(services: Services, loop: asyncio.AbstractEventLoop):
+    """SIGHUP reloads the model (as POST /v1/admin/reload does), off the event loop.
+
+    Only where the app runs in the main thread (``triage serve``; not a test client); returns a
+    function that removes the handler, or None. A failure is logged with its cause and counted
+    (triage_model_reloads{trigger="sighup",result="failed"}); the old model keeps serving."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return None
+
+    def reload() -> None:
+        try:
+            services.model.reload(trigger="sighup")
+        except (ReloadFailed, ReloadInProgress) as exc:
+            logging.getLogger("triage.model").warning("SIGHUP reload not done: %s", exc)
+
+    def on_hup() -> None:
+        loop.run_in_executor(None, reload)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return None
+    return lambda: loop.remove_signal_handler(signal.SIGHUP)
 
 
 def serve_app() -> FastAPI:

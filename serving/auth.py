@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "matrix": frozenset({"supervisor", "admin"}),
     "review": frozenset({"supervisor", "admin"}),
     "metrics": frozenset(ROLES),
+    "admin": frozenset({"admin"}),  # model reload (POST /v1/admin/reload)
 }
 
 

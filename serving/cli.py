@@ -16,12 +16,27 @@ from serving.errors import NotFound
 
 def register_serve(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)", description="Run the classification API.")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes (default 1: ONNX Runtime already uses every core in one process)")
-    p.add_argument("--bundle", metavar="DIR", help="model bundle directory (default: TRIAGE_BUNDLE_DIR or models/default)")
+    p.add_argument("--host", help="bind address (default: TRIAGE_HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: TRIAGE_PORT, else 8000)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes (default: TRIAGE_SERVER_PROCESSES, else 1: ONNX Runtime already uses "
+                        "every core in one process)")
+    p.add_argument("--bundle", metavar="DIR",
+                   help="model bundle directory (default: TRIAGE_BUNDLE_DIR, else the shipped models/default)")
     p.set_defaults(func=_serve)
+
+
+def register_db(subparsers: argparse._SubParsersAction) -> None:
+    from serving import db  # noqa: F401 - without the [serve] extra: a stub naming it (classifier/cli.py)
+
+    p = subparsers.add_parser("db", help="database schema", description="Database schema (DATABASE_URL / TRIAGE_DATABASE_URL).")
+    actions = p.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    migrate = actions.add_parser(
+        "migrate", help="apply the Alembic migrations and exit",
+        description="Bring the database schema up to date (what `triage serve` does at start unless "
+                    "TRIAGE_MIGRATE_ON_START=false): run it once per release, e.g. as the Kubernetes migration Job, "
+                    "so replicas do not race.")
+    migrate.set_defaults(func=_db_migrate)
 
 
 def register_keys(subparsers: argparse._SubParsersAction) -> None:
@@ -76,10 +91,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.bundle:
         # Through the environment so that every worker process sees it.
         os.environ["TRIAGE_BUNDLE_DIR"] = args.bundle
-    if args.workers < 1:
-        raise TriageError("--workers must be at least 1")
     get_settings.cache_clear()
     settings = get_settings()
+    workers = args.workers if args.workers is not None else settings.server_processes
+    if workers < 1:
+        raise TriageError("--workers must be at least 1")
 
     # Fail here, with one clear message, rather than in each worker: bundle, rules, database.
     verify(settings.bundle_dir)
@@ -92,17 +108,33 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
 
     # Each worker process takes its share of the cores for its model threads (serving/settings.py).
-    os.environ["TRIAGE_SERVER_PROCESSES"] = str(args.workers)
+    os.environ["TRIAGE_SERVER_PROCESSES"] = str(workers)
     uvicorn.run(
         "serving.app:serve_app",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=workers,
         log_config=None,  # ours: JSON lines with request ids
         access_log=False,  # our middleware logs one line per request
         timeout_graceful_shutdown=30,
     )
+    return 0
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from serving import db
+    from serving.settings import Settings
+
+    engine = db.make_engine(Settings().database_url)
+    try:
+        db.migrate(engine)
+    finally:
+        engine.dispose()
+    print("database schema is up to date", file=sys.stderr)
     return 0
 
 

@@ -73,7 +73,7 @@ def require(permission: str) -> Callable:
                 f"role {principal.role!r} may not use this endpoint",
                 details={"role": principal.role, "allowed_roles": roles},
             )
-        wait = services.limiter.acquire(principal.key_id)
+        wait = await services.limiter.acquire_async(principal.key_id)  # Redis-shared or in memory
         if wait > 0:
             raise RateLimited(
                 "rate limit exceeded for this API key",
@@ -88,3 +88,4 @@ def require(permission: str) -> Callable:
 ClassifyCaller = Annotated[Principal, Depends(require("classify"))]
 MatrixCaller = Annotated[Principal, Depends(require("matrix"))]
 ReviewCaller = Annotated[Principal, Depends(require("review"))]
+AdminCaller = Annotated[Principal, Depends(require("admin"))]

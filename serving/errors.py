@@ -168,5 +168,18 @@ class InternalError(ServingError):
     http_status = 500
 
 
+# --- E56x: model lifecycle in a running service (serving/models_live.py) -----------------------
+class ReloadFailed(ServingError):
+    """The new bundle could not be loaded or verified; the previous model keeps serving."""
+
+    code = "E560"
+    http_status = 422
+
+
+class ReloadInProgress(ServingError):
+    code = "E561"
+    http_status = 409
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}

@@ -76,6 +76,30 @@ class Metrics:
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)
         self.model_info = Info("triage_model", "The loaded model bundle", registry=r)
+        # hot reload and shadow model (serving/models_live.py)
+        self.model_loaded_at = Gauge("triage_model_loaded_timestamp_seconds", "When the serving model was loaded",
+                                     registry=r)
+        self.model_reloads = Counter("triage_model_reloads", "Model reload attempts by trigger (api, sighup) and result",
+                                     ["trigger", "result"], registry=r)
+        self.shadow_info = Info("triage_shadow_model", "The shadow bundle (TRIAGE_SHADOW_BUNDLE)", registry=r)
+        self.shadow_items = Counter("triage_shadow_items", "Items scored by the shadow model", registry=r)
+        self.shadow_agreements = Counter("triage_shadow_agreements", "Items whose shadow label equals the primary's, per head",
+                                         ["head"], registry=r)
+        self.shadow_agreement = Gauge("triage_shadow_agreement_ratio", "Share of shadow-scored items whose label equals "
+                                      "the primary's, per head, since start", ["head"], registry=r)
+        self.shadow_needs_review = Counter("triage_shadow_needs_review", "Shadow-scored items each model sends to review",
+                                           ["model"], registry=r)
+        self.shadow_review_share = Gauge("triage_shadow_review_share", "Review share on the shadow-scored items, per model",
+                                         ["model"], registry=r)
+        self.shadow_review_share_change = Gauge("triage_shadow_review_share_change",
+                                                "Shadow review share minus primary review share on the same items",
+                                                registry=r)
+        self.shadow_skipped = Counter("triage_shadow_skipped_items", "Items the shadow skipped because it was behind",
+                                      registry=r)
+        self.shadow_errors = Counter("triage_shadow_errors", "Shadow batches that failed", registry=r)
+        # shared rate limits (serving/ratelimit.py)
+        self.ratelimit_backend_errors = Counter("triage_ratelimit_backend_errors",
+                                                "Rate-limit checks let through because Redis did not answer", registry=r)
         # Set at start-up (the lifespan may run more than once per app, registration may not).
         self.review_depth: Callable[[], int | None] | None = None
         r.register(_ReviewQueueCollector(self))

@@ -34,9 +34,14 @@ async def classify(
     services: Services, items: Sequence[Any], request_id: str, key_id: int | None
 ) -> dict[str, Any]:
     """The response body for validated request ``items`` (same order); results are stored first."""
-    predictions = await services.batcher.process_async([item.text for item in items])
+    texts = [item.text for item in items]
+    predictions = await services.batcher.process_async(texts)
+    versions = _versions(predictions)
+    if len(versions) > 1:  # its batches straddled a model reload: score it again on one model
+        predictions = await services.batcher.process_async(texts)
+        versions = _versions(predictions)
+    model_version = versions.pop() if len(versions) == 1 else services.model_version
     now = datetime.now(timezone.utc)
-    model_version = services.model_version
     metrics = services.metrics
     results, rows = [], []
     for item, pred in zip(items, predictions):
@@ -109,6 +114,11 @@ async def classify(
         if r["needs_review"]:
             metrics.needs_review.inc()
     return {"model_version": model_version, "results": results}
+
+
+def _versions(predictions: Sequence[Any]) -> set[str]:
+    """Versions of the models that scored ``predictions`` (serving/models_live.py tags them)."""
+    return {v for v in (getattr(p, "model_version", None) for p in predictions) if v}
 
 
 def _clean_value(value: Any) -> Any:

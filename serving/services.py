@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifier.errors import TriageError
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
 from serving import db, store
 from serving.auth import KeyStore
 from serving.batcher import MicroBatcher
 from serving.metrics import Metrics
-from serving.ratelimit import RateLimiter
+from serving.models_live import ModelSlot, ShadowScorer
+from serving.ratelimit import RateLimiter, make_limiter
 from serving.settings import Settings, model_parallelism
 
 log = logging.getLogger("triage.services")
@@ -29,18 +32,23 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    classifier: Any  # classifier.runtime.Classifier or a stand-in with the same interface
+    model: ModelSlot  # the serving classifier (hot-swappable) and the shadow, if any
     batcher: MicroBatcher
     writer: MicroBatcher  # group commit: the rows of concurrent requests share one transaction
     matrix: PriorityMatrix
     router: Router
     keys: KeyStore
-    limiter: RateLimiter
+    limiter: RateLimiter  # or serving.ratelimit.RedisRateLimiter, same interface
     metrics: Metrics
 
     @property
+    def classifier(self) -> Any:
+        """The classifier serving now (classifier.runtime.Classifier or a stand-in)."""
+        return self.model.current
+
+    @property
     def model_version(self) -> str:
-        return self.classifier.model_version
+        return self.model.model_version
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics, classifier: Any = None) -> "Services":
@@ -53,18 +61,34 @@ class Services:
         sessions = db.make_sessionmaker(engine)
 
         workers, threads = model_parallelism(settings)
-        if classifier is None:
+
+        def load(path: Path, threads: int = threads) -> Any:
             from classifier.runtime import Classifier  # imported here: loads onnxruntime
 
-            classifier = Classifier.load(settings.bundle_dir, threads=threads, batch_size=settings.batch_max_size)
+            model = Classifier.load(path, threads=threads, batch_size=settings.batch_max_size)
             # First calls initialise lazily (tokenizer caches, jieba dictionaries): pay that
-            # here, not in the first customer's request.
-            classifier.predict(["预热：手机银行转账失败，年费怎么收？"])
+            # here, not in the first customer's request (and, on a reload, before the swap).
+            model.predict(["预热：手机银行转账失败，年费怎么收？"])
+            return model
+
+        if classifier is None:
+            classifier = load(settings.bundle_dir)
         log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir),
                                         "model_workers": workers, "model_threads": threads})
+        shadow = None
+        if settings.shadow_bundle:
+            try:  # one thread of its own, so it cannot take the primary's cores from it
+                shadow = ShadowScorer(load(settings.shadow_bundle, threads=1), metrics,
+                                      settings.shadow_sample_rate, settings.shadow_max_queue_items)
+                log.info("shadow model loaded", extra={"model_version": shadow.classifier.model_version,
+                                                       "bundle": str(settings.shadow_bundle)})
+            except TriageError as exc:  # an experiment must not keep the service from starting
+                log.error("shadow bundle not loaded; serving without a shadow: %s", exc,
+                          extra={"bundle": str(settings.shadow_bundle), "cause_code": exc.code})
+        model = ModelSlot(classifier, settings.bundle_dir, load, metrics, shadow)
 
         batcher = MicroBatcher(
-            classifier.predict,
+            model.predict,
             max_size=settings.batch_max_size,
             max_wait_ms=settings.batch_max_wait_ms,
             max_queue_items=settings.batch_max_queue_items,
@@ -80,7 +104,6 @@ class Services:
             max_queue_items=max(65536, settings.max_batch_items),
             name="database",
         )
-        metrics.model_info.info({"version": classifier.model_version, "bundle": str(settings.bundle_dir)})
 
         def depth() -> int | None:
             try:
@@ -93,19 +116,20 @@ class Services:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            classifier=classifier,
+            model=model,
             batcher=batcher,
             writer=writer,
             matrix=matrix,
             router=router,
             keys=KeyStore(sessions, settings.auth_cache_seconds),
-            limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limiter=make_limiter(settings, metrics),
             metrics=metrics,
         )
 
     def close(self) -> None:
         """Graceful: finish queued predictions and their writes, then release database connections."""
         self.batcher.close()
+        self.model.close()
         self.writer.close()
         self.engine.dispose()
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
@@ -80,6 +81,35 @@ class Settings(BaseSettings):
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True
+
+    # --- `triage serve` (flags override; the Docker image sets TRIAGE_HOST=0.0.0.0) ------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    # --- shared rate limits (serving/ratelimit.py) ------------------------------------------
+    # Empty: per-process token buckets in memory. A redis:// URL: one bucket per key shared by
+    # every process and replica using that Redis (and this prefix).
+    rate_limit_redis_url: str = ""
+    rate_limit_redis_prefix: str = "triage:ratelimit:"
+    # A Redis that does not answer within this long lets the request through (fail open, counted
+    # in triage_ratelimit_backend_errors): rate limiting must not take the service down with it.
+    rate_limit_redis_timeout_s: float = Field(0.25, gt=0)
+
+    # --- hot reload and shadow model (serving/models_live.py) --------------------------------
+    # SIGHUP reloads the bundle from bundle_dir (as POST /v1/admin/reload does).
+    reload_on_sighup: bool = True
+    # A second bundle that scores the same traffic off the hot path; agreement per head and the
+    # review share of both are exported as metrics (triage_shadow_*). Unset: no shadow.
+    shadow_bundle: Optional[Path] = None
+    # Share of model batches also sent to the shadow (1.0: all), and how many items may wait for
+    # it before further batches are skipped (counted, never slowing the primary).
+    shadow_sample_rate: float = Field(1.0, ge=0, le=1)
+    shadow_max_queue_items: int = Field(2048, ge=1)
+
+    @field_validator("shadow_bundle", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow
+        return None if value == "" else value
 
 
 def available_cores() -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_DATA = Path("data/labeled/test.jsonl")
+from classifier.resources import resource_path
+
+DEFAULT_DATA = resource_path("data/labeled/test.jsonl")  # the checkout's, from any working directory
 
 
 def register(subparsers) -> None:

@@ -28,10 +28,11 @@ import yaml
 
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
+from classifier.resources import resource_path
 from classifier.review import parse_class, review_mask
 from training.calibrate import DEFAULT_TARGET_ACCURACY, abstention_threshold
 
-DEFAULT_CONFIG = Path("configs/review.yaml")
+DEFAULT_CONFIG = resource_path("configs/review.yaml")  # from any working directory (classifier/resources.py)
 SCALE_STEPS = np.round(np.linspace(1.0, 0.0, 21), 3)
 
 

@@ -30,10 +30,11 @@ from typing import Iterable, Sequence
 
 from classifier.errors import ConfigError, TestSplitLeak
 from classifier.normalize import normalize_text
+from classifier.resources import resource_path
 
 SPLITS = ("train", "dev", "test")
 MANIFEST_NAME = "manifest.json"
-DEFAULT_MANIFEST = Path("data/labeled") / MANIFEST_NAME
+DEFAULT_MANIFEST = resource_path("data/labeled/" + MANIFEST_NAME)  # the checkout's, from any working directory
 
 
 def text_key(text: str) -> str:

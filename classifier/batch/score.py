@@ -162,20 +162,7 @@ def score_file(
     start = time.perf_counter()
 
     table = read_input(input_path, options)
-    summary.rows = len(table.rows)
-    summary.encoding, summary.encoding_detected = table.stats.encoding, table.stats.encoding_detected
-    summary.input_lines, summary.blank_lines = table.stats.lines, table.stats.blank_lines
-    summary.input_records = table.stats.records
-    summary.column_map = dict(table.mapping)
-    summary.deadlines_from = f"column {table.received_column}" if table.received_column else "scoring time"
-    summary.warnings = missing_rule_keys(table, matrix, router)
-    added = options.prediction_columns()
-    clash = sorted(set(table.columns) & set(added))
-    if clash:
-        raise ColumnClash(
-            f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
-            details={"columns": clash},
-        )
+    describe_input(table, summary, matrix, router, options)
 
     checkpoint = checkpoint_path(output_path)
     # Held until the output is written and the checkpoint removed: a second run on the same
@@ -258,6 +245,23 @@ def read_input(path: Path, options: ScoreOptions) -> InputTable:
     return InputTable(rows, list(columns), mapping, stats, text_column, id_column, received)
 
 
+def describe_input(table: InputTable, summary: ScoreSummary, matrix: Any, router: Any, options: ScoreOptions) -> None:
+    """Put how the input was read into ``summary``; stop before scoring if the added columns clash with it."""
+    summary.rows = len(table.rows)
+    summary.encoding, summary.encoding_detected = table.stats.encoding, table.stats.encoding_detected
+    summary.input_lines, summary.blank_lines = table.stats.lines, table.stats.blank_lines
+    summary.input_records = table.stats.records
+    summary.column_map = dict(table.mapping)
+    summary.deadlines_from = f"column {table.received_column}" if table.received_column else "scoring time"
+    summary.warnings = missing_rule_keys(table, matrix, router)
+    clash = sorted(set(table.columns) & set(options.prediction_columns()))
+    if clash:
+        raise ColumnClash(
+            f"the input already has column(s) {', '.join(clash)}, which scoring adds; pass a prefix (--prefix pred_)",
+            details={"columns": clash},
+        )
+
+
 def rule_metadata_keys(matrix: Any, router: Any) -> dict[str, list[str]]:
     """Metadata key -> the importance and routing rules that test it."""
     keys: dict[str, list[str]] = {}
@@ -311,7 +315,7 @@ def score_rows(
     finished = len(done)
     for at in range(0, len(pending), options.chunk_size):
         chunk = pending[at:at + options.chunk_size]
-        for row in _score_chunk(chunk, table, classifier, matrix, router, options):
+        for row in score_chunk(chunk, table, classifier, matrix, router, options):
             done[row["index"]] = row["values"]
             sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         sink.flush()
@@ -399,7 +403,7 @@ def _open_checkpoint(path: Path, header: dict, resume: bool) -> dict[int, dict]:
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def _score_chunk(chunk: list[_Row], table: InputTable, classifier: Predictor, matrix: Any, router: Any,
+def score_chunk(chunk: list[_Row], table: InputTable, classifier: Predictor, matrix: Any, router: Any,
                  options: ScoreOptions) -> list[dict]:
     """One ``{"index", "values"}`` per row of ``chunk``, ``values`` holding the added columns."""
     p = options.prefix

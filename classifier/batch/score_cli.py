@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from classifier.batch.columns import parse_pair
-from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
 from classifier.errors import RecordsUnaccounted, ScoreOptionError
+from classifier.resources import default_bundle, default_priority_config, default_routing_config
 
 EXIT_UNACCOUNTED = 3
 
@@ -50,10 +50,18 @@ def register(subparsers) -> None:
     p.add_argument("--scores", action="store_true", help="also write every class score (category_score_fees, …)")
     p.add_argument("--prefix", default="", help="prefix for the added columns, e.g. pred_ when the input has `category`")
     p.add_argument("--chunk-size", type=int, default=256, help="rows per model call and checkpoint write (default 256)")
-    p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help=f"model bundle (default {DEFAULT_BUNDLE})")
-    p.add_argument("--priority-config", type=Path, default=DEFAULT_PRIORITY_CONFIG)
-    p.add_argument("--routing-config", type=Path, default=DEFAULT_ROUTING_CONFIG)
+    p.add_argument("--bundle", type=Path, default=default_bundle(),
+                   help="model bundle (default: TRIAGE_BUNDLE_DIR, else the shipped models/default)")
+    p.add_argument("--priority-config", type=Path, default=default_priority_config(),
+                   help="priority rules (default: TRIAGE_PRIORITY_CONFIG, else the shipped configs/priority.yaml)")
+    p.add_argument("--routing-config", type=Path, default=default_routing_config(),
+                   help="routing rules (default: TRIAGE_ROUTING_CONFIG, else the shipped configs/routing.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process (default); ray: an actor pool on Ray (pip install 'feedback-triage[distributed]')")
+    p.add_argument("--address", help="with --engine ray: the cluster (ray://HOST:10001, auto); default RAY_ADDRESS, "
+                                     "else a local Ray on this machine")
+    p.add_argument("--actors", type=int, default=2, help="with --engine ray: actors, each loading the bundle once (default 2)")
     p.set_defaults(func=run)
 
 
@@ -118,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix, encoding=args.encoding,
         column_map=tuple(args.column_map), labels=args.labels,
     )
+    if args.engine == "ray":
+        return _run_ray(args, options)
     # Rules and model are checked before any row is read: a bad file fails in seconds, not after an hour.
     matrix = PriorityMatrix.from_yaml(args.priority_config)
     router = Router.from_yaml(args.routing_config)
@@ -141,4 +151,22 @@ def run(args: argparse.Namespace) -> int:
               f"{summary.blank_lines} blank) but {summary.output_rows} output rows ({summary.error_rows} with an error): "
               "rows may be missing; please report this with the input file", file=sys.stderr)
         return EXIT_UNACCOUNTED
+    return 0
+
+
+def _run_ray(args: argparse.Namespace, options) -> int:  # noqa: ANN001 - classifier.batch.score.ScoreOptions
+    from classifier.batch.ray_engine import init_ray, score_file_ray
+
+    if args.resume:
+        raise ScoreOptionError("--resume is for the local engine; a Ray run scores the whole file again")
+    started = init_ray(args.address)
+    try:
+        summary = score_file_ray(args.input, args.out, args.bundle, args.priority_config, args.routing_config, options,
+                                 actors=args.actors, progress=None if args.quiet else ProgressLine())
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    print(json.dumps({**summary.to_dict(), "engine": "ray", "actors": args.actors}, ensure_ascii=False))
     return 0

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from classifier.cli import build_parser, main
-from serving.settings import get_settings
+from serving.settings import Settings, get_settings
 
 
 @pytest.fixture
@@ -68,7 +68,9 @@ def test_serve_arguments():
     args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9000", "--workers", "2", "--bundle", "b"])
     assert (args.host, args.port, args.workers, args.bundle) == ("0.0.0.0", 9000, 2, "b")
     defaults = build_parser().parse_args(["serve"])
-    assert (defaults.host, defaults.port, defaults.workers, defaults.bundle) == ("127.0.0.1", 8000, 1, None)
+    # Flags left out fall back to the settings: TRIAGE_HOST, TRIAGE_PORT, TRIAGE_SERVER_PROCESSES, TRIAGE_BUNDLE_DIR.
+    assert (defaults.host, defaults.port, defaults.workers, defaults.bundle) == (None, None, None, None)
+    assert (Settings().host, Settings().port, Settings().server_processes) == ("127.0.0.1", 8000, 1)
 
 
 def test_serve_with_a_missing_bundle_fails_cleanly(env_db, tmp_path, capsys, monkeypatch):

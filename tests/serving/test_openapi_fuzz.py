@@ -8,6 +8,7 @@ work with this pytest version, so the cases are driven through ``as_strategy`` d
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -22,6 +23,7 @@ from serving.app import create_app
 from serving.auth import create_key
 from serving.settings import Settings
 
+TINY_BUNDLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny_bundle"
 # A small default keeps the run well under a minute; raise it for a deeper local run.
 EXAMPLES_PER_OPERATION = int(os.environ.get("TRIAGE_FUZZ_EXAMPLES", "25"))
 # Every default check runs except "schema-valid data must be accepted": two limits cannot be
@@ -60,7 +62,8 @@ def fuzz_target(tiny_classifier, tmp_path_factory):
         key = create_key(session, "admin")[1]
     engine.dispose()
     app_settings = Settings(
-        database_url=url, max_text_chars=200, max_batch_items=8, max_body_bytes=64 * 1024, rate_limit_per_minute=0,
+        database_url=url, bundle_dir=TINY_BUNDLE,  # what POST /v1/admin/reload re-reads
+        max_text_chars=200, max_batch_items=8, max_body_bytes=64 * 1024, rate_limit_per_minute=0,
     )
     app = create_app(app_settings, classifier_override=tiny_classifier)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
