@@ -116,7 +116,8 @@ def make_client(tmp_path) -> Callable[..., Api]:
         def build(classifier: Any, database_url: str | None = None, **overrides: Any) -> Api:
             settings = Settings(database_url=database_url or _sqlite_url(tmp_path), **overrides)
             app = create_app(settings, classifier_override=classifier)
-            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+            # A loopback client address, as a local scraper has (/metrics needs no key from there).
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000)))
             keys = {}
             with app.state.services.sessions.begin() as session:
                 for role in ROLES:

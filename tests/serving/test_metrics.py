@@ -39,5 +39,5 @@ def test_metrics_content(api, fake_classifier):
     assert value("triage_needs_review_total") == 1
     assert value("triage_review_queue_depth") == 1
     assert value("triage_routed_total", queue="billing") == 1
-    assert value("triage_model_info", version=fake_classifier.model_version, bundle="models/default") == 1
+    assert value("triage_model_info", version=fake_classifier.model_version, bundle="default") == 1
     assert value("triage_batch_queue_items") == 0
