@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
 from classifier.priority import LEVELS, QUADRANTS
 from classifier.visible import has_visible_text
+from serving.pii import mask_text
 
 # A text must contain a character that is neither whitespace nor one of the control / zero-width
 # characters that text normalization (classifier.normalize) deletes; otherwise nothing is left to
@@ -58,13 +59,13 @@ def _has_content(value: str) -> str:
 
 
 # Metadata numbers the rules can compare: integers beyond this (JSON allows any length) would
-# overflow float() in the rules and lose precision in every JSON client.
+# overflow float() in the rules and lose precision in every JSON client (no amount is this large).
 METADATA_INT_LIMIT = 10**15
 
 
-def _bounded_int(value: int) -> int:
+def _bounded_int(value: int | float) -> int | float:
     if abs(value) > METADATA_INT_LIMIT:
-        raise PydanticCustomError("number_out_of_range", "metadata integers must lie within ±10^15",
+        raise PydanticCustomError("number_out_of_range", "metadata numbers must lie within ±10^15",
                                   {"limit": METADATA_INT_LIMIT})
     return value
 
@@ -229,7 +230,7 @@ def classify_request_model(
         Annotated[StrictStr, Field(max_length=max_metadata_value_chars), AfterValidator(_valid_unicode)],
         StrictBool,
         Annotated[StrictInt, AfterValidator(_bounded_int)],
-        Annotated[StrictFloat, Field(allow_inf_nan=False)],
+        Annotated[StrictFloat, Field(allow_inf_nan=False), AfterValidator(_bounded_int)],
         None,
     ]
     item = create_model(
@@ -366,7 +367,9 @@ class ReviewDecision(BaseModel):
     )
     sentiment: Optional[Literal[SENTIMENT]] = None  # type: ignore[valid-type]
     urgency: Optional[Literal[URGENCY]] = None  # type: ignore[valid-type]
-    note: Optional[Annotated[StrictStr, AfterValidator(_valid_unicode), AfterValidator(storable)]] = Field(
+    # Masked and cleaned when parsed: a note is stored and exported, and reviewers paste phone numbers.
+    note: Optional[Annotated[StrictStr, AfterValidator(_valid_unicode), AfterValidator(storable),
+                             AfterValidator(mask_text)]] = Field(
         None, max_length=REVIEW_NOTE_MAX_CHARS, description="Free text kept with the decision (not used for training)"
     )
 
