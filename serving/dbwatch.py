@@ -6,7 +6,10 @@ neither socket timeouts nor keepalives fire, and PostgreSQL's own ``statement_ti
 the frozen process. Only the client can notice. The pool's checkout marks the current request as
 "in the database" until checkin (the mark travels into worker threads with the request's
 context variables); the request deadline in serving/middleware.py answers 503 E522 once a mark is
-older than ``db_timeout_seconds``, without waiting for the stuck thread.
+older than ``db_timeout_seconds``, without waiting for the stuck thread, and marks the request
+abandoned: when the database thaws, that thread's transaction rolls back at commit, so a request
+answered 503/504 has changed nothing. (POST /v1/classify writes through the group-commit thread
+instead; its retries are made safe by the Idempotency-Key, serving/idempotency.py.)
 
 The pre-ping runs here too, inside the mark (SQLAlchemy's ``pool_pre_ping`` would run before the
 checkout event, unwatched): the documented "pessimistic disconnect handling" recipe — a failed
@@ -23,14 +26,20 @@ from sqlalchemy import Engine, event, exc
 _activity: contextvars.ContextVar["Activity | None"] = contextvars.ContextVar("triage_db_activity", default=None)
 
 
-class Activity:
-    """Per request: when its oldest open database connection was checked out (monotonic)."""
+class AbandonedRequest(Exception):
+    """Raised at commit in the work of a request that has been answered with 503/504 already."""
 
-    __slots__ = ("since", "open")
+
+class Activity:
+    """Per request: when its oldest open database connection was checked out (monotonic), and
+    whether the request was given up (its late work then rolls back instead of committing)."""
+
+    __slots__ = ("since", "open", "abandoned")
 
     def __init__(self) -> None:
         self.since: float | None = None
         self.open = 0
+        self.abandoned = False
 
     def stalled_for(self, now: float | None = None) -> float:
         since = self.since
@@ -49,13 +58,32 @@ def end_request(token: contextvars.Token) -> None:
 def watch(engine: Engine, ping: bool = True) -> None:
     """Mark checkouts for the current request and ping each reused connection."""
 
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Any) -> None:
+        # The client was told 503/504: a write that finishes after the database thaws must not
+        # commit behind its back (raised before the COMMIT is sent: the transaction rolls back).
+        activity = _activity.get()
+        if activity is not None and activity.abandoned:
+            raise AbandonedRequest("the request was answered before its database work finished; rolled back")
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+        # A new connection to a frozen server waits for libpq's connect_timeout (2 s at least):
+        # watched too, so the request answers at the database timeout.
+        activity = _activity.get()
+        if activity is None:
+            return None  # the dialect connects as usual
+        _enter(activity)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        finally:
+            _leave(activity)
+
     @event.listens_for(engine.pool, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
         activity = _activity.get()
         if activity is not None:
-            if activity.open == 0:
-                activity.since = time.monotonic()
-            activity.open += 1
+            _enter(activity)
             record.info["triage_activity"] = activity
         if not ping:
             return
@@ -70,9 +98,19 @@ def watch(engine: Engine, ping: bool = True) -> None:
         _release(record)
 
 
+def _enter(activity: Activity) -> None:
+    if activity.open == 0:
+        activity.since = time.monotonic()
+    activity.open += 1
+
+
+def _leave(activity: Activity) -> None:
+    activity.open = max(0, activity.open - 1)
+    if activity.open == 0:
+        activity.since = None
+
+
 def _release(record: Any) -> None:
     activity = record.info.pop("triage_activity", None)
     if activity is not None:
-        activity.open = max(0, activity.open - 1)
-        if activity.open == 0:
-            activity.since = None
+        _leave(activity)

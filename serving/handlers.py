@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from classifier.errors import TriageError
 from serving import errors
+from serving.dbwatch import AbandonedRequest
 from serving.errors import error_body
 from serving.validation import from_validation_errors
 
@@ -83,8 +84,15 @@ async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse
                                                 details={"reason": type(exc).__name__}))
 
 
+async def abandoned(request: Request, exc: AbandonedRequest) -> JSONResponse:
+    """The late end of a request answered at its deadline: rolled back; this response is dropped."""
+    log.info("late work of an abandoned request rolled back")
+    return _response(errors.DatabaseUnavailable("database unavailable; retry later"))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_exception_handler(AbandonedRequest, abandoned)
     app.add_exception_handler(TriageError, triage_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

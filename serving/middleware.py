@@ -122,7 +122,6 @@ class TriageMiddleware:
                     return
             late = await self._within_deadline(self.app(scope, receive, send_wrapper), activity, status)
             if late is not None:
-                status["abandoned"] = False
                 await _send_error(send_wrapper, late)
                 status["abandoned"] = True
         except Exception:  # noqa: BLE001 - last resort: the client gets the schema, the log gets the trace
@@ -174,6 +173,7 @@ class TriageMiddleware:
                                          details={"timeout_seconds": self.request_timeout})
             else:
                 continue
+            activity.abandoned = True  # its late transaction rolls back (serving/dbwatch.py)
             task.add_done_callback(_consume)
             task.cancel()
             log.warning("request abandoned: %s", error.code, extra={"timeout": error.code})

@@ -137,3 +137,22 @@ def api(make_client, fake_classifier) -> Api:
 def tiny_api(make_client, tiny_classifier) -> Api:
     """An app on the real tiny bundle and a fresh SQLite database."""
     return make_client(tiny_classifier)
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server started for this test alone (tests/serving/pg_own.py), stopped after."""
+    from pg_own import OwnPostgres, find_bin
+
+    if find_bin() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, postgres) not installed; set PG_BIN")
+    server = OwnPostgres()
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001
+        server.stop()
+        pytest.skip(f"cannot start a PostgreSQL server of our own: {type(exc).__name__}: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
