@@ -82,7 +82,7 @@ async def classify(
         channel = masked_meta.get("channel")
         rows.append({
             "request_id": request_id,
-            "item_id": item.id,
+            "item_id": _clean(mask_text(item.id)),  # ticket ids sometimes are phone numbers
             "api_key_id": key_id,
             "text_masked": _clean(mask_text(item.text)),
             "metadata": masked_meta,  # rows are keyed by column name (store.save_classifications)
