@@ -25,5 +25,7 @@ def is_invisible(ch: str) -> bool:
 
 
 def has_visible_text(text: str) -> bool:
-    """True when ``text`` holds a character that is neither whitespace nor invisible."""
-    return any(not is_invisible(ch) for ch in text)
+    """True when ``text`` holds a character that is neither whitespace nor invisible, after NFKC
+    (what normalization does first: a lone spacing diaeresis "¨" becomes a space and a combining
+    mark, which is nothing to classify)."""
+    return any(not is_invisible(ch) for ch in unicodedata.normalize("NFKC", text))
