@@ -15,10 +15,10 @@ The same mechanism groups the database writes of concurrent requests into one tr
 (group commit, see serving/services.py): ``process`` is any function from a list of items to one
 result per item, and a job (one request's items) is never split across calls when it fits.
 
-Fairness: jobs wait in one lane per client (API key), and a batch takes the head job of each lane
-in turn, so a client's 256-item request — cut into ``chunk_items`` parts — cannot hold a small
-request of another client behind all of it (before, a single-item request waited 30 s behind
-one 256-item batch). ``max_items_per_client`` caps what one client may have waiting (429 E527).
+Fairness: jobs wait in lanes, one per client (API key) and request size (requests of one part,
+requests of several), and a batch takes the head job of each lane in turn, so a 256-item request
+— cut into ``chunk_items`` parts — cannot hold a small request behind all of it, whoever sent
+either (before, a single-item request waited 30 s behind one 256-item batch). ``max_items_per_client`` caps what one client may have waiting (429 E527).
 A job whose request gave up (deadline, database timeout: its future is cancelled) is dropped
 when its turn comes, so abandoned requests neither cost model time nor get stored late.
 """
@@ -70,7 +70,7 @@ class MicroBatcher:
         self.max_items_per_client = max_items_per_client  # 0: no cap
         self.on_batch = on_batch  # (items, seconds) after each model call, for metrics
         self.on_queue = on_queue  # queued item count after each change, for metrics
-        self._lanes: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # client -> waiting jobs, in turn order
+        self._lanes: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # (client, large) -> waiting jobs, in turn order
         self._pending = 0  # items submitted and not yet taken by a worker
         self._in_flight: dict[Hashable, int] = {}  # client -> items submitted and not yet answered
         self._lock = threading.Lock()
@@ -114,9 +114,12 @@ class MicroBatcher:
                     details={"items_in_flight": held, "max_items_in_flight": self.max_items_per_client},
                 )
             jobs = [_Job(c, client) for c in chunks]
-            lane = self._lanes.get(client)
+            # A client's small requests have a lane of their own: they never wait behind its
+            # large ones either (a ticket desk and a nightly backfill may share a key).
+            lane_key = (client, len(chunks) > 1)
+            lane = self._lanes.get(lane_key)
             if lane is None:
-                lane = self._lanes[client] = deque()
+                lane = self._lanes[lane_key] = deque()
             lane.extend(jobs)
             self._pending += total
             self._in_flight[client] = held + total
@@ -145,16 +148,16 @@ class MicroBatcher:
         progress = True
         while progress and size < room:
             progress = False
-            for client in list(self._lanes):
-                lane = self._lanes[client]
+            for lane_key in list(self._lanes):
+                lane = self._lanes[lane_key]
                 job = lane[0]
                 if (batch or room < self.max_size) and size + len(job.texts) > room:
                     continue  # never split a job; a smaller one from another lane may still fit
                 lane.popleft()
                 if lane:
-                    self._lanes.move_to_end(client)
+                    self._lanes.move_to_end(lane_key)
                 else:
-                    del self._lanes[client]
+                    del self._lanes[lane_key]
                 self._pending -= len(job.texts)
                 if not job.future.set_running_or_notify_cancel():
                     continue  # its request gave up: drop it

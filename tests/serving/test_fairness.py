@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from serving.batcher import MicroBatcher
@@ -23,7 +24,8 @@ def slow_model(per_item_s: float):
     return process, seen
 
 
-def test_a_small_request_is_not_queued_behind_a_large_one():
+@pytest.mark.parametrize("small_client", ["ticket-desk", "bulk"])  # another key, or the same one
+def test_a_small_request_is_not_queued_behind_a_large_one(small_client):
     process, seen = slow_model(0.004)
     batcher = MicroBatcher(process, max_size=32, chunk_items=8, workers=1)
     try:
@@ -31,7 +33,7 @@ def test_a_small_request_is_not_queued_behind_a_large_one():
             big = asyncio.create_task(batcher.process_async([f"big{i}" for i in range(256)], client="bulk"))
             await asyncio.sleep(0.05)  # the large request is queued and being worked on
             started = time.monotonic()
-            small = await batcher.process_async(["small"], client="ticket-desk")
+            small = await batcher.process_async(["small"], client=small_client)
             small_latency = time.monotonic() - started
             await big
             return small, small_latency, time.monotonic() - started
