@@ -49,26 +49,38 @@ def encode(port: int, key: str, texts: list[str], n_items: int, rng: random.Rand
     return head.encode("ascii") + body
 
 
+CONNECTION_ERROR = 599  # the client's own code: no HTTP response (not a server 5xx)
+IDLE_REUSE_S = 3.0  # uvicorn closes keep-alive connections idle for 5 s: never reuse one that old
+
+
 class Pool:
     """Keep-alive connections handed out one request at a time (the open-loop sender never waits
     for a connection: it opens another)."""
 
     def __init__(self, port: int):
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def send(self, request: bytes) -> int:
-        conn = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+        conn = None
+        while self.idle and conn is None:
+            reader, writer, used = self.idle.pop()
+            if time.monotonic() - used < IDLE_REUSE_S:
+                conn = (reader, writer)
+            else:
+                writer.close()
+        if conn is None:
+            conn = await asyncio.open_connection("127.0.0.1", self.port)
         try:
             status = await exchange(*conn, request)
         except (ConnectionError, asyncio.IncompleteReadError):
             conn[1].close()
-            return 599
-        self.idle.append(conn)
+            return CONNECTION_ERROR
+        self.idle.append((*conn, time.monotonic()))
         return status
 
     def close(self) -> None:
-        for _, w in self.idle:
+        for _, w, _ in self.idle:
             w.close()
 
 
@@ -166,12 +178,12 @@ def main() -> None:
             rss_end = rss_mb(server.pid)
         finally:
             stop_server(server)
-    fivexx = sum(n for s, n in {**Counter(a["statuses"]) + Counter(b["statuses"]) + Counter(b["bulk_statuses"])}.items()
-                 if s >= 500)
+    every = Counter(a["statuses"]) + Counter(b["statuses"]) + Counter(b["bulk_statuses"])
+    fivexx = sum(n for s, n in every.items() if 500 <= s < CONNECTION_ERROR)
     for name, r in (("A: mixed load only", a), ("B: mixed load + one 256-item client", b)):
         print(f"{name}: statuses {r['statuses']}" + (f", 256-item client {r['bulk_statuses']}" if r["bulk_statuses"] else "")
               + f"; single-item p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms over {r['singles']} requests")
-    print(f"5xx responses: {fivexx} (target 0); server RSS {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
+    print(f"5xx responses: {fivexx} (target 0); connection errors (no response): {every[CONNECTION_ERROR]}; server RSS {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
 
 
 if __name__ == "__main__":

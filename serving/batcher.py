@@ -175,15 +175,19 @@ class MicroBatcher:
                     self._ready.wait()
                 if not self._lanes:
                     return  # closed and drained
-                batch = self._take_batch(self.max_size)
+                # While several lanes wait, batches stay small (two parts): a batch's duration is
+                # what a small request waits for its turn, and the model's per-item cost hardly
+                # grows from 32 to 64 items on a CPU.
+                room = self.max_size if len(self._lanes) <= 1 else min(self.max_size, 2 * self.chunk_items)
+                batch = self._take_batch(room)
                 size = sum(len(j.texts) for j in batch)
-                if self.max_wait > 0 and size < self.max_size:
+                if self.max_wait > 0 and size < room:
                     # Wait a little for more items (off by default, see serving/settings.py).
                     deadline = time.monotonic() + self.max_wait
-                    while size < self.max_size and not self._closed and (remaining := deadline - time.monotonic()) > 0:
+                    while size < room and not self._closed and (remaining := deadline - time.monotonic()) > 0:
                         self._ready.wait(remaining)
                         if self._lanes:
-                            more = self._take_batch(self.max_size - size)
+                            more = self._take_batch(room - size)
                             batch.extend(more)
                             size += sum(len(j.texts) for j in more)
                 pending = self._pending
