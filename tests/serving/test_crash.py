@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from serving import db

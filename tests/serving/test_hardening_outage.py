@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 from sqlalchemy import func, select
 
 from serving.models import Classification, IdempotencyRecord
