@@ -133,7 +133,12 @@ _COMPARISON_OPS = _NUMERIC_OPS + ("eq", "ne", "in", "not_in")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (JSON allows any number of digits)
+        return False
 
 
 def _as_number(value: Any) -> float | None:

@@ -89,6 +89,13 @@ class BatchTooLarge(DataError):
     http_status = 413
 
 
+class MetadataOutOfRange(DataError):
+    """A metadata number the priority and routing rules cannot compare (an integer beyond ±10^15)."""
+
+    code = "E213"
+    http_status = 422
+
+
 # Batch scoring (classifier.batch.score). E223/E224 (with E210) are row-level: they are written into
 # the row's `error` column and the run goes on; the others stop the run.
 class ScoreOptionError(DataError):

@@ -18,6 +18,7 @@ from classifier.calibration import blend, calibrate, softmax
 from classifier.errors import BundleError, EmptyText
 from classifier.labels import HEADS
 from classifier.normalize import normalize_text
+from classifier.visible import has_visible_text
 from classifier.review import review_reasons, uncertain_reason
 
 
@@ -141,8 +142,9 @@ class Classifier:
     def raw_scores(self, texts: Sequence[str]) -> RawScores:
         normalized = [normalize_text(t) for t in texts]
         for i, t in enumerate(normalized):
-            if not t:
-                raise EmptyText(f"text #{i} is empty after normalization", details={"index": i})
+            if not t or not has_visible_text(t):
+                raise EmptyText(f"text #{i} is empty after normalization (or only invisible characters)",
+                                details={"index": i})
         out = self.logits(self.encode(normalized))
         transformer = {h: softmax(out[f"logits_{h}"]) for h in HEADS}
         linear = self._linear.predict_proba(normalized, normalized=True) if self._linear is not None else None

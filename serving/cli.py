@@ -13,6 +13,9 @@ import sys
 from classifier.errors import TriageError
 from serving.errors import NotFound
 
+# Operator commands (keys, review export) may read whole tables: not the service's short timeout.
+CLI_DB_TIMEOUT = 600.0
+
 
 def register_serve(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)", description="Run the classification API.")
@@ -101,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
     verify(settings.bundle_dir)
     PriorityMatrix.from_yaml(settings.priority_config)
     Router.from_yaml(settings.routing_config)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, timeout=CLI_DB_TIMEOUT)
     db.migrate(engine)
     engine.dispose()
 
@@ -145,7 +148,7 @@ def _sessions():
     from serving import db
     from serving.settings import Settings
 
-    engine = db.make_engine(Settings().database_url)
+    engine = db.make_engine(Settings().database_url, timeout=CLI_DB_TIMEOUT)
     db.migrate(engine)
     return engine, db.make_sessionmaker(engine)
 

@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from serving.auth import PERMISSIONS, Principal
-from serving.errors import DatabaseUnavailable, Forbidden, NotReady, RateLimited, Unauthenticated
+from serving.errors import DatabaseUnavailable, Forbidden, NotReady, RateLimited, TooManyInvalidKeys, Unauthenticated
 from serving.ratelimit import RateLimiter
 from serving.services import Services
 from serving.settings import Settings
@@ -61,12 +61,15 @@ def require(permission: str) -> Callable:
             )
         hit, principal = services.keys.cached(key)
         if not hit:
+            guard_invalid_keys(request, services, failed=False)  # before spending a database lookup
             try:
                 principal = await run_in_threadpool(services.keys.lookup, key)
             except Exception as exc:  # noqa: BLE001
                 raise DatabaseUnavailable("cannot check the API key: database unavailable") from exc
         if principal is None:
-            raise Unauthenticated("invalid or revoked API key")
+            guard_invalid_keys(request, services, failed=True)
+            raise Unauthenticated("invalid or revoked API key (a revocation takes effect within the "
+                                  "key cache time, TRIAGE_AUTH_CACHE_SECONDS)")
         request.state.principal = principal
         if not principal.can(permission):
             raise Forbidden(
@@ -83,6 +86,22 @@ def require(permission: str) -> Callable:
         return principal
 
     return dependency
+
+
+def guard_invalid_keys(request: Request, services: Services, failed: bool) -> None:
+    """429 E528 for an address over its budget of wrong or revoked keys (serving/keyguard.py).
+    ``failed``: count this attempt; otherwise only check, before spending a database lookup."""
+    guard = getattr(services, "invalid_keys", None)
+    if guard is None or not guard.enabled:
+        return
+    address = request.client.host if request.client else "unknown"
+    wait = guard.failed(address) if failed else guard.wait(address)
+    if wait > 0:
+        raise TooManyInvalidKeys(
+            "too many requests with an invalid API key from this address",
+            details={"retry_after_seconds": round(wait, 3)},
+            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+        )
 
 
 ClassifyCaller = Annotated[Principal, Depends(require("classify"))]

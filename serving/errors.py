@@ -161,6 +161,52 @@ class DatabaseUnavailable(ServingError):
     headers = {"Retry-After": "5"}
 
 
+class UnsupportedContentEncoding(ServingError):
+    """The body is compressed (Content-Encoding other than identity): send plain JSON."""
+
+    code = "E523"
+    http_status = 415
+
+
+class IdempotencyKeyReused(ServingError):
+    """An Idempotency-Key already used, within the window, for a request with another body."""
+
+    code = "E524"
+    http_status = 409
+
+
+class InvalidIdempotencyKey(ServingError):
+    """The Idempotency-Key header is not 1-128 printable ASCII characters."""
+
+    code = "E525"
+    http_status = 422
+
+
+class DeadlineExceeded(ServingError):
+    """The request did not finish within the per-request deadline (TRIAGE_REQUEST_TIMEOUT_SECONDS).
+    Nothing was stored for it unless its write had already begun; retry with the same
+    Idempotency-Key to be sure of exactly one stored copy."""
+
+    code = "E526"
+    http_status = 504
+    headers = {"Retry-After": "1"}
+
+
+class TooManyItemsInFlight(ServingError):
+    """This API key already has the configured number of items waiting for the model."""
+
+    code = "E527"
+    http_status = 429
+    headers = {"Retry-After": "1"}
+
+
+class TooManyInvalidKeys(ServingError):
+    """Too many requests with a wrong or revoked key from this client address."""
+
+    code = "E528"
+    http_status = 429
+
+
 class InternalError(ServingError):
     """Unexpected failure; the body never carries a stack trace (it is logged with the request id)."""
 

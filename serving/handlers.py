@@ -11,10 +11,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from classifier.errors import TriageError
 from serving import errors
+from serving.dbwatch import AbandonedRequest
 from serving.errors import error_body
 from serving.validation import from_validation_errors
 
@@ -74,7 +76,23 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
                                           details={"request_id": rid}))
 
 
+async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    """Any database failure (unreachable, timed out, a value it refused) → 503 E522 with Retry-After.
+    Logged by type only: the message of a failed statement may quote customer data."""
+    log.warning("database error: %s", type(exc).__name__, extra={"db_error": type(getattr(exc, "orig", None) or exc).__name__})
+    return _response(errors.DatabaseUnavailable("database unavailable; retry later",
+                                                details={"reason": type(exc).__name__}))
+
+
+async def abandoned(request: Request, exc: AbandonedRequest) -> JSONResponse:
+    """The late end of a request answered at its deadline: rolled back; this response is dropped."""
+    log.info("late work of an abandoned request rolled back")
+    return _response(errors.DatabaseUnavailable("database unavailable; retry later"))
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_exception_handler(AbandonedRequest, abandoned)
     app.add_exception_handler(TriageError, triage_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -13,6 +13,8 @@ import sys
 import traceback
 from datetime import datetime, timezone
 
+from serving.pii import mask_text
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # LogRecord attributes that are not "extra" fields.
@@ -47,7 +49,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_text(record.getMessage()),  # a last line of defence: messages quoting input
         }
         rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
@@ -58,7 +60,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Server-side only: responses never carry traces.
             entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-            entry["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+            entry["traceback"] = mask_text("".join(traceback.format_exception(*record.exc_info)))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

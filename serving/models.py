@@ -116,3 +116,24 @@ class ItemRevision(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
 
     __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),)
+
+
+class IdempotencyRecord(Base):
+    """The stored response of a POST /v1/classify sent with an ``Idempotency-Key``: a retry with
+    the same key and body gets it back instead of a second set of rows (serving/idempotency.py).
+    Written in the same transaction as the request's classifications, so either both exist or
+    neither does."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    key: Mapped[str] = mapped_column(String(128), nullable=False)
+    body_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    response: Mapped[str] = mapped_column(Text, nullable=False)  # the JSON body, as sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (
+        Index("ux_idempotency_keys_key", "api_key_id", "key", unique=True),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )

@@ -7,13 +7,18 @@ are committed.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
+
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from classifier.errors import TriageError
 from classifier.labels import HEADS
-from serving import store
+from serving import idempotency, store
 from serving.errors import DatabaseUnavailable
 from serving.pii import mask_text, mask_value
 from serving.services import Services
@@ -31,14 +36,24 @@ def _head(pred: Any) -> dict[str, Any]:
 
 
 async def classify(
-    services: Services, items: Sequence[Any], request_id: str, key_id: int | None
+    services: Services, items: Sequence[Any], request_id: str, key_id: int | None,
+    idempotent: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The response body for validated request ``items`` (same order); results are stored first."""
+    """The response body for validated request ``items`` (same order); results are stored first.
+
+    ``idempotent``: ``(Idempotency-Key, body digest)``; the response is stored with the rows, and
+    a retry gets the stored body back (``"_replayed": True`` is then set on the returned dict,
+    not sent) — serving/idempotency.py."""
+    if idempotent is not None and key_id is not None:
+        stored = await _stored_response(services, key_id, idempotent)
+        if stored is not None:
+            return stored
     texts = [item.text for item in items]
-    predictions = await services.batcher.process_async(texts)
+    # In parts, in turn with other keys' requests (serving/batcher.py); per key in-flight cap.
+    predictions = await services.batcher.process_async(texts, client=key_id)
     versions = _versions(predictions)
     if len(versions) > 1:  # its batches straddled a model reload: score it again on one model
-        predictions = await services.batcher.process_async(texts)
+        predictions = await services.batcher.process_async(texts, client=key_id)
         versions = _versions(predictions)
     model_version = versions.pop() if len(versions) == 1 else services.model_version
     now = datetime.now(timezone.utc)
@@ -72,7 +87,7 @@ async def classify(
         channel = masked_meta.get("channel")
         rows.append({
             "request_id": request_id,
-            "item_id": item.id,
+            "item_id": _clean(mask_text(item.id)),  # ticket ids sometimes are phone numbers
             "api_key_id": key_id,
             "text_masked": _clean(mask_text(item.text)),
             "metadata": masked_meta,  # rows are keyed by column name (store.save_classifications)
@@ -97,12 +112,28 @@ async def classify(
             "created_at": store.to_storage(now),
         })
 
+    payload = {"model_version": model_version, "results": results}
+    if idempotent is not None and key_id is not None:
+        rows.append(idempotency.Entry(key_id, idempotent[0], idempotent[1], json.dumps(payload, ensure_ascii=False),
+                                      store.to_storage(now), timedelta(seconds=services.settings.idempotency_window_seconds)))
+    timeout = services.settings.db_timeout_seconds
     try:
-        await services.writer.process_async(rows)
+        # Bounded: a frozen database must not hold the request. If the write has not started by
+        # then it is dropped (the batcher skips cancelled jobs); if it has, it may still commit,
+        # which is what the Idempotency-Key retry covers.
+        await asyncio.wait_for(services.writer.process_async(rows), timeout)
+    except asyncio.TimeoutError:
+        log.warning("storing %d results timed out after %.1fs", len(rows), timeout)
+        raise DatabaseUnavailable("the database did not answer in time; retry later (with the same Idempotency-Key)",
+                                  details={"timeout_seconds": timeout}) from None
     except Exception as exc:  # noqa: BLE001 - any driver error: the client should retry later
         if isinstance(exc, TriageError):  # the writer's queue is full or it is shutting down
             raise
-        log.exception("storing %d results failed", len(rows))
+        if idempotent is not None and key_id is not None and isinstance(exc, IntegrityError):
+            stored = await _stored_response(services, key_id, idempotent)  # a concurrent first attempt won
+            if stored is not None:
+                return stored
+        log.warning("storing %d results failed: %s", len(rows), type(exc).__name__)
         raise DatabaseUnavailable("could not store the results; retry later", details={"reason": type(exc).__name__}) from exc
 
     metrics.request_items.observe(len(items))
@@ -113,7 +144,16 @@ async def classify(
         metrics.priority_levels.labels(r["priority"]["level"]).inc()
         if r["needs_review"]:
             metrics.needs_review.inc()
-    return {"model_version": model_version, "results": results}
+    return payload
+
+
+async def _stored_response(services: Services, key_id: int, idempotent: tuple[str, str]) -> dict[str, Any] | None:
+    key, digest = idempotent
+    since = store.to_storage(datetime.now(timezone.utc)) - timedelta(seconds=services.settings.idempotency_window_seconds)
+    record = await run_in_threadpool(idempotency.find, services.sessions, key_id, key, since)
+    if record is None:
+        return None
+    return {**idempotency.replay(record, digest), "_replayed": True}
 
 
 def _versions(predictions: Sequence[Any]) -> set[str]:

@@ -28,6 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
 from classifier.priority import LEVELS, QUADRANTS
+from classifier.visible import has_visible_text
+from serving.pii import mask_text
 
 # A text must contain a character that is neither whitespace nor one of the control / zero-width
 # characters that text normalization (classifier.normalize) deletes; otherwise nothing is left to
@@ -49,9 +51,42 @@ def _valid_unicode(value: str) -> str:
 
 
 def _has_content(value: str) -> str:
-    if not _CONTENT.search(value):
+    # The pattern is what the schema can say; has_visible_text also refuses texts of only
+    # invisible / format characters (U+2060, U+3164, ...), see classifier/visible.py.
+    if not _CONTENT.search(value) or not has_visible_text(value):
         raise PydanticCustomError("empty_text", "text is empty or only whitespace")
     return value
+
+
+# Metadata numbers the rules can compare: integers beyond this (JSON allows any length) would
+# overflow float() in the rules and lose precision in every JSON client (no amount is this large).
+METADATA_INT_LIMIT = 10**15
+
+
+def _bounded_int(value: int | float) -> int | float:
+    if abs(value) > METADATA_INT_LIMIT:
+        raise PydanticCustomError("number_out_of_range", "metadata numbers must lie within ±10^15",
+                                  {"limit": METADATA_INT_LIMIT})
+    return value
+
+
+def _unique_ids(items: list) -> list:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen:
+            raise PydanticCustomError("duplicate_id", "item ids must be unique within a request (item {index})",
+                                      {"index": index})
+        seen.add(item.id)
+    return items
+
+
+# Characters PostgreSQL cannot store in text (NUL) and other C0 controls except tab and newlines.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def storable(value: str) -> str:
+    """Free text without the control characters a database rejects (NUL) or a page cannot show."""
+    return _UNSTORABLE.sub("", value)
 
 
 _ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -194,8 +229,8 @@ def classify_request_model(
     meta_value = Union[
         Annotated[StrictStr, Field(max_length=max_metadata_value_chars), AfterValidator(_valid_unicode)],
         StrictBool,
-        StrictInt,
-        Annotated[StrictFloat, Field(allow_inf_nan=False)],
+        Annotated[StrictInt, AfterValidator(_bounded_int)],
+        Annotated[StrictFloat, Field(allow_inf_nan=False), AfterValidator(_bounded_int)],
         None,
     ]
     item = create_model(
@@ -232,8 +267,8 @@ def classify_request_model(
                 ]
             },
         ),
-        items=(list[item], Field(min_length=1, max_length=max_batch_items,  # type: ignore[valid-type]
-                                 description=f"1-{max_batch_items} items")),
+        items=(Annotated[list[item], AfterValidator(_unique_ids)],  # type: ignore[valid-type]
+               Field(min_length=1, max_length=max_batch_items, description=f"1-{max_batch_items} items, ids unique")),
     )
 
 
@@ -294,7 +329,9 @@ class ReviewDecision(BaseModel):
     )
     sentiment: Optional[Literal[SENTIMENT]] = None  # type: ignore[valid-type]
     urgency: Optional[Literal[URGENCY]] = None  # type: ignore[valid-type]
-    note: Optional[Annotated[StrictStr, AfterValidator(_valid_unicode)]] = Field(
+    # Masked and cleaned when parsed: a note is stored and exported, and reviewers paste phone numbers.
+    note: Optional[Annotated[StrictStr, AfterValidator(_valid_unicode), AfterValidator(storable),
+                             AfterValidator(mask_text)]] = Field(
         None, max_length=REVIEW_NOTE_MAX_CHARS, description="Free text kept with the decision (not used for training)"
     )
 

@@ -6,9 +6,11 @@ that cannot classify or route correctly must not report ready.
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.errors import TriageError
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
-from serving import db, store
+from serving import db, idempotency, store
 from serving.auth import KeyStore
 from serving.batcher import MicroBatcher
+from serving.keyguard import InvalidKeyGuard
 from serving.metrics import Metrics
 from serving.models_live import ModelSlot, ShadowScorer
 from serving.ratelimit import RateLimiter, make_limiter
@@ -40,6 +43,8 @@ class Services:
     keys: KeyStore
     limiter: RateLimiter  # or serving.ratelimit.RedisRateLimiter, same interface
     metrics: Metrics
+    # Per client address: requests with a wrong or revoked key (429 E528 beyond the limit).
+    invalid_keys: InvalidKeyGuard | None = None
 
     @property
     def classifier(self) -> Any:
@@ -55,7 +60,7 @@ class Services:
         matrix = PriorityMatrix.from_yaml(settings.priority_config)
         router = Router.from_yaml(settings.routing_config)
 
-        engine = db.make_engine(settings.database_url)
+        engine = db.make_engine(settings.database_url, timeout=settings.db_timeout_seconds)
         if settings.migrate_on_start:
             db.migrate(engine)
         sessions = db.make_sessionmaker(engine)
@@ -95,6 +100,8 @@ class Services:
             on_batch=lambda n, s: (metrics.batch_size.observe(n), metrics.batch_latency.observe(s)),
             on_queue=metrics.queue_items.set,
             workers=workers,
+            chunk_items=settings.fair_chunk_items,
+            max_items_per_client=settings.max_items_in_flight_per_key,
         )
         writer = MicroBatcher(
             lambda rows: _save(engine, rows),
@@ -104,14 +111,8 @@ class Services:
             max_queue_items=max(65536, settings.max_batch_items),
             name="database",
         )
-
-        def depth() -> int | None:
-            try:
-                return store.review_queue_depth(sessions)
-            except Exception:  # noqa: BLE001 - a scrape must not fail because the DB is down
-                return None
-
-        metrics.review_depth = depth
+        metrics.review_depth = BoundedProbe(lambda: store.review_queue_depth(sessions),
+                                            timeout=min(1.0, settings.db_timeout_seconds))
         return cls(
             settings=settings,
             engine=engine,
@@ -124,6 +125,7 @@ class Services:
             keys=KeyStore(sessions, settings.auth_cache_seconds),
             limiter=make_limiter(settings, metrics),
             metrics=metrics,
+            invalid_keys=InvalidKeyGuard(settings.invalid_key_attempts_per_minute),
         )
 
     def close(self) -> None:
@@ -134,6 +136,43 @@ class Services:
         self.engine.dispose()
 
 
-def _save(engine: Engine, rows: list[dict[str, Any]]) -> list[None]:
-    store.save_classifications(engine, rows)
+def _save(engine: Engine, rows: list[Any]) -> list[None]:
+    """One transaction: the classification rows and any idempotency records among them."""
+    entries = [r for r in rows if isinstance(r, idempotency.Entry)]
+    if not entries:
+        store.save_classifications(engine, rows)
+    else:
+        with engine.begin() as conn:
+            store.save_classifications(engine, [r for r in rows if not isinstance(r, idempotency.Entry)], conn=conn)
+            idempotency.store(conn, entries)
     return [None] * len(rows)
+
+
+class BoundedProbe:
+    """A database read for /metrics that never holds a scrape longer than ``timeout``: it runs in
+    its own thread; a scrape that finds it still running (frozen database) gets ``None`` (the
+    gauge is left out) without starting another."""
+
+    def __init__(self, read: Callable[[], int], timeout: float):
+        self.read = read
+        self.timeout = timeout
+        self._running: Future | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int | None:
+        with self._lock:
+            if self._running is None or self._running.done():
+                future: Future = Future()
+                self._running = future
+                threading.Thread(target=self._run, args=(future,), name="triage-metrics-probe", daemon=True).start()
+            future = self._running
+        try:
+            return future.result(timeout=self.timeout)
+        except Exception:  # noqa: BLE001 - timeout or database error: no value this scrape
+            return None
+
+    def _run(self, future: Future) -> None:
+        try:
+            future.set_result(self.read())
+        except BaseException as exc:  # noqa: BLE001
+            future.set_exception(exc)

@@ -78,6 +78,26 @@ class Settings(BaseSettings):
     # The labelling guideline the review page links to (served at /guideline).
     guideline_path: Path = Path("data/LABELING.md")
 
+    # --- hardening (issue 13; see README "Timeouts, retries and safety") -------------------
+    # Connect, statement, lock and pool-checkout timeout for the database; a request whose
+    # database work takes longer gets 503 E522 with Retry-After, also when the server is frozen.
+    db_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # Per-request deadline: a request not answered in time gets 504 E526 (its queued model work
+    # is dropped). Responses already started are not cut.
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    # Idempotency-Key on POST /v1/classify: a retry within this window returns the stored response.
+    idempotency_window_seconds: float = Field(24 * 3600.0, ge=1)
+    # Large requests go to the model in parts of this many items, taken in turn with other API
+    # keys' requests, so one big batch cannot starve small ones.
+    fair_chunk_items: int = Field(16, ge=1)
+    # Items one API key may have waiting for the model at once (429 E527 beyond). 0: no cap.
+    max_items_in_flight_per_key: int = Field(1024, ge=0)
+    # Requests with a wrong or revoked key allowed per client address per minute (429 E528 beyond).
+    invalid_key_attempts_per_minute: float = Field(30.0, ge=0)
+    # Where /metrics answers without a key: client addresses (exact, or "loopback"). Empty: always
+    # needs a key, like TRIAGE_METRICS_REQUIRE_AUTH=true.
+    metrics_allow_from: str = "loopback"
+
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True

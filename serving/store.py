@@ -27,7 +27,7 @@ def from_storage(dt: datetime) -> datetime:
     return dt.replace(tzinfo=timezone.utc)
 
 
-def save_classifications(engine: Engine, rows: list[dict[str, Any]]) -> None:
+def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None) -> None:
     """Insert rows, keyed by the table's column names, in one transaction (all or nothing): one
     request's, or several requests' together when the service groups concurrent writes (group commit).
 
@@ -37,6 +37,9 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     rows = [{**r, "margin": margin_of(r["predictions"]), "review_reasons": reasons_column(r["predictions"])} for r in rows]
+    if conn is not None:  # the caller's transaction (rows stored with their idempotency record)
+        conn.execute(Classification.__table__.insert(), rows)
+        return
     with engine.begin() as conn:
         conn.execute(Classification.__table__.insert(), rows)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from classifier.errors import BatchTooLarge, EmptyText, TextTooLong, TriageError
+from classifier.errors import BatchTooLarge, EmptyText, MetadataOutOfRange, TextTooLong, TriageError
 from classifier.labels import HEADS
-from serving.errors import EmptyBatch, InvalidJSON, InvalidRequest, NotUTF8, UnknownLabel
+from serving.errors import DuplicateItemId, EmptyBatch, InvalidJSON, InvalidRequest, NotUTF8, UnknownLabel
 
 MAX_DETAILS = 50
 
@@ -29,6 +29,10 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
             return EmptyBatch
     if etype == "literal_error" and len(loc) == 2 and loc[0] == "body" and field in (*HEADS, "category_secondary"):
         return UnknownLabel  # a review decision (POST /v1/review/{id})
+    if etype == "duplicate_id":
+        return DuplicateItemId
+    if etype == "number_out_of_range":
+        return MetadataOutOfRange
     if field == "text" and len(loc) == 4 and loc[:2] == ("body", "items"):
         if etype == "string_too_long":
             return TextTooLong
@@ -39,7 +43,8 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
 
 # Most specific / most actionable first: a request gets the code of its highest-ranked problem.
 _RANK: Sequence[type[TriageError]] = (
-    InvalidJSON, NotUTF8, BatchTooLarge, EmptyBatch, TextTooLong, EmptyText, UnknownLabel, InvalidRequest,
+    InvalidJSON, NotUTF8, BatchTooLarge, EmptyBatch, TextTooLong, EmptyText, UnknownLabel, DuplicateItemId,
+    MetadataOutOfRange, InvalidRequest,
 )
 
 _MESSAGES = {
@@ -48,8 +53,10 @@ _MESSAGES = {
     BatchTooLarge: "too many items in one request",
     EmptyBatch: "items must contain at least one item",
     TextTooLong: "text is longer than the configured maximum",
-    EmptyText: "text is empty or only whitespace",
+    EmptyText: "text is empty, only whitespace or only invisible characters",
     UnknownLabel: "unknown label",
+    DuplicateItemId: "item ids must be unique within a request",
+    MetadataOutOfRange: "metadata number out of range",
     InvalidRequest: "request does not match the schema",
 }
 

@@ -235,7 +235,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     lengths = [len(train_enc.input_ids[i]) for i in epoch_rows]
     rng = random.Random(cfg.seed)  # batch order; its state is checkpointed so a resumed run continues it
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # weights_only: the checkpoint holds tensors, numbers, lists and dicts only, so loading it
+        # cannot run code from a tampered file (torch's unpickler allow-list).
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -15,7 +15,7 @@ def run_migrations_online() -> None:
         from serving.db import make_engine
         from serving.settings import Settings
 
-        engine = make_engine(Settings().database_url)
+        engine = make_engine(Settings().database_url, timeout=3600)  # DDL on big tables takes its time
         with engine.begin() as connection:
             _run(connection)
         return

@@ -10,14 +10,18 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or revoked API key (E501)",
     403: "The key's role may not use this endpoint (E502)",
     404: "Not found (E517); no such stored item (E540)",
-    409: "A model reload is already running (E561); not reviewable (E541), decided by someone else since loaded (E542, details: the current item), "
+    409: "Idempotency-Key already used with another body (E524); a model reload is already running (E561); "
+         "not reviewable (E541), decided by someone else since loaded (E542, details: the current item), "
          "claimed by another supervisor (E543)",
     413: "Body over the byte limit (E511) or too many items (E212)",
-    415: "Body is not application/json (E516)",
-    422: "Empty text (E210), text too long (E211), no items (E514), unknown label (E519), wrong types or fields (E513), "
-         "bad queue cursor (E544), nothing to explain (E545), bundle not loaded (E560)",
-    429: "Rate limit exceeded (E503); see Retry-After",
-    503: "Model not ready (E520), overloaded (E521) or database unavailable (E522)",
+    415: "Body is not application/json (E516) or is compressed (E523)",
+    422: "Empty or invisible-only text (E210), text too long (E211), metadata number out of range (E213), no items "
+         "(E514), duplicate item ids (E515), unknown label (E519), bad Idempotency-Key (E525), wrong types or fields "
+         "(E513), bad queue cursor (E544), nothing to explain (E545), bundle not loaded (E560)",
+    429: "Rate limit exceeded (E503), too many items in flight for the key (E527) or too many invalid keys from "
+         "the address (E528); see Retry-After",
+    503: "Model not ready (E520), overloaded (E521) or database unavailable or too slow (E522); see Retry-After",
+    504: "Request deadline exceeded (E526); retry with the same Idempotency-Key",
 }
 
 

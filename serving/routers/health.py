@@ -1,8 +1,9 @@
 """Liveness (the process answers) and readiness (model loaded, database reachable)."""
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from serving import db
 from serving.errors import NotReady
@@ -22,6 +23,10 @@ async def readyz(request: Request) -> dict:
     services = getattr(request.app.state, "services", None)
     if services is None:
         raise NotReady("model not loaded", details={"model": False, "database": None})
-    if not await run_in_threadpool(db.ping, services.engine):
+    # In a thread of its own and bounded: a frozen database must not hold the probe (nor a
+    # worker of the shared pool) past the database timeout.
+    probe = asyncio.get_running_loop().run_in_executor(None, db.ping, services.engine)
+    done, _ = await asyncio.wait({probe}, timeout=services.settings.db_timeout_seconds)
+    if not done or not probe.result():
         raise NotReady("database unreachable", details={"model": True, "database": False})
     return {"status": "ready", "model_version": services.model_version, "database": "ok"}

@@ -116,7 +116,8 @@ def make_client(tmp_path) -> Callable[..., Api]:
         def build(classifier: Any, database_url: str | None = None, **overrides: Any) -> Api:
             settings = Settings(database_url=database_url or _sqlite_url(tmp_path), **overrides)
             app = create_app(settings, classifier_override=classifier)
-            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+            # A loopback client address, as a local scraper has (/metrics needs no key from there).
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000)))
             keys = {}
             with app.state.services.sessions.begin() as session:
                 for role in ROLES:
@@ -136,3 +137,22 @@ def api(make_client, fake_classifier) -> Api:
 def tiny_api(make_client, tiny_classifier) -> Api:
     """An app on the real tiny bundle and a fresh SQLite database."""
     return make_client(tiny_classifier)
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server started for this test alone (tests/serving/pg_own.py), stopped after."""
+    from pg_own import OwnPostgres, find_bin
+
+    if find_bin() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, postgres) not installed; set PG_BIN")
+    server = OwnPostgres()
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001
+        server.stop()
+        pytest.skip(f"cannot start a PostgreSQL server of our own: {type(exc).__name__}: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

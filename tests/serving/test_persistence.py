@@ -34,7 +34,7 @@ def test_migrations_create_the_model_schema_and_are_idempotent(db_url):
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
-        assert {"api_keys", "classifications"} <= set(inspect(engine).get_table_names())
+        assert {"api_keys", "classifications", "idempotency_keys", "item_revisions"} <= set(inspect(engine).get_table_names())
         assert db.ping(engine)
     finally:
         engine.dispose()

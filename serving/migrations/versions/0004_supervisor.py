@@ -1,7 +1,7 @@
 """supervisor workspace: item revisions (append-only history), queue keys, claims
 
 Revision ID: 0004_supervisor
-Revises: 0002
+Revises: 0003_hardening
 Create Date: 2026-12-06
 
 Self-contained (only these tables and columns), so it can be re-chained on top of other heads.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_supervisor"
-down_revision: Union[str, Sequence[str], None] = "0002"
+down_revision: Union[str, Sequence[str], None] = "0003_hardening"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
