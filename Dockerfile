@@ -20,6 +20,7 @@ COPY serving serving
 COPY training training
 COPY configs configs
 COPY models/default models/default
+COPY data/LABELING.md data/LABELING.md
 # tests/test_deploy.py runs this stage's RUN lines, exactly, in a fresh virtualenv and starts the service.
 RUN python -m venv "$VIRTUAL_ENV" \
  && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir -c deploy/constraints.txt ".[serve,batch]"

@@ -31,6 +31,7 @@ ENV_VARS = {
     "configs/priority.yaml": "TRIAGE_PRIORITY_CONFIG",
     "configs/routing.yaml": "TRIAGE_ROUTING_CONFIG",
     "configs/review.yaml": "TRIAGE_REVIEW_CONFIG",
+    "data/LABELING.md": "TRIAGE_GUIDELINE_PATH",
 }
 
 
@@ -75,3 +76,7 @@ def default_priority_config() -> Path:
 
 def default_routing_config() -> Path:
     return resource_path("configs/routing.yaml")
+
+
+def default_guideline() -> Path:
+    return resource_path("data/LABELING.md", env=False)  # the service's Settings reads the variable

@@ -13,6 +13,7 @@ from typing import Optional
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from classifier.resources import default_guideline
 from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
 
 
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
     explain_max_segments: int = Field(48, ge=1, le=512)
     explain_cache_items: int = Field(512, ge=0)
     # The labelling guideline the review page links to (served at /guideline).
-    guideline_path: Path = Path("data/LABELING.md")
+    guideline_path: Path = Field(default_factory=default_guideline)
 
     # --- hardening (issue 13; see README "Timeouts, retries and safety") -------------------
     # Connect, statement, lock and pool-checkout timeout for the database; a request whose
