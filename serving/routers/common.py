@@ -1,9 +1,17 @@
-"""OpenAPI documentation of error responses shared by the routers."""
+"""What the routers share: the OpenAPI documentation of error responses, and the time-range,
+channel and category query parameters of the matrix, the insights and the review queue."""
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal, Optional
 
-from serving.schemas import ErrorResponse
+from fastapi import Query
+
+from classifier.labels import CATEGORY
+from serving import store
+from serving.errors import InvalidRequest
+from serving.schemas import ID_PATTERN, ErrorResponse, IsoOnlyQuery
+from serving.services import Services
 
 _DESCRIPTIONS = {
     400: "Invalid JSON (E510) or body not UTF-8 (E512)",
@@ -33,3 +41,21 @@ def error_responses(*statuses: int, html_route: bool = False) -> dict[int | str,
         ref = {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
         return {s: {"description": _DESCRIPTIONS[s], "content": {"application/json": {"schema": ref}}} for s in statuses}
     return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+FromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
+ToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
+ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
+CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
+
+
+def aware(services: Services, value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=services.matrix.tz)
+    try:
+        store.to_storage(value)  # years near 1 or 9999 overflow when shifted to UTC
+    except OverflowError:
+        raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
+    return value

@@ -3,44 +3,23 @@ say — distributions, category × sentiment, the matrix, review share, trend, t
 channels — under time range, channel and category filters (serving/insights.py)."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from classifier.labels import CATEGORY
-from serving import store
 from serving.deps import MatrixCaller, ServicesDep
 from serving.errors import InvalidRequest
 from serving.insights import InsightsQuery, insights, render_insights, render_insights_page
-from serving.routers.common import error_responses
-from serving.schemas import ID_PATTERN, IsoOnlyQuery
+from serving.routers.common import CategoryQ, ChannelQ, FromQ, ToQ, aware, error_responses
 from serving.services import Services
 
 router = APIRouter(tags=["insights"])
 
-FromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
-ToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
-ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
-CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
-
-
-def _aware(services: Services, value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=services.matrix.tz)
-    try:
-        store.to_storage(value)  # years near 1 or 9999 overflow when shifted to UTC
-    except OverflowError:
-        raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
-    return value
-
 
 async def _payload(services: Services, start, end, channel, category) -> dict[str, Any]:  # noqa: ANN001
-    start, end = _aware(services, start, "from"), _aware(services, end, "to")
+    start, end = aware(services, start, "from"), aware(services, end, "to")
     if start and end and start > end:
         raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
     summary = await run_in_threadpool(insights, services.sessions, InsightsQuery(start, end, channel, category))

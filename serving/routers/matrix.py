@@ -1,40 +1,21 @@
 """GET /v1/matrix (JSON, or HTML with Accept: text/html) and GET /v1/matrix.html."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, Optional
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from classifier.labels import CATEGORY
 from serving import store
 from serving.deps import MatrixCaller, ServicesDep
 from serving.errors import InvalidRequest
-from serving.routers.common import error_responses
-from serving.schemas import ID_PATTERN, IsoOnlyQuery, MatrixResponse
+from serving.routers.common import CategoryQ, ChannelQ, FromQ, ToQ, aware, error_responses
+from serving.schemas import MatrixResponse
 from serving.services import Services
 from serving.views import render_matrix
 
 router = APIRouter(prefix="/v1", tags=["matrix"])
-
-FromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="from", description="Received at or after (ISO 8601; no offset = Asia/Shanghai)")]
-ToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(alias="to", description="Received before (ISO 8601; no offset = Asia/Shanghai)")]
-ChannelQ = Annotated[Optional[str], Query(max_length=256, pattern=ID_PATTERN, description="metadata.channel equals")]
-CategoryQ = Annotated[Optional[Literal[CATEGORY]], Query(description="Primary category equals")]  # type: ignore[valid-type]
-
-
-def aware(services: Services, value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=services.matrix.tz)
-    try:
-        store.to_storage(value)  # years near 1 or 9999 overflow when shifted to UTC
-    except OverflowError:
-        raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
-    return value
 
 
 async def _payload(services: Services, start, end, channel, category) -> dict[str, Any]:  # noqa: ANN001

@@ -27,7 +27,7 @@ from serving.items.keys import REASONS
 from serving.items.schemas import Queue
 from serving.routers.common import error_responses
 from serving.routers.items import count_decision, rules
-from serving.routers.matrix import ChannelQ, FromQ, ToQ, aware
+from serving.routers.common import ChannelQ, FromQ, ToQ, aware
 from serving.schemas import ID_PATTERN, IsoOnlyQuery, ReviewDecision, ReviewOutcome
 
 ALL_LABELS = tuple(label for labels in LABELS.values() for label in labels)
