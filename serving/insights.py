@@ -20,7 +20,7 @@ from classifier.batch.insights import Item, summarize
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
 from serving.models import Classification
-from serving.pii import mask_text
+from classifier.pii import mask_text
 from serving.store import to_storage
 
 DEFAULT_LIMIT = 20_000

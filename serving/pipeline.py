@@ -20,7 +20,7 @@ from classifier.errors import TriageError
 from classifier.labels import HEADS
 from serving import idempotency, store
 from serving.errors import DatabaseUnavailable
-from serving.pii import mask_text, mask_value
+from classifier.pii import mask_text, mask_value
 from serving.services import Services
 
 log = logging.getLogger("triage.pipeline")

@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
 from classifier.priority import LEVELS, QUADRANTS
 from classifier.visible import has_visible_text
-from serving.pii import mask_text
+from classifier.pii import mask_text
 
 # A text must contain a character that is neither whitespace nor one of the control / zero-width
 # characters that text normalization (classifier.normalize) deletes; otherwise nothing is left to

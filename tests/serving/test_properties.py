@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from classifier.normalize import normalize_text
 from classifier.batch.tables import read_records, spreadsheet_safe, write_table
 from classifier.visible import has_visible_text
-from serving.pii import find_pii, fold, mask_text
+from classifier.pii import find_pii, fold, mask_text
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -27,7 +27,7 @@ if its check digit is wrong, and 16-19 digit runs are masked as cards without a 
 and addresses are found by their cues (trigger words, a common surname, 路/街/号…), not by a
 tagger: jieba's part-of-speech tagger (``nr``/``ns``) costs about 4 ms per 70-character text here,
 as much as the model, and masking runs for every stored item and log line.
-tests/serving/pii_corpus.py holds the realistic forms this must catch, with the measured rate.
+tests/classifier/pii_corpus.py holds the realistic forms this must catch, with the measured rate.
 """
 from __future__ import annotations
 
