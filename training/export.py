@@ -62,14 +62,18 @@ def _export(model, path: Path, pad_id: int) -> None:
     )
 
 
-def fuse(fp32: Path, fused: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+def fuse(fp32: Path, fused: Path, num_heads: int, hidden_size: int, attention: bool = True) -> dict[str, int]:
     """ONNX Runtime's transformer fusions on the fp32 graph, before quantization: multi-head attention
     into one ``Attention`` node per layer (its Q/K/V projections one packed MatMul), residual + LayerNorm
     into ``SkipLayerNormalization``, bias + GELU into ``BiasGelu``. Returns the fused operator counts."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_attention = attention
     # opt_level 0: the Python fusions only; ONNX Runtime's own graph optimizations still run at load time
-    model = optimize_model(str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
+    model = optimize_model(str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0,
+                           optimization_options=options)
     model.save_model_to_file(str(fused))
     return {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
 
@@ -77,11 +81,12 @@ def fuse(fp32: Path, fused: Path, num_heads: int, hidden_size: int) -> dict[str,
 def quantize(fp32: Path, int8: Path, keep_fp32: list[str] | tuple[str, ...] = ()) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # MatMul and fused Attention weights (per output channel) and the embedding table (Gather) to
-    # int8; activations are quantized per batch tensor at run time. ``keep_fp32`` names nodes left fp32.
+    # MatMul and fused Attention weights (per output channel) and the embedding table (Gather, or
+    # the fused EmbedLayerNormalization) to int8; activations are quantized per batch tensor at run time. ``keep_fp32`` names nodes left fp32.
     # (shape inference does not type the outputs of fused contrib ops: every tensor here is float)
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Attention", "Gather"], nodes_to_exclude=list(keep_fp32),
+                     op_types_to_quantize=["MatMul", "Attention", "Gather", "EmbedLayerNormalization"],
+                     nodes_to_exclude=list(keep_fp32),
                      extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
 
 
