@@ -18,8 +18,9 @@ def register(subparsers) -> None:
                         "their out-of-fold scores as well as on dev")
     p.add_argument("--review-config", type=Path, default=None,
                    help="review policy targets (default configs/review.yaml)")
-    p.add_argument("--no-fuse", action="store_true",
-                   help="skip ONNX Runtime's transformer fusions (attention, skip-LayerNorm, bias-GELU) before quantization")
+    p.add_argument("--fuse", action="store_true",
+                   help="run ONNX Runtime's transformer fusions (attention, skip-LayerNorm, bias-GELU) before quantization "
+                        "(measured slower for int8 on CPU: bench/bench_fusion.py)")
     g = p.add_argument_group("quality guard (distilled students)")
     g.add_argument("--guard-teacher", type=Path, default=None, metavar="METRICS",
                    help="the teacher's metrics on the test split (`triage teacher --data data/labeled/test.jsonl` writes "
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from training.runs import export_run
 
     report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement,
-                        crossfit=args.crossfit, review_config=args.review_config, fuse=not args.no_fuse,
+                        crossfit=args.crossfit, review_config=args.review_config, fuse=args.fuse,
                         guard_teacher=args.guard_teacher, guard_tolerance=args.guard_tolerance,
                         guard_data=args.guard_data, guard_reference=args.guard_reference, no_guard=args.no_guard)
     policy = report["calibration"]["review_policy"]

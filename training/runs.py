@@ -92,7 +92,7 @@ def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
 
 
 def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,
-               crossfit: Sequence[Path] = (), review_config: Path | None = None, fuse: bool = True,
+               crossfit: Sequence[Path] = (), review_config: Path | None = None, fuse: bool = False,
                guard_teacher: Path | None = None, guard_tolerance: float | None = None, guard_data: Path | None = None,
                guard_reference: Path | None = None, no_guard: bool = False) -> dict:
     """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
