@@ -32,31 +32,12 @@ from typing import Sequence
 
 import numpy as np
 
-from classifier.errors import ConfigError, TrainingError
+from classifier.errors import ConfigError, GuardMissing, SoftLabelError, StudentBelowTeacher  # noqa: F401 (re-exported)
 from classifier.labels import HEADS, LABELS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 0.01
-
-
-class StudentBelowTeacher(TrainingError):
-    """The quality guard refused a student: macro-F1 below the teacher's by more than the tolerance,
-    or a review recall target missed on the test split."""
-
-    code = "E603"
-
-
-class SoftLabelError(TrainingError):
-    """A soft-label file cannot be used for distillation (malformed, other labels, a dev text)."""
-
-    code = "E604"
-
-
-class GuardMissing(TrainingError):
-    """A distilled run was exported without the teacher's test metrics to guard it against."""
-
-    code = "E605"
 
 
 @dataclass

@@ -219,9 +219,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     soft = None
     if distill:
         from training.distill import attach_soft_labels, build_student, read_soft_labels, soft_targets, student_layers
-        from training.model import load_model as _load
+        from transformers import BertConfig
 
-        teacher_layers = _load(base).encoder.config.num_hidden_layers
+        teacher_layers = BertConfig.from_pretrained(str(base)).num_hidden_layers
         layers = student_layers(teacher_layers, distill.num_layers, distill.layers)
         model = build_student(base, layers, cfg.dropout)
         per_row, unlabelled = attach_soft_labels(train_rows, all_train_rows, dev_rows,
