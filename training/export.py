@@ -172,9 +172,9 @@ def export_bundle(
     training rows: ~9× more rare-class examples than dev alone. No fitting step reads the test split.
 
     ``fuse_graph`` runs ONNX Runtime's transformer fusions before quantization. Off by default: measured
-    with bench/bench_fusion.py, the fused int8 graph is 0.65–0.87× as fast as the unfused int8 graph
-    (ONNX Runtime fuses LayerNorm/GELU of the unfused graph itself at load time; its int8 QAttention is
-    slower than the unfused int8 projections), while fused fp32 is 1.2–1.3× unfused fp32.
+    with bench/bench_fusion.py, the fused int8 graph is 0.90× as fast as the unfused int8 graph on a quiet
+    machine (0.65–0.72× under load) and fused fp32 0.98× unfused fp32: ONNX Runtime fuses the unfused
+    graph itself at load time, and its int8 QAttention is slower than the unfused int8 projections.
 
     ``guard`` (a distilled student's export: ``teacher_metrics``, ``test_file``, ``tolerance``, optional
     ``reference_bundle``) evaluates the finished bundle on the test split against the teacher

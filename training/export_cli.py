@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                    help="review policy targets (default configs/review.yaml)")
     p.add_argument("--fuse", action="store_true",
                    help="run ONNX Runtime's transformer fusions (attention, skip-LayerNorm, bias-GELU) before quantization "
-                        "(measured slower for int8 on CPU: bench/bench_fusion.py)")
+                        "(measured 0.90x the unfused int8 graph on CPU: bench/bench_fusion.py)")
     g = p.add_argument_group("quality guard (distilled students)")
     g.add_argument("--guard-teacher", type=Path, default=None, metavar="METRICS",
                    help="the teacher's metrics on the test split (`triage teacher --data data/labeled/test.jsonl` writes "
