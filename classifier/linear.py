@@ -213,13 +213,19 @@ class LinearTfidfModel:
     # -- prediction -----------------------------------------------------------------------------
     def logits(self, texts: Iterable[str], normalized: bool = False) -> np.ndarray:
         """(n, sum of n_labels) logits of all heads side by side, heads in ``self.heads`` order."""
-        rows = []
-        for text in texts:
-            cols, vals = self.features(text, normalized)
-            rows.append(vals @ self._weights[cols].astype(np.float64) + self._bias)
-        if not rows:
+        # Featurization (segmentation, n-grams) is per text; the product with the weights is one
+        # gather and one segment sum over all texts' non-zeros (a CSR matrix product without scipy).
+        features = [self.features(text, normalized) for text in texts]
+        if not features:
             return np.empty((0, len(self._bias)))
-        return np.vstack(rows)
+        counts = np.fromiter((len(c) for c, _ in features), np.int64, len(features))
+        cols = np.concatenate([c for c, _ in features])
+        vals = np.concatenate([v for _, v in features])
+        contrib = self._weights[cols].astype(np.float64) * vals[:, None]
+        rows = np.repeat(np.arange(len(features)), counts)
+        out = np.stack([np.bincount(rows, weights=contrib[:, k], minlength=len(features))
+                        for k in range(contrib.shape[1])], axis=1)
+        return out + self._bias
 
     def predict_proba(self, texts: Iterable[str], normalized: bool = False) -> dict[str, np.ndarray]:
         """head → (n, n_labels) float64 probabilities, columns in ``LABELS[head]`` order."""

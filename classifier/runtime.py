@@ -168,24 +168,26 @@ class Classifier:
         cal = self.bundle.calibration
         probs = self.calibrated(raw)
         reasons = review_reasons(probs, cal.thresholds, cal.watch)
-        secondary = 1.0 / (1.0 + np.exp(-raw.secondary))
         labels = self.bundle.labels
         uncertain = {uncertain_reason(h): h for h in HEADS}
+        n = len(raw.secondary)
+        # argmax, confidences and the secondary category for all items at once; per item only the objects
+        best = {h: probs[h].argmax(1) for h in HEADS}
+        scores = {h: probs[h].tolist() for h in HEADS}
+        secondary = 1.0 / (1.0 + np.exp(-raw.secondary))
+        secondary[np.arange(n), best["category"]] = -np.inf  # never the primary category
+        runner_up = secondary.argmax(1)
+        has_second = secondary[np.arange(n), runner_up] >= cal.secondary_threshold
+        category_labels = labels["category"]
+        best_list = {h: best[h].tolist() for h in HEADS}
         results = []
-        for i in range(len(raw.secondary)):
+        for i in range(n):
             heads = {}
             for h in HEADS:
-                p = probs[h][i]
-                k = int(p.argmax())
-                heads[h] = HeadPrediction(labels[h][k], float(p[k]), {lab: float(v) for lab, v in zip(labels[h], p)})
+                p, k = scores[h][i], best_list[h][i]
+                heads[h] = HeadPrediction(labels[h][k], p[k], dict(zip(labels[h], p)))
             low = [uncertain[r] for r in reasons[i] if r in uncertain]
-            primary = heads["category"].label
-            second = None
-            for k in np.argsort(-secondary[i]):
-                lab = labels["category"][int(k)]
-                if lab != primary and secondary[i][k] >= cal.secondary_threshold:
-                    second = lab
-                    break
+            second = category_labels[int(runner_up[i])] if has_second[i] else None
             results.append(Prediction(heads, bool(reasons[i]), second, low, reasons[i]))
         return results
 

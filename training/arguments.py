@@ -58,6 +58,9 @@ class TrainConfig:
     # fitted on out-of-fold scores of every training row (`triage train --fold K/N`)
     cv_folds: int | None = None
     cv_fold: int | None = None
+    # distillation (`triage distill`): a student cut from a teacher run, trained on the teacher's soft
+    # labels; options in training/distill.py (DistillConfig). Empty: ordinary fine-tuning.
+    distill: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.class_weighting not in ("none", "sqrt_inverse", "inverse"):
@@ -73,9 +76,16 @@ class TrainConfig:
                 times = None
             if not isinstance(times, int) or isinstance(times, bool) or times < 1:
                 raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {self.oversample[key]}")
+        if self.distill:
+            self.distill_config()  # validates
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
+
+    def distill_config(self):
+        from training.distill import DistillConfig
+
+        return DistillConfig.from_dict(self.distill) if self.distill else None
 
     @property
     def train_files(self) -> list[str]:

@@ -92,15 +92,34 @@ def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
 
 
 def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,
-               crossfit: Sequence[Path] = (), review_config: Path | None = None) -> dict:
+               crossfit: Sequence[Path] = (), review_config: Path | None = None, fuse: bool = False,
+               guard_teacher: Path | None = None, guard_tolerance: float | None = None, guard_data: Path | None = None,
+               guard_reference: Path | None = None, no_guard: bool = False) -> dict:
+    """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
+    evaluated on the test split against the teacher's metrics (``guard_teacher`` or
+    ``distill.teacher_metrics``); ``no_guard`` skips that (the bundle is then not a candidate default)."""
     from training.arguments import TrainConfig
     from training.export import MIN_AGREEMENT, export_bundle
 
     logging.basicConfig(level=logging.WARNING)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
     linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
+    guard = None
+    distill = cfg.distill_config()
+    if (distill or guard_teacher) and not no_guard:
+        from training.distill import DEFAULT_TOLERANCE, GuardMissing
+
+        teacher = guard_teacher or (distill.teacher_metrics if distill else None)
+        if not teacher:
+            raise GuardMissing(f"{run_dir} is a distilled student: its export compares it with the teacher on the test "
+                               "split; give --guard-teacher TEACHER_DIR/test.metrics.json (from `triage teacher --data "
+                               "data/labeled/test.jsonl`) or set distill.teacher_metrics (--no-guard skips the check)")
+        tolerance = guard_tolerance if guard_tolerance is not None else (distill.guard_tolerance if distill else DEFAULT_TOLERANCE)
+        guard = {"teacher_metrics": str(teacher), "tolerance": tolerance,
+                 "test_file": str(guard_data) if guard_data else None,
+                 "reference_bundle": str(guard_reference) if guard_reference else None}
     return export_bundle(
         run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
         name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
-        crossfit_runs=list(crossfit), review_config=review_config,
+        crossfit_runs=list(crossfit), review_config=review_config, fuse_graph=fuse, guard=guard,
     )

@@ -206,25 +206,49 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
     guard_fitting_rows(all_train_rows, "training data")
     guard_fitting_rows(dev_rows, "dev data (early stopping)")
-    # every fold shares the full run's base model and vocabulary, so their scores are comparable
-    base = ensure_base_model(cfg, all_train_rows, dev_rows)
+    distill = cfg.distill_config()
+    # every fold shares the full run's base model and vocabulary, so their scores are comparable;
+    # a student starts from its teacher's model and vocabulary
+    base = distill.teacher_dir if distill else ensure_base_model(cfg, all_train_rows, dev_rows)
     train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     pad_id = tokenizer.pad_token_id
     train_enc = encode_rows(train_rows, tokenizer, cfg.max_length)
     dev_enc = encode_rows(dev_rows, tokenizer, cfg.max_length)
 
-    model = MultiHeadClassifier.from_encoder_dir(base, cfg.dropout)
+    soft = None
+    if distill:
+        from training.distill import attach_soft_labels, build_student, read_soft_labels, soft_targets, student_layers
+        from transformers import BertConfig
+
+        teacher_layers = BertConfig.from_pretrained(str(base)).num_hidden_layers
+        layers = student_layers(teacher_layers, distill.num_layers, distill.layers)
+        model = build_student(base, layers, cfg.dropout)
+        per_row, unlabelled = attach_soft_labels(train_rows, all_train_rows, dev_rows,
+                                                 read_soft_labels(distill.soft_labels), distill.max_unlabeled)
+        soft = soft_targets(per_row, unlabelled)
+        extra_ids = tokenizer([normalize_text(r["text"]) for r in unlabelled], truncation=True,
+                              max_length=cfg.max_length)["input_ids"] if unlabelled else []
+        n_cat = len(LABELS["category"])
+        train_enc = Encoded(list(train_enc.input_ids) + list(extra_ids),
+                            {h: np.concatenate([train_enc.targets[h], np.full(len(extra_ids), -100, np.int64)]) for h in HEADS},
+                            np.concatenate([train_enc.secondary, np.zeros((len(extra_ids), n_cat), np.float32)]))
+        log.info("student: teacher layers %s of %d; %d labelled rows (%d with soft labels), %d unlabelled texts, "
+                 "T=%s alpha=%s", layers, teacher_layers, len(train_rows), int(soft.has_soft[soft.labelled].sum()),
+                 len(unlabelled), distill.temperature, distill.alpha)
+    else:
+        model = MultiHeadClassifier.from_encoder_dir(base, cfg.dropout)
     if cfg.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     optimizer = torch.optim.AdamW(param_groups(model, cfg))
     # oversampling repeats rows of rare classes within each epoch (positions into the row list)
     epoch_rows = [i for i, r in enumerate(train_rows) for _ in range(repeats(r, cfg.oversample))]
+    epoch_rows += list(range(len(train_rows), len(train_enc.input_ids)))  # unlabelled texts (distillation)
     steps_per_epoch = math.ceil(len(epoch_rows) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     losses = {
-        h: nn.CrossEntropyLoss(weight=class_weights(train_enc.targets[h], len(LABELS[h]), cfg.class_weighting))
+        h: nn.CrossEntropyLoss(weight=class_weights(train_enc.targets[h][: len(train_rows)], len(LABELS[h]), cfg.class_weighting))
         for h in HEADS
     }
     bce = nn.BCEWithLogitsLoss()
@@ -255,12 +279,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         for step, batch in enumerate(bar, 1):
             ids, mask = collate([train_enc.input_ids[i] for i in batch], pad_id)
             out_logits = model(ids, mask)
-            loss = sum(
-                cfg.loss_weights.get(h, 1.0) * losses[h](out_logits[h], torch.from_numpy(train_enc.targets[h][batch]))
-                for h in HEADS
-            )
-            if cfg.secondary_loss_weight:
-                loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"], torch.from_numpy(train_enc.secondary[batch]))
+            if soft is None:
+                loss = sum(
+                    cfg.loss_weights.get(h, 1.0) * losses[h](out_logits[h], torch.from_numpy(train_enc.targets[h][batch]))
+                    for h in HEADS
+                )
+                if cfg.secondary_loss_weight:
+                    loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"], torch.from_numpy(train_enc.secondary[batch]))
+            else:
+                loss = distillation_loss(out_logits, batch, train_enc, soft, losses, bce, cfg, distill)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -298,6 +325,30 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         summary["heldout_rows"] = len(heldout_rows)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def distillation_loss(out_logits: dict, batch: list[int], enc: Encoded, soft, losses: dict, bce, cfg: TrainConfig, distill):
+    """Per head: alpha × KD on the rows with teacher soft labels + (1 − alpha) × cross-entropy on the
+    rows with gold labels (unlabelled texts have only the former); the secondary target on labelled rows."""
+    from training.distill import kd_loss
+
+    idx = np.asarray(batch)
+    with_soft = torch.from_numpy(np.flatnonzero(soft.has_soft[idx]))
+    labelled = torch.from_numpy(np.flatnonzero(soft.labelled[idx]))
+    loss = torch.zeros(())
+    for h in HEADS:
+        term = torch.zeros(())
+        if len(with_soft):
+            term = term + distill.alpha * kd_loss(out_logits[h][with_soft], soft.probs[h][idx[with_soft.numpy()]],
+                                                  distill.temperature)
+        if len(labelled):
+            gold = torch.from_numpy(enc.targets[h][idx[labelled.numpy()]])
+            term = term + (1.0 - distill.alpha if len(with_soft) else 1.0) * losses[h](out_logits[h][labelled], gold)
+        loss = loss + cfg.loss_weights.get(h, 1.0) * term
+    if cfg.secondary_loss_weight and len(labelled):
+        loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"][labelled],
+                                                      torch.from_numpy(enc.secondary[idx[labelled.numpy()]]))
+    return loss
 
 
 def load_best(output_dir: str | Path) -> MultiHeadClassifier:

@@ -1,0 +1,194 @@
+"""Distillation on the tiny config: teacher soft labels → `triage distill` → guarded export; the guard's
+verdicts; fused int8 export parity."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+
+from classifier.cli import main  # noqa: E402
+from classifier.labels import HEADS  # noqa: E402
+from classifier.runtime import Classifier  # noqa: E402
+from training.distill import (  # noqa: E402
+    DistillConfig, SoftLabelError, attach_soft_labels, check_student, read_soft_labels, student_layers)
+from training.export import MIN_AGREEMENT, export_bundle  # noqa: E402
+from training.model import load_model  # noqa: E402
+from training.trainer import BEST_DIR  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_SPLIT = (ROOT / "data" / "labeled" / "test.jsonl").resolve()
+DEV = ROOT / "data" / "labeled" / "dev.jsonl"
+
+_OPENED: list[str] = []
+_RECORDING = [False]
+
+
+def _audit(event, args):
+    if event == "open" and _RECORDING[0] and isinstance(args[0], (str, Path)):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+def _lines(path: Path, n: int) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [line for _, line in zip(range(n), fh)]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A tiny teacher run (2 layers) and its soft labels on 96 training rows and 48 unlabelled texts."""
+    tmp = tmp_path_factory.mktemp("distill")
+    cfg = yaml.safe_load((ROOT / "configs/train-tiny.yaml").read_text())
+    cfg.update(train_file=str(ROOT / cfg["train_file"]), dev_file=str(DEV), base_model_dir=str(tmp / "base"),
+               output_dir=str(tmp / "teacher"), max_train_rows=96, max_dev_rows=48, epochs=1)
+    (tmp / "teacher.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp / "teacher.yaml")]) == 0
+    (tmp / "train96.jsonl").write_text("".join(_lines(ROOT / "data/labeled/train.jsonl", 96)), encoding="utf-8")
+    (tmp / "unlabeled.jsonl").write_text("".join(_lines(ROOT / "data/unlabeled/feedback.jsonl", 48)), encoding="utf-8")
+    assert main(["teacher", "--runs", str(tmp / "teacher"), "--data", str(tmp / "train96.jsonl"),
+                 str(tmp / "unlabeled.jsonl"), "--out", str(tmp / "soft")]) == 0
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def student(teacher):
+    cfg = yaml.safe_load((teacher / "teacher.yaml").read_text())
+    for key in ("base_model_dir", "base_layers", "general_vocab"):
+        cfg.pop(key)
+    cfg.update(output_dir=str(teacher / "student"), max_length=40,
+               distill={"teacher_run": str(teacher / "teacher"), "num_layers": 1, "temperature": 2.0, "alpha": 0.5})
+    (teacher / "student.yaml").write_text(yaml.safe_dump(cfg))
+    _OPENED.clear()
+    _RECORDING[0] = True
+    try:
+        assert main(["distill", "--config", str(teacher / "student.yaml"), "--teacher",
+                     str(teacher / "soft/train96.soft.jsonl"), str(teacher / "soft/unlabeled.soft.jsonl")]) == 0
+    finally:
+        _RECORDING[0] = False
+    assert _OPENED and not [p for p in _OPENED if Path(p).resolve() == TEST_SPLIT]
+    return teacher / "student"
+
+
+def test_student_layers_are_evenly_spaced_up_to_the_top():
+    assert student_layers(12, 4) == [2, 5, 8, 11]
+    assert student_layers(12, 6) == [1, 3, 5, 7, 9, 11]
+    assert student_layers(2, 1) == [1]
+    assert student_layers(12, 3, layers=[0, 6, 11]) == [0, 6, 11]
+
+
+def test_distill_trains_a_smaller_student_from_the_teacher(teacher, student):
+    model = load_model(student / BEST_DIR)
+    assert model.encoder.config.num_hidden_layers == 1
+    summary = json.loads((student / "train_summary.json").read_text())
+    assert np.isfinite(summary["history"][0]["train_loss"])
+    saved = yaml.safe_load((student / "train_config.yaml").read_text())
+    assert saved["distill"]["soft_labels"][-1].endswith("unlabeled.soft.jsonl")
+    assert (student / "linear.npz").exists()  # the TF-IDF model is fitted as in `triage train`
+
+
+def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
+    review = tmp_path / "review.yaml"
+    review.write_text(yaml.safe_dump({"review": {"recall_targets": {"urgency.high": 0.5}, "recall_margin": 0.0,
+                                                 "max_share": 1.0}}))
+    rows = sum(1 for line in DEV.open(encoding="utf-8") if line.strip())
+
+    def metrics(f1: float) -> Path:
+        path = tmp_path / f"teacher-{f1}.json"
+        path.write_text(json.dumps({"ensemble": {"rows": rows, "heads": {h: {"macro_f1": f1} for h in HEADS}}}))
+        return path
+
+    common = ["export", "--run", str(student), "--name", "s", "--min-agreement", "0.5", "--review-config", str(review),
+              "--guard-data", str(DEV)]
+    # a distilled run is not exported without the teacher to compare it with
+    assert main([*common, "--out", str(tmp_path / "none")]) == 1
+    assert not (tmp_path / "none").exists()
+
+    out = tmp_path / "ok"
+    assert main([*common, "--out", str(out), "--guard-teacher", str(metrics(0.0))]) == 0
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["quality_guard"]["passed"] and report["num_layers"] == 1
+    assert "Quality guard" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    Classifier.load(out).predict(["花呗怎么还款"])
+
+    from training.distill import StudentBelowTeacher
+    from training.runs import export_run
+
+    bad = tmp_path / "bad"
+    with pytest.raises(StudentBelowTeacher) as err:
+        export_run(student, bad, "s", min_agreement=0.5, review_config=review, guard_data=DEV,
+                   guard_teacher=metrics(0.99))
+    assert err.value.code == "E603" and "category macro-F1" in str(err.value)
+    assert not bad.exists() and (tmp_path / "bad.rejected" / "model.onnx").exists()
+
+
+def _student_metrics(f1: dict, seen: dict) -> dict:
+    return {"rows": 100, "heads": {h: {"macro_f1": v} for h, v in f1.items()},
+            "review": {"seen_recall": {k: {"value": v, "support": 10} for k, v in seen.items()}}}
+
+
+def test_guard_verdicts():
+    teacher = {"rows": 100, "macro_f1": {"category": 0.75, "sentiment": 0.86, "urgency": 0.75}}
+    targets = {"urgency.high": 0.95, "category.contract_legal": 0.90}
+    ok = check_student(_student_metrics({"category": 0.745, "sentiment": 0.9, "urgency": 0.741},
+                                        {"urgency.high": 1.0, "category.contract_legal": 0.9}), teacher, targets)
+    assert ok["passed"] and ok["heads"]["urgency"]["delta"] == pytest.approx(-0.009)
+    low = check_student(_student_metrics({"category": 0.735, "sentiment": 0.9, "urgency": 0.75},
+                                         {"urgency.high": 1.0, "category.contract_legal": 0.9}), teacher, targets)
+    assert not low["passed"] and low["failures"][0].startswith("category macro-F1")
+    assert check_student(_student_metrics({"category": 0.735, "sentiment": 0.9, "urgency": 0.75},
+                                          {"urgency.high": 1.0, "category.contract_legal": 0.9}),
+                         teacher, targets, tolerance=0.02)["passed"]
+    # a recall target the served teacher bundle also misses counts at the teacher bundle's value
+    seen = {"urgency.high": 1.0, "category.contract_legal": 0.85}
+    f1 = {"category": 0.75, "sentiment": 0.86, "urgency": 0.75}
+    assert not check_student(_student_metrics(f1, seen), teacher, targets)["passed"]
+    assert check_student(_student_metrics(f1, seen), teacher, targets,
+                         reference_recall={"category.contract_legal": 0.843})["passed"]
+
+
+def test_soft_labels_of_dev_or_test_texts_are_refused(tmp_path):
+    from classifier.errors import TestSplitLeak
+
+    dev = [json.loads(line) for line in _lines(DEV, 3)]
+    test = [json.loads(line) for line in _lines(TEST_SPLIT, 2)]
+    soft = {h: {lab: 1.0 / n for lab in labs} for h, labs, n in
+            [(h, labs, len(labs)) for h, labs in __import__("classifier.labels", fromlist=["LABELS"]).LABELS.items()]}
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps({"text": r["text"], "soft": soft}, ensure_ascii=False) + "\n" for r in dev))
+    with pytest.raises(SoftLabelError):
+        attach_soft_labels([], [], dev, read_soft_labels([path]))
+    path.write_text("".join(json.dumps({"text": r["text"], "soft": soft}, ensure_ascii=False) + "\n" for r in test))
+    with pytest.raises(TestSplitLeak):
+        attach_soft_labels([], [], [], read_soft_labels([path]))
+
+
+def test_distill_config_is_checked():
+    from classifier.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        DistillConfig.from_dict({"alpha": 1.5})
+    with pytest.raises(ConfigError):
+        DistillConfig.from_dict({"layerz": [1]})
+
+
+def test_fused_int8_export_keeps_parity(teacher, tmp_path):
+    report = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fused", dev_file=DEV,
+                           train_config={"max_length": 48}, fuse_graph=True)
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= set(report["fused"])
+    assert report["parity"]["min_label_agreement"] >= MIN_AGREEMENT
+    config = json.loads((tmp_path / "fused" / "config.json").read_text())
+    assert config["fused"]["Attention"] == 2 and config["num_layers"] == 2
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "fused" / "model.onnx")).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops
+    # the fp32 fused graph is exact
+    fp32 = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fp32", dev_file=DEV, quantize_int8=False,
+                         train_config={"max_length": 48}, fuse_graph=True, min_agreement=0.999)
+    assert max(fp32["parity"][h]["max_prob_diff"] for h in HEADS) < 1e-3

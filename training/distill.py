@@ -1,0 +1,249 @@
+"""Distillation: a smaller student from the teacher ensemble's soft labels, and the export's quality guard.
+
+The student is the teacher's own fine-tuned model (a training run's ``best/``: embeddings, heads and
+vocabulary) cut to ``num_layers`` of its encoder layers — evenly spaced, ending at the top layer, or the
+``layers`` listed — then trained by ``triage distill`` (``trainer.train`` with a ``distill:`` section):
+
+- labelled training rows: ``alpha`` × temperature-scaled KL to the teacher's soft labels (when the
+  soft-label files hold the text) + (1 − ``alpha``) × the usual class-weighted cross-entropy on the gold
+  labels, and the auxiliary secondary-category target;
+- unlabelled in-domain texts scored by the teacher (``triage teacher --data data/unlabeled/…``): the
+  KL term alone.
+
+Soft-label files are ``triage teacher``'s ``*.soft.jsonl`` (``{"id", "text", "soft": {head: {label: p}}}``),
+matched to training rows by normalized text. A soft-labelled text that is neither a training row nor
+new — a dev text (early stopping, calibration) or a test text — is refused, and so is every text of
+the test split (``guard_fitting_rows``). In a cross-fitting run (``--fold K/N``) the held-out fold's
+texts are left out of training together with their soft labels.
+
+The quality guard (``check_student``) runs at the end of a student's export, after calibration and the
+review policy are fitted: on the test split the student's macro-F1 per head must be within
+``tolerance`` of the teacher's (from ``triage teacher --data data/labeled/test.jsonl``) or above, and its
+seen recall per watched class must meet the review targets. Otherwise the export fails (``E603``) and
+the bundle is moved aside to ``OUT.rejected``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from classifier.errors import ConfigError, GuardMissing, SoftLabelError, StudentBelowTeacher  # noqa: F401 (re-exported)
+from classifier.labels import HEADS, LABELS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOLERANCE = 0.01
+
+
+@dataclass
+class DistillConfig:
+    # the teacher's training run (its best/ model initialises the student and gives the vocabulary)
+    teacher_run: str = "runs/default"
+    # soft-label files from `triage teacher` (labelled training texts and unlabelled in-domain texts)
+    soft_labels: list[str] = field(default_factory=list)
+    num_layers: int = 4  # teacher layers kept, evenly spaced up to the top one ...
+    layers: list[int] | None = None  # ... or exactly these (0-based)
+    temperature: float = 2.0
+    alpha: float = 0.5  # weight of the KL term on labelled rows (1 - alpha: gold labels)
+    max_unlabeled: int | None = None  # tiny configs take a slice of the unlabelled texts
+    # quality guard of the export (triage export on a distilled run)
+    teacher_metrics: str | None = None  # `triage teacher` metrics on the test split (test.metrics.json)
+    guard_tolerance: float = DEFAULT_TOLERANCE
+
+    def __post_init__(self):
+        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"distill: temperature must be > 0 and alpha in [0, 1], not {self.temperature}, {self.alpha}")
+        if self.layers is not None and (not self.layers or any(not isinstance(i, int) or i < 0 for i in self.layers)):
+            raise ConfigError(f"distill.layers must be non-empty 0-based layer indices, not {self.layers}")
+        if self.num_layers < 1:
+            raise ConfigError(f"distill.num_layers must be >= 1, not {self.num_layers}")
+        if self.guard_tolerance < 0:
+            raise ConfigError(f"distill.guard_tolerance must be >= 0, not {self.guard_tolerance}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DistillConfig":
+        names = set(cls.__dataclass_fields__)
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown distill options: {', '.join(sorted(unknown))}; options are {', '.join(sorted(names))}")
+        return cls(**data)
+
+    @property
+    def teacher_dir(self) -> Path:
+        from training.trainer import BEST_DIR
+
+        run = Path(self.teacher_run)
+        return run / BEST_DIR if (run / BEST_DIR).is_dir() else run
+
+
+def student_layers(teacher_layers: int, num_layers: int, layers: Sequence[int] | None = None) -> list[int]:
+    """Teacher layers the student keeps: ``layers``, or ``num_layers`` evenly spaced ending at the top
+    one (12 → 4: 2, 5, 8, 11; 12 → 6: 1, 3, 5, 7, 9, 11)."""
+    if layers is not None:
+        chosen = sorted(set(layers))
+        if chosen[-1] >= teacher_layers:
+            raise ConfigError(f"distill.layers {list(layers)}: the teacher has {teacher_layers} layers")
+        return chosen
+    n = min(num_layers, teacher_layers)
+    return [round((i + 1) * teacher_layers / n) - 1 for i in range(n)]
+
+
+def build_student(teacher_dir: str | Path, layers: Sequence[int], dropout: float = 0.1):
+    """The teacher's model with only ``layers`` of its encoder (embeddings and heads kept)."""
+    from torch import nn
+
+    from training.model import load_model
+
+    model = load_model(teacher_dir)
+    encoder = model.encoder
+    encoder.encoder.layer = nn.ModuleList(encoder.encoder.layer[i] for i in layers)
+    encoder.config.num_hidden_layers = len(layers)
+    model.dropout.p = dropout
+    for i, layer in enumerate(encoder.encoder.layer):  # transformers keeps the index for its KV caches
+        if hasattr(layer.attention.self, "layer_idx"):
+            layer.attention.self.layer_idx = i
+    return model.train()
+
+
+# --- soft labels -------------------------------------------------------------------------------
+def read_soft_labels(paths: Sequence[str | Path]) -> list[dict]:
+    """``[{"text", "soft": {head: np.ndarray}}]`` from `triage teacher` files, first file wins per text."""
+    from training.splits import text_key
+
+    out, seen = [], set()
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    soft = {h: np.array([float(record["soft"][h][lab]) for lab in LABELS[h]], dtype=np.float32) for h in HEADS}
+                    text = str(record["text"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise SoftLabelError(f"{path} line {n}: not a soft label of every head and label ({exc!r})",
+                                         details={"file": str(path), "line": n}) from None
+                key = text_key(text)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append({"id": record.get("id") or f"soft:{key}", "text": text, "soft": soft})
+    return out
+
+
+def attach_soft_labels(train_rows: list[dict], all_train_rows: list[dict], dev_rows: list[dict], soft_rows: list[dict],
+                       max_unlabeled: int | None = None) -> tuple[list[dict | None], list[dict]]:
+    """(soft labels per training row or None, unlabelled rows with soft labels).
+
+    Unlabelled rows are soft-labelled texts that are no labelled training row (of any fold) and no dev
+    row; a dev text among them is refused, and so is any test text (E602).
+    """
+    from training.splits import guard_fitting_rows, text_key
+
+    by_key = {text_key(r["text"]): r["soft"] for r in soft_rows}
+    labelled_keys = {text_key(r["text"]) for r in all_train_rows}
+    dev_keys = {text_key(r["text"]) for r in dev_rows}
+    in_dev = [r["id"] for r in soft_rows if text_key(r["text"]) in dev_keys]
+    if in_dev:
+        raise SoftLabelError(f"{len(in_dev)} soft-labelled texts are dev texts (early stopping and calibration "
+                             f"read dev; the student must not train on it): leave the dev file out of --teacher",
+                             details={"rows": len(in_dev), "ids": in_dev[:20]})
+    unlabelled = [r for r in soft_rows if text_key(r["text"]) not in labelled_keys][:max_unlabeled]
+    guard_fitting_rows(unlabelled, "unlabelled distillation texts")
+    return [by_key.get(text_key(r["text"])) for r in train_rows], unlabelled
+
+
+@dataclass
+class SoftTargets:
+    """Per training example (labelled rows first, then unlabelled): teacher probabilities, whether
+    there are any, and whether the gold labels exist."""
+
+    probs: dict[str, np.ndarray]
+    has_soft: np.ndarray
+    labelled: np.ndarray
+
+
+def soft_targets(per_row: list[dict | None], unlabelled: list[dict]) -> SoftTargets:
+    rows = list(per_row) + [r["soft"] for r in unlabelled]
+    probs = {h: np.stack([s[h] if s is not None else np.full(len(LABELS[h]), 1.0 / len(LABELS[h]), np.float32)
+                          for s in rows]) if rows else np.zeros((0, len(LABELS[h])), np.float32) for h in HEADS}
+    has_soft = np.array([s is not None for s in rows], dtype=bool)
+    labelled = np.arange(len(rows)) < len(per_row)
+    return SoftTargets(probs, has_soft, labelled)
+
+
+def kd_loss(student_logits, teacher_probs, temperature: float):
+    """Mean over rows of T² · KL(teacher_T ‖ student_T), teacher_T ∝ p^(1/T) (Hinton et al., 2015)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(teacher_probs, dtype=torch.float32).clamp_min(1e-8)
+    target = F.softmax(torch.log(t) / temperature, dim=-1)
+    log_student = F.log_softmax(student_logits / temperature, dim=-1)
+    return F.kl_div(log_student, target, reduction="batchmean") * temperature ** 2
+
+
+# --- the quality guard ---------------------------------------------------------------------------
+def teacher_test_metrics(path: str | Path) -> dict:
+    """Per-head macro-F1 of the teacher: `triage teacher`'s ``*.metrics.json`` (its ``ensemble``) or a
+    bundle's ``metrics.json`` from `triage evaluate`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GuardMissing(f"cannot read the teacher's test metrics {path}: {exc}") from None
+    data = data.get("ensemble", data)
+    try:
+        return {"rows": data.get("rows"), "macro_f1": {h: float(data["heads"][h]["macro_f1"]) for h in HEADS}}
+    except (KeyError, TypeError):
+        raise GuardMissing(f"{path} holds no per-head macro_f1 (expected `triage teacher` or `triage evaluate` metrics)") from None
+
+
+def check_student(student: dict, teacher: dict, recall_targets: dict[str, float], tolerance: float = DEFAULT_TOLERANCE,
+                  reference_recall: dict[str, float] | None = None) -> dict:
+    """The guard's verdict from the student's test metrics (``evaluate_bundle``) and the teacher's
+    (``teacher_test_metrics``). A recall target that the reference (the teacher's served bundle) also
+    misses on test counts at the reference's value: the student must not see fewer than what ships."""
+    heads = {}
+    for h in HEADS:
+        s, t = float(student["heads"][h]["macro_f1"]), teacher["macro_f1"][h]
+        heads[h] = {"student": round(s, 4), "teacher": round(t, 4), "delta": round(s - t, 4), "ok": s >= t - tolerance}
+    recall = {}
+    for key, target in recall_targets.items():
+        seen = student["review"]["seen_recall"].get(key, {})
+        value = seen.get("value")
+        required = min(target, reference_recall[key]) if reference_recall and key in reference_recall else target
+        recall[key] = {"student": value, "target": target, "required": round(required, 4),
+                       "support": seen.get("support"), "ok": value is None or value >= required - 1e-9}
+    failures = [f"{h} macro-F1 {v['student']:.4f} < teacher {v['teacher']:.4f} - {tolerance}" for h, v in heads.items() if not v["ok"]]
+    failures += [f"seen recall {k} {v['student']:.3f} < {v['required']:.3f}" for k, v in recall.items() if not v["ok"]]
+    return {"tolerance": tolerance, "rows": student.get("rows"), "heads": heads, "seen_recall": recall,
+            "passed": not failures, "failures": failures}
+
+
+def guard_student_bundle(bundle_dir: Path, teacher_metrics: str | Path, test_file: str | Path, recall_targets: dict[str, float],
+                         tolerance: float = DEFAULT_TOLERANCE, reference_bundle: str | Path | None = None) -> dict:
+    """Evaluate the finished student bundle on the test split (evaluation only: every fitting step is
+    done) and return ``check_student``'s verdict (the caller raises)."""
+    import tempfile
+
+    from training.evaluate import evaluate_bundle
+
+    teacher = teacher_test_metrics(teacher_metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        student = evaluate_bundle(bundle_dir, test_file, Path(tmp) / "student", plots=False)
+        reference = None
+        if reference_bundle:
+            ref = evaluate_bundle(reference_bundle, test_file, Path(tmp) / "reference", plots=False)
+            reference = {k: v["value"] for k, v in ref["review"]["seen_recall"].items() if v["value"] is not None}
+    if teacher.get("rows") is not None and teacher["rows"] != student["rows"]:
+        raise GuardMissing(f"the teacher's metrics cover {teacher['rows']} rows, the guard's file {test_file} "
+                           f"{student['rows']}: score the same test split with `triage teacher`")
+    verdict = check_student(student, teacher, recall_targets, tolerance, reference)
+    verdict.update(test_file=str(test_file), teacher_metrics=str(teacher_metrics),
+                   reference_bundle=str(reference_bundle) if reference_bundle else None)
+    return verdict
