@@ -9,6 +9,10 @@ request's classifications (serving/services.py), so there is never one without t
 unique index on (API key, key) makes two concurrent first attempts store once: the second one's
 transaction fails and it answers with the first one's stored response.
 
+Expired records are deleted as new ones are written: those of the same key at once (the unique
+index needs it), every other expired record at most once per ``PURGE_INTERVAL`` per process, so the
+table holds about one window of traffic instead of growing for years.
+
 Keys are per API key (two clients may use the same key strings). The body is compared by the
 SHA-256 of its canonical JSON (keys sorted), so whitespace and key order do not matter.
 """
@@ -28,6 +32,8 @@ from serving.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from serving.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+PURGE_INTERVAL = timedelta(minutes=1)
+_last_purge: datetime | None = None  # naive UTC; per process (a race only purges twice)
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces: UUIDs, ticket ids
 
 
@@ -87,3 +93,16 @@ def store(conn: Any, entries: list[Entry]) -> None:
         {"api_key_id": e.api_key_id, "key": e.key, "body_sha256": e.body_sha256, "response": e.response,
          "created_at": e.created_at} for e in entries
     ])
+    if entries:
+        purge_expired(conn, now=entries[-1].created_at, window=entries[-1].window)
+
+
+def purge_expired(conn: Any, now: datetime, window: timedelta) -> int | None:
+    """Delete every record older than ``window`` (by the created_at index), at most once per
+    ``PURGE_INTERVAL``; returns how many were deleted, or None when it was not yet time."""
+    global _last_purge
+    if _last_purge is not None and now - _last_purge < PURGE_INTERVAL:
+        return None
+    _last_purge = now
+    table = IdempotencyRecord.__table__
+    return conn.execute(delete(table).where(table.c.created_at < now - window)).rowcount

@@ -93,3 +93,23 @@ def test_after_the_window_a_key_may_be_used_again(make_client, fake_classifier, 
     assert rows(api) == 3
     with api.services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
+
+
+def test_expired_records_of_other_keys_are_purged(make_client, fake_classifier, db_url, monkeypatch):
+    from serving import idempotency
+
+    api = make_client(fake_classifier, db_url, idempotency_window_seconds=60)
+    for key in ("old-1", "old-2"):
+        assert api.classify(ITEMS, headers={"Idempotency-Key": key}).status_code == 200
+    with api.services.sessions.begin() as s:  # as if sent two minutes ago
+        s.execute(update(IdempotencyRecord).values(created_at=IdempotencyRecord.created_at - timedelta(minutes=2)))
+    monkeypatch.setattr(idempotency, "_last_purge", None)  # due now, whatever other tests did
+    assert api.classify(ITEMS[:1], headers={"Idempotency-Key": "new"}).status_code == 200
+    with api.services.sessions() as s:
+        assert s.scalars(select(IdempotencyRecord.key)).all() == ["new"]
+    # Not again within PURGE_INTERVAL: an expired record written meanwhile waits for the next purge.
+    with api.services.sessions.begin() as s:
+        s.execute(update(IdempotencyRecord).values(created_at=IdempotencyRecord.created_at - timedelta(minutes=2)))
+    assert api.classify(ITEMS[:1], headers={"Idempotency-Key": "newer"}).status_code == 200
+    with api.services.sessions() as s:
+        assert sorted(s.scalars(select(IdempotencyRecord.key)).all()) == ["new", "newer"]
