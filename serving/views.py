@@ -12,12 +12,9 @@ from typing import Any
 from classifier.labels import CATEGORY, DISPLAY_ZH, URGENCY
 from classifier.priority import IMPORTANT_NOT_URGENT, NOT_URGENT_NOT_IMPORTANT, URGENT_IMPORTANT, URGENT_NOT_IMPORTANT
 
-QUADRANT_ZH = {
-    URGENT_IMPORTANT: "紧急且重要",
-    IMPORTANT_NOT_URGENT: "重要不紧急",
-    URGENT_NOT_IMPORTANT: "紧急不重要",
-    NOT_URGENT_NOT_IMPORTANT: "不紧急不重要",
-}
+# The quadrants in the matrix's order, named as everywhere else (classifier.labels.DISPLAY_ZH).
+QUADRANT_ZH = {q: DISPLAY_ZH[q] for q in (URGENT_IMPORTANT, IMPORTANT_NOT_URGENT, URGENT_NOT_IMPORTANT,
+                                          NOT_URGENT_NOT_IMPORTANT)}
 
 _MATRIX_TEMPLATE = """<!doctype html>
 <html lang="zh-CN">
