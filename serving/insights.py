@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.batch.insights import Item, summarize
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
-from serving.models import Classification
 from classifier.pii import mask_text
+from serving.models import Classification
 from serving.store import to_storage
+from serving.views import render_filtered_view_page
 
 DEFAULT_LIMIT = 20_000
 
@@ -132,59 +133,13 @@ _TEMPLATE = """<!doctype html>
 </html>
 """
 
-# The page holds no data: it asks for a key and the filters, fetches /v1/insights.html with the key
-# in the header and shows it in a sandboxed frame without scripts (as the /matrix page does).
-_PAGE = """<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>反馈洞察 · Insights</title>
-<style>
- body { font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem; color: #222; }
- #status.error { color: #b00020; } iframe { border: 0; width: 100%; height: 80rem; } input, select, button { font: inherit; }
-</style>
-</head>
-<body>
-<nav><a href="/review">待复核队列</a> · <a href="/matrix">优先级矩阵</a> · <a href="/insights">反馈洞察</a></nav>
-<form id="login"><label>密钥 supervisor API key <input id="key" type="password" autocomplete="off" size="40"></label>
- <button type="submit">连接</button></form>
-<form id="filters">
- <label>从 from <input name="from" type="datetime-local"></label>
- <label>到 to <input name="to" type="datetime-local"></label>
- <label>渠道 channel <input name="channel" size="10"></label>
- <label>类别 category <select name="category"><option value="">全部</option>
- {% for c in categories %}<option value="{{ c }}">{{ zh[c] }} {{ c }}</option>{% endfor %}</select></label>
- <button type="submit">查询</button>
-</form>
-<p id="status" role="status"></p>
-<iframe id="view" sandbox title="insights"></iframe>
-<script>
-const $ = (s) => document.querySelector(s);
-let key = sessionStorage.getItem("triage-key") || "";
-function say(text, error) { $("#status").textContent = text; $("#status").className = error ? "error" : ""; }
-async function load() {
-  if (!key) { say("请输入密钥（角色 supervisor 或 admin）"); return; }
-  const query = new URLSearchParams();
-  for (const [name, value] of new FormData($("#filters"))) if (value) query.set(name, value);
-  const r = await fetch("/v1/insights.html?" + query, {headers: {"Authorization": "Bearer " + key}});
-  if (!r.ok) { say((await r.text()).slice(0, 300), true); return; }
-  $("#view").srcdoc = await r.text(); say("");
-}
-$("#login").addEventListener("submit", (e) => { e.preventDefault(); key = $("#key").value.trim();
-  sessionStorage.setItem("triage-key", key); load(); });
-$("#filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
-load();
-</script>
-</body>
-</html>
-"""
 
 
 @lru_cache(maxsize=1)
 def _env():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.DictLoader({"insights.html": _TEMPLATE, "page.html": _PAGE}), autoescape=True)
+    return jinja2.Environment(loader=jinja2.DictLoader({"insights.html": _TEMPLATE}), autoescape=True)
 
 
 def render_insights(summary: dict[str, Any], filters: dict[str, Any]) -> str:
@@ -193,6 +148,5 @@ def render_insights(summary: dict[str, Any], filters: dict[str, Any]) -> str:
         quadrants=QUADRANTS, levels=LEVELS, head_zh={"category": "类别", "sentiment": "情感", "urgency": "紧急度"})
 
 
-@lru_cache(maxsize=1)
 def render_insights_page() -> str:
-    return _env().get_template("page.html").render(categories=CATEGORY, zh=DISPLAY_ZH)
+    return render_filtered_view_page("反馈洞察 · Insights", "/v1/insights.html", "view", frame_height="80rem")

@@ -124,27 +124,28 @@ async function api(path, options = {}, as = "json") {
 }
 """
 
-# --- priority matrix page ---------------------------------------------------------------------
-# The heatmap itself is rendered by the server (render_matrix, for GET /v1/matrix.html); this page
-# only asks for the key and the filters, fetches that HTML with the key in the header (a browser
-# cannot add one to a plain link) and shows it in a sandboxed frame without scripts.
-_MATRIX_PAGE_TEMPLATE = """<!doctype html>
+# --- filtered-view pages (priority matrix, insights) ----------------------------------------------
+# The view itself is rendered by the server (render_matrix for GET /v1/matrix.html, and
+# serving/insights.py for GET /v1/insights.html); a page only asks for the key and the filters,
+# fetches that HTML with the key in the header (a browser cannot add one to a plain link) and shows
+# it in a sandboxed frame without scripts.
+_FILTERED_VIEW_PAGE_TEMPLATE = """<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>投诉优先级矩阵 · Priority matrix</title>
+<title>{{ title }}</title>
 <style>
  body { font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem; color: #222; }
  .muted { color: #666; font-size: .9rem; }
  form { margin: .5rem 0; }
  #status.error { color: #b00020; }
- iframe { border: 0; width: 100%; height: 60rem; }
+ iframe { border: 0; width: 100%; height: {{ frame_height }}; }
  input, select, button { font: inherit; }
 </style>
 </head>
 <body>
-<nav class="muted"><a href="/review">待复核队列</a> · <a href="/matrix">优先级矩阵</a></nav>
+<nav class="muted"><a href="/review">待复核队列</a> · <a href="/matrix">优先级矩阵</a> · <a href="/insights">反馈洞察</a></nav>
 <form id="login">
  <label>密钥 supervisor API key <input id="key" type="password" autocomplete="off" size="40"></label>
  <button type="submit">连接</button>
@@ -158,7 +159,7 @@ _MATRIX_PAGE_TEMPLATE = """<!doctype html>
  <button type="submit">查询</button>
 </form>
 <p id="status" role="status"></p>
-<iframe id="heatmap" sandbox title="priority matrix"></iframe>
+<iframe id="{{ frame_id }}" sandbox title="{{ frame_id }}"></iframe>
 <script>
 {% include "page.js" %}
 
@@ -167,7 +168,7 @@ async function load() {
   const query = new URLSearchParams();
   for (const [name, value] of new FormData($("#filters"))) if (value) query.set(name, value);
   try {
-    $("#heatmap").srcdoc = await api("/v1/matrix.html?" + query, {}, "text");
+    $("#{{ frame_id }}").srcdoc = await api({{ view_path|tojson }} + "?" + query, {}, "text");
     say("");
   } catch (e) { say(e.message, true); }
 }
@@ -181,13 +182,19 @@ load();
 """
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
+def render_filtered_view_page(title: str, view_path: str, frame_id: str, frame_height: str = "60rem") -> str:
+    """A page for a server-rendered view under the time-range, channel and category filters."""
+    return _environment().get_template("filtered_view_page.html").render(
+        title=title, view_path=view_path, frame_id=frame_id, frame_height=frame_height, categories=CATEGORY, zh=DISPLAY_ZH)
+
+
 def render_matrix_page() -> str:
-    return _environment().get_template("matrix_page.html").render(categories=CATEGORY, zh=DISPLAY_ZH)
+    return render_filtered_view_page("投诉优先级矩阵 · Priority matrix", "/v1/matrix.html", "heatmap")
 
 
 _TEMPLATES = {
     "matrix.html": _MATRIX_TEMPLATE,
-    "matrix_page.html": _MATRIX_PAGE_TEMPLATE,
+    "filtered_view_page.html": _FILTERED_VIEW_PAGE_TEMPLATE,
     "page.js": PAGE_SCRIPT,
 }
