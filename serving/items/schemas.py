@@ -7,8 +7,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
-from classifier.priority import LEVELS, QUADRANTS
-from serving.schemas import ReviewDecision
+from serving.schemas import PriorityResult, ReviewDecision
 
 
 class Labels(BaseModel):
@@ -16,15 +15,6 @@ class Labels(BaseModel):
     category_secondary: Optional[Literal[CATEGORY]] = None  # type: ignore[valid-type]
     sentiment: Literal[SENTIMENT]  # type: ignore[valid-type]
     urgency: Literal[URGENCY]  # type: ignore[valid-type]
-
-
-class ItemPriority(BaseModel):
-    quadrant: Literal[QUADRANTS]  # type: ignore[valid-type]
-    level: Literal[LEVELS]  # type: ignore[valid-type]
-    urgent: bool
-    important: bool
-    respond_by: datetime = Field(description="First-response deadline, ISO 8601 with offset (matrix time zone)")
-    resolve_by: datetime = Field(description="Resolution deadline, ISO 8601 with offset")
 
 
 class Reviewer(BaseModel):
@@ -55,7 +45,7 @@ class Item(BaseModel):
     predictions: dict[str, Any] = Field(description="What the model said: per head label/confidence/scores, "
                                                     "category_secondary, review_heads, review_reasons (never changes)")
     labels: Labels = Field(description="The labels in force: the prediction, or the latest decision")
-    priority: ItemPriority = Field(description="Priority of the labels in force (re-run on every decision)")
+    priority: PriorityResult = Field(description="Priority of the labels in force (re-run on every decision)")
     route: str = Field(description="Queue of the labels in force (re-run on every decision)")
     needs_review: bool
     review_reasons: list[str]
@@ -72,7 +62,7 @@ class Revision(BaseModel):
     at: datetime
     reviewer: Optional[Reviewer] = None
     labels: Labels
-    priority: ItemPriority
+    priority: PriorityResult
     route: str
     note: Optional[str] = None
 
