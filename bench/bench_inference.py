@@ -1,6 +1,7 @@
 """The shipped bundle against the Hugging Face pipeline a team would otherwise deploy, one process, same texts.
 
     python bench/bench_inference.py [--bundle models/default] [--texts 1000] [--threads 2]
+                                    [--compare OTHER_BUNDLE] [--card]
 
 Needs the [train] extra and **no training run**. Three engines score the same texts (dev, then train,
 in file order; never the test split):
@@ -18,6 +19,10 @@ Batch 32: the best of ``--repeat`` passes over all texts, each engine given the 
 (``Classifier.predict`` length-sorts within a block, the pipeline keeps the order); batch 1 times every
 text once, which gives both its throughput and the median latency. Engines take turns block by block, so
 a burst of load from other processes hits them alike.
+
+``--compare OTHER_BUNDLE`` adds a fourth engine, ``Classifier.predict`` on another bundle (the teacher
+a student replaces), timed in the same turns. ``--card`` writes the size and these numbers into the
+bundle's model card (its own section, replaced on the next run; the manifest is rewritten).
 
 Numbers move with the machine (these VMs vary ±2× between days and under shared load); the ratios are
 measured side by side in one process and are what to compare.
@@ -80,6 +85,8 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="throughput runs per engine (best kept)")
+    ap.add_argument("--compare", type=Path, default=None, help="another bundle timed alongside (e.g. the teacher)")
+    ap.add_argument("--card", action="store_true", help="write size and speed into the bundle's model card")
     args = ap.parse_args()
 
     import onnxruntime
@@ -118,6 +125,11 @@ def main() -> None:
                                                            lambda t: same_arch(t, truncation=True)),
         "Classifier.predict (bundle, end to end)": (lambda b: clf.predict(b), lambda t: clf.predict([t])),
     }
+    if args.compare:
+        other = Classifier.load(args.compare, threads=args.threads, batch_size=32)
+        other_layers, _ = bundle_architecture(args.compare)
+        engines[f"Classifier.predict ({args.compare.name}, {other_layers} layers)"] = (
+            lambda b: other.predict(b), lambda t: other.predict([t]))
     for batch, _ in engines.values():  # warm-up
         batch(texts[:64])
     # Engines take turns on blocks of texts — 256 at batch 32, 50 at batch 1 — so load from other
@@ -128,12 +140,12 @@ def main() -> None:
     for _ in range(args.repeat):
         total = dict.fromkeys(names, 0.0)
         for k, s in enumerate(range(0, len(texts), 256)):
-            for name in names[k % 3:] + names[: k % 3]:
+            for name in names[k % len(names):] + names[: k % len(names)]:
                 total[name] += best_time(lambda b=engines[name][0]: b(texts[s: s + 256]), 1)
         best32 = {name: min(best32[name], total[name]) for name in names}
     single: dict[str, list[float]] = {name: [] for name in engines}
     for k, s in enumerate(range(0, len(texts), 50)):
-        for name in names[k % 3:] + names[: k % 3]:
+        for name in names[k % len(names):] + names[: k % len(names)]:
             one = engines[name][1]
             for t in texts[s: s + 50]:
                 started = time.perf_counter()
@@ -143,7 +155,7 @@ def main() -> None:
     for name in engines:
         tp1, tp32 = len(texts) / sum(single[name]), len(texts) / best32[name]
         rows.append((name, tp1, tp32, statistics.median(single[name]) * 1000))
-    _, _, (_, b1, b32, lat) = rows
+    _, b1, b32, lat = rows[2]
     ref = {"throughput": max(rows[0][1], rows[0][2]), "batch": 1 if rows[0][1] > rows[0][2] else 32, "latency": rows[0][3]}
     arch = {"throughput": max(rows[1][1], rows[1][2])}
     bundle = max(b1, b32)
@@ -156,6 +168,46 @@ def main() -> None:
           f"{ref['latency'] / lat:.2f}x batch-1 latency")
     print(f"  engine share (bundle / pipeline on the bundle's architecture): {bundle / arch['throughput']:.2f}x; "
           f"model share (bundle architecture / 12 layers, both in the pipeline): {arch['throughput'] / ref['throughput']:.2f}x")
+    if args.compare:
+        _, o1, o32, olat = rows[3]
+        print(f"bundle / {args.compare.name}: {bundle / max(o1, o32):.2f}x throughput, {olat / lat:.2f}x batch-1 latency")
+    if args.card:
+        write_card(args, clf, rows, ref, bundle, texts, lengths)
+
+
+CARD_START = "<!-- size and speed: written by `python bench/bench_inference.py --card` -->"
+CARD_END = "<!-- /size and speed -->"
+
+
+def write_card(args, clf, rows, ref: dict, bundle: float, texts, lengths) -> None:
+    """The bundle's size and this run's table, as a section of its model card."""
+    import datetime
+    import platform
+
+    from training.model_card import replace_card_section
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU") \
+        if Path("/proc/cpuinfo").exists() else platform.processor()
+    size = {p.name: p.stat().st_size for p in args.bundle.rglob("*") if p.is_file()}
+    lines = ["## Size and speed", "",
+             f"Size: `model.onnx` {size.get('model.onnx', 0) / 2**20:.1f} MB, the whole bundle "
+             f"{sum(size.values()) / 2**20:.1f} MB.", "",
+             f"Speed: `python bench/bench_inference.py --bundle {args.bundle}"
+             f"{f' --compare {args.compare}' if args.compare else ''} --card` on {datetime.date.today()}, {cpu}, "
+             f"{args.threads} threads; {len(texts)} dev and training texts (tokens mean {np.mean(lengths):.1f}, "
+             f"p95 {np.percentile(lengths, 95):.0f}). The engines ran side by side in one process; the ratios are "
+             f"what carries over to another machine.", "",
+             "| engine | batch 1 texts/s | batch 32 texts/s | batch-1 p50 ms |", "|---|---|---|---|"]
+    lines += [f"| {name} | {a:.1f} | {b:.1f} | {c:.2f} |" for name, a, b, c in rows]
+    lines += ["", f"This bundle / the Hugging Face pipeline (12 layers, fp32, its better batch size): "
+                  f"**{bundle / ref['throughput']:.1f}×** throughput, {ref['latency'] / rows[2][3]:.1f}× batch-1 latency."]
+    if args.compare:
+        _, o1, o32, olat = rows[3]
+        lines += [f"This bundle / `{args.compare}`: {bundle / max(o1, o32):.1f}× throughput, "
+                  f"{olat / rows[2][3]:.1f}× batch-1 latency."]
+    replace_card_section(args.bundle, CARD_START, CARD_END, lines)
+    print(f"wrote the size and speed section of {args.bundle / 'MODEL_CARD.md'}")
 
 
 if __name__ == "__main__":

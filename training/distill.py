@@ -2,7 +2,10 @@
 
 The student is the teacher's own fine-tuned model (a training run's ``best/``: embeddings, heads and
 vocabulary) cut to ``num_layers`` of its encoder layers — evenly spaced, ending at the top layer, or the
-``layers`` listed — then trained by ``triage distill`` (``trainer.train`` with a ``distill:`` section):
+``layers`` listed — or, with ``init: base`` (the teacher is an exported bundle, whose int8 graph cannot
+seed PyTorch), the pretrained base encoder cut the same way, its vocabulary trimmed to the training,
+dev and unlabelled texts. It is trained by ``triage distill`` (``trainer.train`` with a ``distill:``
+section):
 
 - labelled training rows: ``alpha`` × temperature-scaled KL to the teacher's soft labels (when the
   soft-label files hold the text) + (1 − ``alpha``) × the usual class-weighted cross-entropy on the gold
@@ -38,11 +41,14 @@ from classifier.labels import HEADS, LABELS
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 0.01
+INITS = ("teacher", "base")
 
 
 @dataclass
 class DistillConfig:
-    # the teacher's training run (its best/ model initialises the student and gives the vocabulary)
+    # where the student's weights come from: "teacher" — the teacher's training run (its best/ model
+    # gives the weights, heads and vocabulary); "base" — the pretrained encoder (base_model_dir)
+    init: str = "teacher"
     teacher_run: str = "runs/default"
     # soft-label files from `triage teacher` (labelled training texts and unlabelled in-domain texts)
     soft_labels: list[str] = field(default_factory=list)
@@ -62,6 +68,8 @@ class DistillConfig:
             raise ConfigError(f"distill.layers must be non-empty 0-based layer indices, not {self.layers}")
         if self.num_layers < 1:
             raise ConfigError(f"distill.num_layers must be >= 1, not {self.num_layers}")
+        if self.init not in INITS:
+            raise ConfigError(f"distill.init must be one of {', '.join(INITS)}, not {self.init!r}")
         if self.guard_tolerance < 0:
             raise ConfigError(f"distill.guard_tolerance must be >= 0, not {self.guard_tolerance}")
 
@@ -93,13 +101,17 @@ def student_layers(teacher_layers: int, num_layers: int, layers: Sequence[int] |
     return [round((i + 1) * teacher_layers / n) - 1 for i in range(n)]
 
 
-def build_student(teacher_dir: str | Path, layers: Sequence[int], dropout: float = 0.1):
-    """The teacher's model with only ``layers`` of its encoder (embeddings and heads kept)."""
+def build_student(source_dir: str | Path, layers: Sequence[int], dropout: float = 0.1):
+    """A model with only ``layers`` of the source's encoder: a trained model directory (embeddings and
+    heads kept) or a pretrained encoder directory (new heads)."""
     from torch import nn
 
-    from training.model import load_model
+    from training.model import WEIGHTS_FILE, MultiHeadClassifier, load_model
 
-    model = load_model(teacher_dir)
+    if (Path(source_dir) / WEIGHTS_FILE).is_file():
+        model = load_model(source_dir)
+    else:
+        model = MultiHeadClassifier.from_encoder_dir(source_dir, dropout)
     encoder = model.encoder
     encoder.encoder.layer = nn.ModuleList(encoder.encoder.layer[i] for i in layers)
     encoder.config.num_hidden_layers = len(layers)

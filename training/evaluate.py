@@ -253,23 +253,13 @@ def _write_errors(path: Path, rows: list[dict], preds: list) -> None:
 def attach_to_card(bundle_dir: str | Path, metrics: dict) -> None:
     """Write the held-out numbers into the bundle: ``test_metrics.json`` and the model card's test
     section; the manifest is rewritten (the model version, which hashes model.onnx, stays)."""
-    from classifier.bundle import MANIFEST, write_manifest
     from training.export import TEST_SECTION_END, TEST_SECTION_START
+    from training.model_card import replace_card_section
 
     bundle = Path(bundle_dir)
-    card_path = bundle / "MODEL_CARD.md"
-    card = card_path.read_text(encoding="utf-8")
-    section = "\n".join([TEST_SECTION_START, *_card_section(metrics), TEST_SECTION_END])
-    if TEST_SECTION_START in card and TEST_SECTION_END in card:
-        before, rest = card.split(TEST_SECTION_START, 1)
-        card = before + section + rest.split(TEST_SECTION_END, 1)[1]
-    else:
-        card = card.rstrip("\n") + "\n\n" + section + "\n"
-    card_path.write_text(card, encoding="utf-8")
     summary = {k: v for k, v in metrics.items() if k != "by_source"}
     (bundle / "test_metrics.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
-    manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
-    write_manifest(bundle, **{k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+    replace_card_section(bundle, TEST_SECTION_START, TEST_SECTION_END, _card_section(metrics))
 
 
 def _card_section(m: dict) -> list[str]:

@@ -392,9 +392,11 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
     guard = report.get("quality_guard")
     if cfg.get("distill"):
         d = cfg["distill"]
+        source = (f"the pretrained encoder (`{cfg.get('base_model_dir')}`, layers {d.get('layers') or 'evenly spaced'})"
+                  if d.get("init") == "base" else f"the teacher run `{d.get('teacher_run')}`")
         lines += ["", "## Distilled student", "",
-                  f"{report.get('num_layers')} encoder layers cut from the teacher run `{d.get('teacher_run')}` and trained on "
-                  f"its ensemble's soft labels (T = {d.get('temperature', 2.0)}, alpha = {d.get('alpha', 0.5)}; "
+                  f"{report.get('num_layers')} encoder layers cut from {source} and trained on the teacher's soft "
+                  f"labels together with the gold labels (T = {d.get('temperature', 2.0)}, alpha = {d.get('alpha', 0.5)}; "
                   f"{', '.join(d.get('soft_labels', []))})."]
     if guard:
         lines += ["", f"Quality guard on the test split ({guard['rows']} rows; teacher: `{guard['teacher_metrics']}`): "

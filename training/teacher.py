@@ -1,7 +1,11 @@
 """The teacher: an ensemble of training runs whose averaged probabilities are soft labels for a student.
 
 Members are the full run and its cross-fitting folds (different data, same recipe and vocabulary),
-each blended with its own TF-IDF model at the weight the bundle's calibration chose. It is slow — one
+each blended with its own TF-IDF model at the weight the bundle's calibration chose — or exported
+bundles (``bundle_probs``): their calibrated, blended probabilities, run by ONNX Runtime. A bundle is
+the teacher a team has when its training runs are gone (they do not survive a machine): the shipped
+default bundle is what the service runs, so a student measured against it is measured against what
+it would replace. It is slow — one
 forward pass per member — and is not what the service runs: its job is to label texts (the labelled
 splits and unlabelled in-domain text) for distillation, and to show what an ensemble buys on the
 test split (``triage teacher --data data/labeled/test.jsonl --evaluate``).
@@ -40,6 +44,14 @@ def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[
         linear = LinearTfidfModel.load(run_dir / LINEAR_FILE).predict_proba(normalized, normalized=True)
         probs = {h: blend(probs[h], linear[h], blend_weights.get(h, 0.0)) for h in HEADS}
     return probs
+
+
+def bundle_probs(bundle_dir: str | Path, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """An exported bundle's probabilities per head, as the service computes them (blend + temperature)."""
+    from classifier.runtime import Classifier
+
+    clf = Classifier.load(bundle_dir, batch_size=64)
+    return clf.calibrated(clf.raw_scores(texts))
 
 
 def ensemble(members: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -1,5 +1,5 @@
-"""``triage teacher --runs RUN ... --data FILE ... --out DIR``: ensemble soft labels (and, on labelled
-files, the ensemble's metrics next to each member's)."""
+"""``triage teacher --runs RUN ... [--bundles BUNDLE ...] --data FILE ... --out DIR``: ensemble soft
+labels (and, on labelled files, the ensemble's metrics next to each member's)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,9 @@ def register(subparsers) -> None:
         "teacher",
         help="score files with an ensemble of training runs: soft labels for distillation, metrics on labelled files",
     )
-    p.add_argument("--runs", type=Path, nargs="+", required=True, help="training runs (full run and its folds)")
+    p.add_argument("--runs", type=Path, nargs="+", default=[], help="training runs (full run and its folds)")
+    p.add_argument("--bundles", type=Path, nargs="+", default=[],
+                   help="exported bundles as members (their calibrated probabilities), e.g. models/default")
     p.add_argument("--data", type=Path, nargs="+", required=True,
                    help="files to label: labelled files (JSONL/CSV/Excel/Parquet) are also evaluated; "
                         "plain JSONL with a text field is only labelled")
@@ -28,8 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from classifier.labels import HEADS
     from training.data import read_labelled
     from training.evaluate import score_metrics
-    from training.teacher import ensemble, member_probs, write_soft_labels
+    from classifier.errors import ConfigError
+    from training.teacher import bundle_probs, ensemble, member_probs, write_soft_labels
 
+    if not args.runs and not args.bundles:
+        raise ConfigError("the teacher needs members: give --runs RUN … and/or --bundles BUNDLE …")
     weights = load_bundle(args.bundle).calibration.blend if args.bundle else None
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {}
@@ -41,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             labelled = False
         texts = [r["text"] for r in rows]
         members = {str(d): member_probs(d, texts, weights) for d in args.runs}
+        members.update({str(b): bundle_probs(b, texts) for b in args.bundles})
         teacher = ensemble(list(members.values()))
         write_soft_labels(args.out / f"{data.stem}.soft.jsonl", rows, teacher)
         if labelled:

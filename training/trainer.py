@@ -207,9 +207,20 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     guard_fitting_rows(all_train_rows, "training data")
     guard_fitting_rows(dev_rows, "dev data (early stopping)")
     distill = cfg.distill_config()
+    soft_rows = None
     # every fold shares the full run's base model and vocabulary, so their scores are comparable;
-    # a student starts from its teacher's model and vocabulary
-    base = distill.teacher_dir if distill else ensure_base_model(cfg, all_train_rows, dev_rows)
+    # a student starts from its teacher's model and vocabulary, or from the pretrained encoder with a
+    # vocabulary that also covers the unlabelled texts it learns from
+    if distill and distill.init == "teacher":
+        base = distill.teacher_dir
+    elif distill:
+        from training.distill import read_soft_labels
+
+        soft_rows = read_soft_labels(distill.soft_labels)
+        guard_fitting_rows(soft_rows, "soft-labelled texts (the student's vocabulary)")
+        base = ensure_base_model(cfg, all_train_rows + soft_rows, dev_rows)
+    else:
+        base = ensure_base_model(cfg, all_train_rows, dev_rows)
     train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     pad_id = tokenizer.pad_token_id
@@ -225,7 +236,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         layers = student_layers(teacher_layers, distill.num_layers, distill.layers)
         model = build_student(base, layers, cfg.dropout)
         per_row, unlabelled = attach_soft_labels(train_rows, all_train_rows, dev_rows,
-                                                 read_soft_labels(distill.soft_labels), distill.max_unlabeled)
+                                                 soft_rows or read_soft_labels(distill.soft_labels), distill.max_unlabeled)
         soft = soft_targets(per_row, unlabelled)
         extra_ids = tokenizer([normalize_text(r["text"]) for r in unlabelled], truncation=True,
                               max_length=cfg.max_length)["input_ids"] if unlabelled else []
@@ -233,8 +244,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         train_enc = Encoded(list(train_enc.input_ids) + list(extra_ids),
                             {h: np.concatenate([train_enc.targets[h], np.full(len(extra_ids), -100, np.int64)]) for h in HEADS},
                             np.concatenate([train_enc.secondary, np.zeros((len(extra_ids), n_cat), np.float32)]))
-        log.info("student: teacher layers %s of %d; %d labelled rows (%d with soft labels), %d unlabelled texts, "
-                 "T=%s alpha=%s", layers, teacher_layers, len(train_rows), int(soft.has_soft[soft.labelled].sum()),
+        log.info("student (from the %s): layers %s of %d; %d labelled rows (%d with soft labels), %d unlabelled texts, "
+                 "T=%s alpha=%s", distill.init, layers, teacher_layers, len(train_rows), int(soft.has_soft[soft.labelled].sum()),
                  len(unlabelled), distill.temperature, distill.alpha)
     else:
         model = MultiHeadClassifier.from_encoder_dir(base, cfg.dropout)

@@ -75,6 +75,55 @@ def student(teacher):
     return teacher / "student"
 
 
+def test_teacher_members_can_be_bundles(tmp_path):
+    """`triage teacher --bundles`: soft labels are the bundle's served probabilities, and labelled files
+    get the ensemble's metrics (the guard's reference)."""
+    from tests.conftest import TINY_BUNDLE
+
+    (tmp_path / "dev.jsonl").write_text("".join(_lines(DEV, 24)), encoding="utf-8")
+    (tmp_path / "unlabeled.jsonl").write_text("".join(_lines(ROOT / "data/unlabeled/feedback.jsonl", 8)), encoding="utf-8")
+    assert main(["teacher", "--bundles", str(TINY_BUNDLE), "--data", str(tmp_path / "dev.jsonl"),
+                 str(tmp_path / "unlabeled.jsonl"), "--out", str(tmp_path / "soft")]) == 0
+    soft = read_soft_labels([tmp_path / "soft" / "unlabeled.soft.jsonl"])
+    clf = Classifier.load(TINY_BUNDLE)
+    served = clf.predict([r["text"] for r in soft])
+    for row, pred in zip(soft, served):
+        for h in HEADS:
+            assert np.allclose(row["soft"][h], list(pred.heads[h].scores.values()), atol=1e-4)
+    metrics = json.loads((tmp_path / "soft" / "dev.metrics.json").read_text())
+    assert metrics["ensemble"]["rows"] == 24 and set(metrics) == {"ensemble", str(TINY_BUNDLE)}
+    assert main(["teacher", "--data", str(tmp_path / "dev.jsonl"), "--out", str(tmp_path / "none")]) == 1
+
+
+def test_student_from_the_pretrained_encoder(teacher):
+    """`init: base`: the student starts from the base encoder's bottom layers, with a vocabulary that
+    also covers the unlabelled texts it learns from."""
+    from transformers import AutoTokenizer
+
+    cfg = yaml.safe_load((teacher / "teacher.yaml").read_text())
+    cfg.update(output_dir=str(teacher / "student-base"), base_model_dir=str(teacher / "base-student"), epochs=1,
+               max_length=40, distill={"init": "base", "layers": [0], "temperature": 2.0, "alpha": 0.5,
+                                       "soft_labels": [str(teacher / "soft/train96.soft.jsonl"),
+                                                       str(teacher / "soft/unlabeled.soft.jsonl")]})
+    (teacher / "student-base.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["distill", "--config", str(teacher / "student-base.yaml")]) == 0
+    model = load_model(teacher / "student-base" / BEST_DIR)
+    assert model.encoder.config.num_hidden_layers == 1
+    unlabelled = [json.loads(line)["text"] for line in (teacher / "unlabeled.jsonl").open(encoding="utf-8")]
+    student_vocab = AutoTokenizer.from_pretrained(str(teacher / "base-student")).get_vocab()
+    teacher_vocab = AutoTokenizer.from_pretrained(str(teacher / "base")).get_vocab()
+    assert len(student_vocab) > len(teacher_vocab)  # the unlabelled texts' pieces are kept
+    from classifier.normalize import normalize_text
+
+    def unknown(tokenizer_dir: Path) -> int:
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        return sum(i == tok.unk_token_id for t in unlabelled for i in tok(normalize_text(t))["input_ids"])
+
+    assert unknown(teacher / "student-base" / BEST_DIR) < unknown(teacher / "teacher" / BEST_DIR)
+    with pytest.raises(Exception):
+        DistillConfig.from_dict({"init": "scratch"})
+
+
 def test_student_layers_are_evenly_spaced_up_to_the_top():
     assert student_layers(12, 4) == [2, 5, 8, 11]
     assert student_layers(12, 6) == [1, 3, 5, 7, 9, 11]
