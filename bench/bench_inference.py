@@ -128,7 +128,7 @@ def main() -> None:
     if args.compare:
         other = Classifier.load(args.compare, threads=args.threads, batch_size=32)
         other_layers, _ = bundle_architecture(args.compare)
-        engines[f"Classifier.predict ({args.compare.name}, {other_layers} layers)"] = (
+        engines[f"Classifier.predict ({other.model_version}, {other_layers} layers)"] = (
             lambda b: other.predict(b), lambda t: other.predict([t]))
     for batch, _ in engines.values():  # warm-up
         batch(texts[:64])
@@ -170,7 +170,7 @@ def main() -> None:
           f"model share (bundle architecture / 12 layers, both in the pipeline): {arch['throughput'] / ref['throughput']:.2f}x")
     if args.compare:
         _, o1, o32, olat = rows[3]
-        print(f"bundle / {args.compare.name}: {bundle / max(o1, o32):.2f}x throughput, {olat / lat:.2f}x batch-1 latency")
+        print(f"bundle / {rows[3][0]}: {bundle / max(o1, o32):.2f}x throughput, {olat / lat:.2f}x batch-1 latency")
     if args.card:
         write_card(args, clf, rows, ref, bundle, texts, lengths)
 
@@ -194,7 +194,7 @@ def write_card(args, clf, rows, ref: dict, bundle: float, texts, lengths) -> Non
              f"Size: `model.onnx` {size.get('model.onnx', 0) / 2**20:.1f} MB, the whole bundle "
              f"{sum(size.values()) / 2**20:.1f} MB.", "",
              f"Speed: `python bench/bench_inference.py --bundle {args.bundle}"
-             f"{f' --compare {args.compare}' if args.compare else ''} --card` on {datetime.date.today()}, {cpu}, "
+             f"{' --compare OTHER' if args.compare else ''} --card` on {datetime.date.today()}, {cpu}, "
              f"{args.threads} threads; {len(texts)} dev and training texts (tokens mean {np.mean(lengths):.1f}, "
              f"p95 {np.percentile(lengths, 95):.0f}). The engines ran side by side in one process; the ratios are "
              f"what carries over to another machine.", "",
@@ -204,7 +204,7 @@ def write_card(args, clf, rows, ref: dict, bundle: float, texts, lengths) -> Non
                   f"**{bundle / ref['throughput']:.1f}×** throughput, {ref['latency'] / rows[2][3]:.1f}× batch-1 latency."]
     if args.compare:
         _, o1, o32, olat = rows[3]
-        lines += [f"This bundle / `{args.compare}`: {bundle / max(o1, o32):.1f}× throughput, "
+        lines += [f"This bundle / OTHER, {rows[3][0]}: {bundle / max(o1, o32):.1f}× throughput, "
                   f"{olat / rows[2][3]:.1f}× batch-1 latency."]
     replace_card_section(args.bundle, CARD_START, CARD_END, lines)
     print(f"wrote the size and speed section of {args.bundle / 'MODEL_CARD.md'}")
