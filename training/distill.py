@@ -2,10 +2,11 @@
 
 The student is the teacher's own fine-tuned model (a training run's ``best/``: embeddings, heads and
 vocabulary) cut to ``num_layers`` of its encoder layers — evenly spaced, ending at the top layer, or the
-``layers`` listed — or, with ``init: base`` (the teacher is an exported bundle, whose int8 graph cannot
-seed PyTorch), the pretrained base encoder cut the same way, its vocabulary trimmed to the training,
-dev and unlabelled texts. It is trained by ``triage distill`` (``trainer.train`` with a ``distill:``
-section):
+``layers`` listed. With ``init: bundle`` the fine-tuned model comes from an exported bundle instead (its
+ONNX weights dequantized, ``training/bundle_weights.py``: runs do not survive a machine, the shipped
+bundle does); with ``init: base`` the student is the pretrained encoder cut the same way, its vocabulary
+trimmed to the training, dev and unlabelled texts, with new heads (measured much worse: README). It is
+trained by ``triage distill`` (``trainer.train`` with a ``distill:`` section):
 
 - labelled training rows: ``alpha`` × temperature-scaled KL to the teacher's soft labels (when the
   soft-label files hold the text) + (1 − ``alpha``) × the usual class-weighted cross-entropy on the gold
@@ -41,15 +42,17 @@ from classifier.labels import HEADS, LABELS
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 0.01
-INITS = ("teacher", "base")
+INITS = ("teacher", "bundle", "base")
 
 
 @dataclass
 class DistillConfig:
     # where the student's weights come from: "teacher" — the teacher's training run (its best/ model
-    # gives the weights, heads and vocabulary); "base" — the pretrained encoder (base_model_dir)
+    # gives the weights, heads and vocabulary); "bundle" — an exported bundle's model, dequantized
+    # (training/bundle_weights.py, written to base_model_dir); "base" — the pretrained encoder
     init: str = "teacher"
     teacher_run: str = "runs/default"
+    teacher_bundle: str = "models/default"
     # soft-label files from `triage teacher` (labelled training texts and unlabelled in-domain texts)
     soft_labels: list[str] = field(default_factory=list)
     num_layers: int = 4  # teacher layers kept, evenly spaced up to the top one ...

@@ -213,6 +213,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     # vocabulary that also covers the unlabelled texts it learns from
     if distill and distill.init == "teacher":
         base = distill.teacher_dir
+    elif distill and distill.init == "bundle":
+        from training.bundle_weights import recover_model
+
+        base = recover_model(distill.teacher_bundle, cfg.base_model_dir)
     elif distill:
         from training.distill import read_soft_labels
 

@@ -124,6 +124,26 @@ def test_student_from_the_pretrained_encoder(teacher):
         DistillConfig.from_dict({"init": "scratch"})
 
 
+def test_student_from_an_exported_bundle(teacher):
+    """`init: bundle`: the student is the bundle's fine-tuned model (rebuilt from its ONNX weights) cut
+    to fewer layers, with the bundle's heads and vocabulary."""
+    from tests.conftest import TINY_BUNDLE
+
+    cfg = yaml.safe_load((teacher / "teacher.yaml").read_text())
+    for key in ("base_layers", "general_vocab"):
+        cfg.pop(key)
+    cfg.update(output_dir=str(teacher / "student-bundle"), base_model_dir=str(teacher / "from-bundle"), epochs=1,
+               max_length=40, distill={"init": "bundle", "teacher_bundle": str(TINY_BUNDLE), "num_layers": 1,
+                                       "soft_labels": [str(teacher / "soft/train96.soft.jsonl"),
+                                                       str(teacher / "soft/unlabeled.soft.jsonl")]})
+    (teacher / "student-bundle.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["distill", "--config", str(teacher / "student-bundle.yaml")]) == 0
+    student = load_model(teacher / "student-bundle" / BEST_DIR)
+    rebuilt = load_model(teacher / "from-bundle")
+    assert student.encoder.config.num_hidden_layers == 1 and rebuilt.encoder.config.num_hidden_layers == 2
+    assert student.encoder.config.vocab_size == rebuilt.encoder.config.vocab_size
+
+
 def test_student_layers_are_evenly_spaced_up_to_the_top():
     assert student_layers(12, 4) == [2, 5, 8, 11]
     assert student_layers(12, 6) == [1, 3, 5, 7, 9, 11]
