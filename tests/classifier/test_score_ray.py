@@ -72,7 +72,8 @@ def test_ray_engine_writes_what_the_local_engine_writes(tmp_path, tiny_parts):
     remote = score_file_ray(source, tmp_path / f"ray.{fmt}", TINY, PRIORITY, ROUTING, options, actors=2)
 
     assert records(tmp_path / f"ray.{fmt}") == records(tmp_path / f"local.{fmt}")
-    if not CLOCK_COLUMNS & set(records(tmp_path / f"local.{fmt}")[0]):
+    raw_columns = {c for k in next(read_records(tmp_path / f"local.{fmt}"))[1] for c in (k, k.split("_", 1)[-1])}
+    if not CLOCK_COLUMNS & raw_columns:  # deadlines count from the time of scoring: bytes differ across a second
         assert (tmp_path / f"ray.{fmt}").read_bytes() == (tmp_path / f"local.{fmt}").read_bytes()
     strip = lambda s: {k: v for k, v in s.to_dict().items() if k not in ("seconds", "output")}  # noqa: E731
     assert strip(remote) == strip(local)
