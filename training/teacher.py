@@ -5,9 +5,9 @@ each blended with its own TF-IDF model at the weight the bundle's calibration ch
 bundles (``bundle_probs``): their calibrated, blended probabilities, run by ONNX Runtime. A bundle is
 the teacher a team has when its training runs are gone (they do not survive a machine): the shipped
 default bundle is what the service runs, so a student measured against it is measured against what
-it would replace. It is slow — one forward pass per member — and is not what the service runs: its job is to label texts (the labelled
-splits and unlabelled in-domain text) for distillation, and to show what an ensemble buys on the
-test split (``triage teacher --data data/labeled/test.jsonl --evaluate``).
+it would replace. It is slow — one forward pass per member — and is not what the service runs: its
+job is to label texts (the labelled splits and unlabelled in-domain text) for distillation, and to
+show what an ensemble buys on the test split (``triage teacher --data data/labeled/test.jsonl --evaluate``).
 """
 from __future__ import annotations
 
