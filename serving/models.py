@@ -30,7 +30,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
 
 
-class Classification(Base):
+class PriorityColumns:
+    """The priority in force for an item — the matrix's inputs and outputs, deadlines and route
+    (classifier/priority.py, routing.py): on the item itself, and as a snapshot in each revision."""
+
+    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
+    level: Mapped[str] = mapped_column(String(8), nullable=False)
+    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    route: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class Classification(PriorityColumns, Base):
     """One classified item of one POST /v1/classify request (text already PII-masked)."""
 
     __tablename__ = "classifications"
@@ -51,13 +64,6 @@ class Classification(Base):
     sentiment: Mapped[str] = mapped_column(String(32), nullable=False)
     urgency: Mapped[str] = mapped_column(String(32), nullable=False)
     channel: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
-    level: Mapped[str] = mapped_column(String(8), nullable=False)
-    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
-    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
-    route: Mapped[str] = mapped_column(String(64), nullable=False)
 
     needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False)
     # Set when a person has reviewed an abstained item; the review-queue depth counts the unset ones.
@@ -92,7 +98,7 @@ class Classification(Base):
     )
 
 
-class ItemRevision(Base):
+class ItemRevision(PriorityColumns, Base):
     """One state of a stored item, append-only: revision 0 is the model's prediction (written when
     the first decision replaces it), then every review, revision and undo in order."""
 
@@ -104,13 +110,6 @@ class ItemRevision(Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)  # prediction | review | undo
     # {"category", "category_secondary", "sentiment", "urgency"}
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
-    level: Mapped[str] = mapped_column(String(8), nullable=False)
-    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
-    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
-    route: Mapped[str] = mapped_column(String(64), nullable=False)
     reviewed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id; None for the prediction
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)

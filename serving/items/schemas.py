@@ -6,15 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from classifier.labels import CATEGORY, SENTIMENT, URGENCY
-from serving.schemas import PriorityResult, ReviewDecision
-
-
-class Labels(BaseModel):
-    category: Literal[CATEGORY]  # type: ignore[valid-type]
-    category_secondary: Optional[Literal[CATEGORY]] = None  # type: ignore[valid-type]
-    sentiment: Literal[SENTIMENT]  # type: ignore[valid-type]
-    urgency: Literal[URGENCY]  # type: ignore[valid-type]
+from serving.schemas import PriorityResult, ReviewDecision, ReviewLabels
 
 
 class Reviewer(BaseModel):
@@ -44,7 +36,7 @@ class Item(BaseModel):
     received_at: datetime
     predictions: dict[str, Any] = Field(description="What the model said: per head label/confidence/scores, "
                                                     "category_secondary, review_heads, review_reasons (never changes)")
-    labels: Labels = Field(description="The labels in force: the prediction, or the latest decision")
+    labels: ReviewLabels = Field(description="The labels in force: the prediction, or the latest decision")
     priority: PriorityResult = Field(description="Priority of the labels in force (re-run on every decision)")
     route: str = Field(description="Queue of the labels in force (re-run on every decision)")
     needs_review: bool
@@ -61,7 +53,7 @@ class Revision(BaseModel):
     kind: Literal["prediction", "review", "undo"]
     at: datetime
     reviewer: Optional[Reviewer] = None
-    labels: Labels
+    labels: ReviewLabels
     priority: PriorityResult
     route: str
     note: Optional[str] = None
