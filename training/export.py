@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from classifier.bundle import Calibration, sha256_file, write_manifest
 from classifier.calibration import softmax
-from classifier.errors import ExportParityError
+from classifier.errors import ConfigError, ExportParityError
 from classifier.labels import HEADS, LABELS, label_index
 from classifier.normalize import normalize_text
 from classifier.runtime import Classifier
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 MIN_AGREEMENT = 0.995
+FP32_ORDERS = ("sensitivity", "fixed")
+SENSITIVITY_TEXTS = 256  # dev texts (every k-th) on which each node's int8 damage is measured
 OUTPUT_NAMES = [f"logits_{h}" for h in HEADS] + ["logits_secondary"]
 
 
@@ -115,6 +117,45 @@ def fp32_fallback_order(fp32: Path) -> list[str]:
     return ffn_out + rest
 
 
+def sensitivity_order(fp32: Path, token_ids: list[list[int]], pad_id: int, reference: dict[str, np.ndarray],
+                      nodes: Sequence[str], threads: int | None = None) -> tuple[list[str], dict[str, float]]:
+    """``nodes`` ordered by how much int8 alone costs each of them, most sensitive first.
+
+    For every weight-carrying node, the graph is quantized with only that node int8 (the others stay
+    fp32) and its heads' probabilities are compared with PyTorch fp32 (``reference``, the logits of
+    ``token_ids``): the damage is the mean total-variation distance over texts and heads. A few
+    nodes do most of the damage — the projections whose inputs carry outliers that one per-tensor
+    activation scale cannot hold — and which ones depends on the model, not on their place in it;
+    the parity walk keeps the most damaging ones fp32 first, so it stops with fewer fp32 MatMuls than
+    the fixed order (``fp32_fallback_order``). One quantization and one pass over the texts per node.
+
+    Returns the order and each node's damage (written into the export report).
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+    batches = []
+    for start in range(0, len(order), 32):
+        chunk = order[start : start + 32]
+        ids, mask = collate([token_ids[i] for i in chunk], pad_id)
+        batches.append({"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    ref = {h: softmax(reference[h][order]) for h in HEADS}
+    damage: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "one.onnx"
+        for node in nodes:
+            quantize(fp32, path, [n for n in nodes if n != node])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            outs = [session.run(OUTPUT_NAMES[: len(HEADS)], batch) for batch in batches]
+            damage[node] = float(np.mean([
+                0.5 * np.abs(softmax(np.concatenate([o[k] for o in outs])) - ref[h]).sum(1).mean()
+                for k, h in enumerate(HEADS)]))
+    return sorted(nodes, key=lambda n: -damage[n]), damage
+
+
 def git_commit(exclude: Path | None = None) -> str:
     """HEAD, with ``-dirty`` when tracked files differ from it — apart from ``exclude`` (the bundle
     being written: re-exporting over a committed bundle is not a code change)."""
@@ -164,6 +205,7 @@ def export_bundle(
     review_config: str | Path | None = None,
     fuse_graph: bool = False,
     guard: dict | None = None,
+    fp32_order: str = "sensitivity",
 ) -> dict:
     """Build a bundle in ``out_dir`` from a trained model directory; returns the export report.
 
@@ -176,6 +218,10 @@ def export_bundle(
     machine (0.65–0.72× under load) and fused fp32 0.98× unfused fp32: ONNX Runtime fuses the unfused
     graph itself at load time, and its int8 QAttention is slower than the unfused int8 projections.
 
+    ``fp32_order``: which MatMuls stay fp32 first when int8 parity fails — ``"sensitivity"`` (measured
+    per node, ``sensitivity_order``) or ``"fixed"`` (FFN output projections, then bottom-up,
+    ``fp32_fallback_order``).
+
     ``guard`` (a distilled student's export: ``teacher_metrics``, ``test_file``, ``tolerance``, optional
     ``reference_bundle``) evaluates the finished bundle on the test split against the teacher
     (training/distill.py); a student below it is moved to ``OUT.rejected`` and ``E603`` raised.
@@ -184,6 +230,8 @@ def export_bundle(
 
     review = ReviewConfig.from_yaml(review_config)
     model_dir, out = Path(model_dir), Path(out_dir)
+    if fp32_order not in FP32_ORDERS:
+        raise ConfigError(f"fp32_order must be one of {', '.join(FP32_ORDERS)}, not {fp32_order!r}")
     model = load_model(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     pad_id = tokenizer.pad_token_id
@@ -223,13 +271,14 @@ def export_bundle(
     }
 
     # Parity and calibration are measured on the shipped (quantized) model. When int8 parity
-    # fails, FFN output projections stay fp32 one layer at a time until it holds. (Bisection over
+    # fails, MatMuls stay fp32 one at a time, in ``fp32_order``, until it holds. (Bisection over
     # the number of fp32 MatMuls was tried: agreement is not monotonic in it — it moves by single
     # texts around the bar — and it settled on 50 nodes where this walk finds 34.)
     dev_rows = read_labelled(dev_file)
     texts = [r["text"] for r in dev_rows]
     fallback = fp32_fallback_order(fp32) if quantize_int8 else []
     reference = None  # PyTorch logits, computed once
+    damage: dict[str, float] = {}
     keep_fp32: list[str] = []
     attempts = []
     while True:
@@ -244,11 +293,17 @@ def export_bundle(
         log.info("parity with %d MatMuls kept fp32: %s", len(keep_fp32), json.dumps(result))
         if result["min_label_agreement"] >= min_agreement or len(keep_fp32) == len(fallback):
             break
+        if not keep_fp32 and fp32_order == "sensitivity":  # measured only when all-int8 parity fails
+            sample = [normalize_text(t) for t in texts[:: max(1, len(texts) // SENSITIVITY_TEXTS)]]
+            sample_ids = tokenizer(sample, truncation=True, max_length=max_length)["input_ids"]
+            fallback, damage = sensitivity_order(fp32, sample_ids, pad_id, predict_logits(model, sample_ids, pad_id),
+                                                 fallback)
         keep_fp32.append(fallback[len(keep_fp32)])
     tmp.cleanup()
     report = {"parity": result, "quantization": config["quantization"], "parity_attempts": attempts,
               "fp32_nodes": keep_fp32, "fused": fused_ops, "num_layers": enc_cfg.num_hidden_layers,
-              "weight_nodes": len(fallback)}
+              "weight_nodes": len(fallback), "fp32_order": fp32_order if quantize_int8 else None,
+              "int8_damage": {n: round(d, 6) for n, d in damage.items()}}
     if result["min_label_agreement"] < min_agreement:
         raise ExportParityError(
             f"ONNX/PyTorch label agreement {result['min_label_agreement']:.4f} is below {min_agreement}",
@@ -409,7 +464,13 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
     p = report["parity"]
     lines += ["", "## Export parity (int8 ONNX vs PyTorch fp32, dev texts)", "",
               "Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
-              + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}.", "",
+              + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}."]
+    if report.get("quantization") == "int8-dynamic" and report.get("weight_nodes"):
+        kept = report.get("fp32_nodes") or []
+        lines += ["", f"Weight MatMuls kept fp32 for parity: {len(kept)} of {report['weight_nodes']} "
+                  f"({report.get('fp32_order') or 'fixed'} order)" + (": " + ", ".join(f"`{n}`" for n in kept) if kept else "")
+                  + "."]
+    lines += ["",
               "## Limits", "",
               "- Rare classes (`other`, `contract_legal`, urgency `high`) have few examples in any split; read their "
               "scores with the intervals.",

@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--fuse", action="store_true",
                    help="run ONNX Runtime's transformer fusions (attention, skip-LayerNorm, bias-GELU) before quantization "
                         "(measured 0.90x the unfused int8 graph on CPU: bench/bench_fusion.py)")
+    p.add_argument("--fp32-order", choices=("sensitivity", "fixed"), default="sensitivity",
+                   help="which MatMuls stay fp32 first when int8 parity fails: measured per node (default) or the fixed "
+                        "order (FFN output projections, then bottom-up)")
     g = p.add_argument_group("quality guard (distilled students)")
     g.add_argument("--guard-teacher", type=Path, default=None, metavar="METRICS",
                    help="the teacher's metrics on the test split (`triage teacher --data data/labeled/test.jsonl` writes "
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement,
                         crossfit=args.crossfit, review_config=args.review_config, fuse=args.fuse,
                         guard_teacher=args.guard_teacher, guard_tolerance=args.guard_tolerance,
-                        guard_data=args.guard_data, guard_reference=args.guard_reference, no_guard=args.no_guard)
+                        guard_data=args.guard_data, guard_reference=args.guard_reference, no_guard=args.no_guard,
+                        fp32_order=args.fp32_order)
     policy = report["calibration"]["review_policy"]
     print(json.dumps({"model_version": report["model_version"], "parity": report["parity"],
                       "dev_macro_f1": report["dev_macro_f1"], "bundle_mb": report["bundle_mb"],

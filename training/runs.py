@@ -94,7 +94,7 @@ def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
 def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,
                crossfit: Sequence[Path] = (), review_config: Path | None = None, fuse: bool = False,
                guard_teacher: Path | None = None, guard_tolerance: float | None = None, guard_data: Path | None = None,
-               guard_reference: Path | None = None, no_guard: bool = False) -> dict:
+               guard_reference: Path | None = None, no_guard: bool = False, fp32_order: str = "sensitivity") -> dict:
     """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
     evaluated on the test split against the teacher's metrics (``guard_teacher`` or
     ``distill.teacher_metrics``); ``no_guard`` skips that (the bundle is then not a candidate default)."""
@@ -122,4 +122,5 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
         run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
         name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
         crossfit_runs=list(crossfit), review_config=review_config, fuse_graph=fuse, guard=guard,
+        fp32_order=fp32_order,
     )

@@ -125,6 +125,52 @@ def test_export_fails_loudly_when_parity_is_below_the_bar(tiny_run, tmp_path):
     assert err.value.code == "E601"
 
 
+def test_sensitivity_order_keeps_the_most_damaging_matmul_fp32_first(tiny_run, tmp_path):
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    from classifier.calibration import softmax
+    from training.export import export_onnx, fp32_fallback_order, quantize, sensitivity_order
+    from training.trainer import collate, predict_logits
+
+    model = load_model(tiny_run / BEST_DIR)
+    tok = AutoTokenizer.from_pretrained(str(tiny_run / BEST_DIR))
+    texts = [json.loads(line)["text"] for line in (ROOT / "data/labeled/dev.jsonl").read_text().splitlines()[:96]]
+    ids = tok(texts, truncation=True, max_length=48)["input_ids"]
+    reference = predict_logits(model, ids, tok.pad_token_id)
+    fp32 = tmp_path / "fp32.onnx"
+    export_onnx(model, fp32, tok.pad_token_id)
+    nodes = fp32_fallback_order(fp32)
+    order, damage = sensitivity_order(fp32, ids, tok.pad_token_id, reference, nodes)
+    assert sorted(order) == sorted(nodes) and set(damage) == set(nodes)
+    assert [damage[n] for n in order] == sorted(damage.values(), reverse=True) and damage[order[0]] > 0
+
+    def deviation(keep):  # all int8 but ``keep``: mean total variation from PyTorch
+        quantize(fp32, tmp_path / "q.onnx", keep)
+        sess = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+        i, m = collate(ids, tok.pad_token_id)
+        out = sess.run(None, {"input_ids": i.numpy(), "attention_mask": m.numpy()})
+        return np.mean([0.5 * np.abs(softmax(out[k]) - softmax(reference[h])).sum(1).mean() for k, h in enumerate(HEADS)])
+
+    # the node it ranks first matters more than the one it ranks last
+    assert deviation([order[0]]) < deviation([order[-1]])
+
+
+def test_walk_in_sensitivity_order_is_reported(tiny_run, tmp_path):
+    report = export_bundle(tiny_run / BEST_DIR, tmp_path / "b", dev_file=ROOT / "data/labeled/dev.jsonl",
+                           min_agreement=0.999, train_config={"max_length": 48})
+    assert report["fp32_order"] == "sensitivity"
+    if report["fp32_nodes"]:  # all-int8 parity failed: the walk went in measured order
+        damage = report["int8_damage"]
+        kept = [damage[n] for n in report["fp32_nodes"]]
+        assert kept == sorted(kept, reverse=True) and min(kept) >= max(
+            (d for n, d in damage.items() if n not in report["fp32_nodes"]), default=0.0)
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["fp32_nodes"] == report["fp32_nodes"]
+    card = (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    assert f"kept fp32 for parity: {len(report['fp32_nodes'])} of {report['weight_nodes']} (sensitivity order)" in card
+
+
 def test_resume_continues_from_checkpoint(tiny_run, tmp_path):
     cfg = yaml.safe_load((tiny_run / "train_config.yaml").read_text())
     run2 = tmp_path / "run2"
