@@ -243,3 +243,11 @@ class GuardMissing(TrainingError):
     """A distilled run was exported without the teacher's test metrics to guard it against."""
 
     code = "E605"
+
+
+class LeakyCrossFit(TrainingError):
+    """A distilled student cannot be cross-fitted: its teacher (and, with ``init: bundle`` or
+    ``teacher``, its starting weights) trained on every training row, so the scores of its "held-out"
+    fold are in-sample, and calibration and the review policy fitted on them would be too lax."""
+
+    code = "E606"

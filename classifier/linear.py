@@ -25,9 +25,7 @@ The file format (all arrays, loaded with ``allow_pickle=False``):
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -106,23 +104,28 @@ class _Vectorizer:
             return char_ngrams(text, self.ngram_range)
         return word_ngrams(tokenizer(text), self.ngram_range)
 
-    def transform_one(self, normalized_text: str, tokenizer: WordTokenizer) -> tuple[np.ndarray, np.ndarray]:
-        """(column indices, tf-idf values) of one text's non-zero features, sorted by column."""
-        counts = Counter(t for t in self.terms(normalized_text, tokenizer) if t in self.index)
-        if not counts:
-            return np.empty(0, np.int64), np.empty(0, np.float64)
-        cols = np.fromiter((self.index[t] for t in counts), np.int64, len(counts))
-        tf = np.fromiter(counts.values(), np.float64, len(counts))
-        order = np.argsort(cols)
-        cols, tf = cols[order], tf[order]
+    def transform(self, normalized_texts: Sequence[str], tokenizer: WordTokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, tf-idf value) of every non-zero feature of the texts, sorted by row then column.
+
+        Only the n-grams and their vocabulary lookup are per text; counting, tf, idf and the l2 norm are
+        one array operation over all texts (the per-text version spent as long in numpy calls on tiny
+        arrays as in jieba)."""
+        index, lookup = self.index, []
+        for row, text in enumerate(normalized_texts):
+            lookup += [(row, index[t]) for t in self.terms(text, tokenizer) if t in index]
+        if not lookup:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        pairs = np.array(lookup, dtype=np.int64)
+        keys, tf = np.unique(pairs[:, 0] * len(self.vocab) + pairs[:, 1], return_counts=True)
+        rows, cols = np.divmod(keys, len(self.vocab))
+        tf = tf.astype(np.float64)
         if self.sublinear_tf:
             tf = np.log(tf) + 1.0
         vals = tf * self.idf[cols]
         if self.norm == "l2":
-            norm = math.sqrt(float(vals @ vals))
-            if norm > 0:
-                vals /= norm
-        return cols, vals
+            norms = np.sqrt(np.bincount(rows, weights=vals * vals, minlength=len(normalized_texts)))
+            vals /= np.where(norms > 0, norms, 1.0)[rows]
+        return rows, cols, vals
 
 
 class LinearTfidfModel:
@@ -196,14 +199,20 @@ class LinearTfidfModel:
     # -- features -------------------------------------------------------------------------------
     def features(self, text: str, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(column indices, values) of ``text``'s non-zero features in the concatenated space."""
+        _, cols, vals = self.transform([text], normalized)
+        return cols, vals
+
+    def transform(self, texts: Sequence[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) of the texts' non-zero features in the concatenated space (word columns
+        first), sorted by row then column: a CSR matrix without scipy."""
         if not normalized:
-            text = normalize_text(text)
-        cols, vals = [], []
-        for offset, vec in zip(self._offsets, self.vectorizers):
-            c, v = vec.transform_one(text, self.tokenizer)
-            cols.append(c + offset)
-            vals.append(v)
-        return np.concatenate(cols), np.concatenate(vals)
+            texts = [normalize_text(t) for t in texts]
+        parts = [vec.transform(texts, self.tokenizer) for vec in self.vectorizers]
+        rows = np.concatenate([r for r, _, _ in parts])
+        cols = np.concatenate([c + offset for (_, c, _), offset in zip(parts, self._offsets)])
+        vals = np.concatenate([v for _, _, v in parts])
+        order = np.argsort(rows, kind="stable")
+        return rows[order], cols[order], vals[order]
 
     def term(self, column: int) -> str:
         """The n-gram of a feature column (word n-grams have their words separated by spaces)."""
@@ -213,17 +222,14 @@ class LinearTfidfModel:
     # -- prediction -----------------------------------------------------------------------------
     def logits(self, texts: Iterable[str], normalized: bool = False) -> np.ndarray:
         """(n, sum of n_labels) logits of all heads side by side, heads in ``self.heads`` order."""
-        # Featurization (segmentation, n-grams) is per text; the product with the weights is one
-        # gather and one segment sum over all texts' non-zeros (a CSR matrix product without scipy).
-        features = [self.features(text, normalized) for text in texts]
-        if not features:
+        # Segmentation and n-grams are per text; everything after is one array operation over all
+        # texts' non-zeros: a gather of weight rows and one segment sum per logit.
+        texts = list(texts)
+        if not texts:
             return np.empty((0, len(self._bias)))
-        counts = np.fromiter((len(c) for c, _ in features), np.int64, len(features))
-        cols = np.concatenate([c for c, _ in features])
-        vals = np.concatenate([v for _, v in features])
+        rows, cols, vals = self.transform(texts, normalized)
         contrib = self._weights[cols].astype(np.float64) * vals[:, None]
-        rows = np.repeat(np.arange(len(features)), counts)
-        out = np.stack([np.bincount(rows, weights=contrib[:, k], minlength=len(features))
+        out = np.stack([np.bincount(rows, weights=contrib[:, k], minlength=len(texts))
                         for k in range(contrib.shape[1])], axis=1)
         return out + self._bias
 

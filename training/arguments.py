@@ -78,6 +78,8 @@ class TrainConfig:
                 raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {self.oversample[key]}")
         if self.distill:
             self.distill_config()  # validates
+            if self.cv_folds is not None:
+                raise leaky_crossfit(f"fold {self.cv_fold}/{self.cv_folds} of a distill: config")
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
@@ -112,3 +114,14 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def leaky_crossfit(what: str):
+    """E606 for a cross-fitting fold of a distilled student (training/distill.py says why)."""
+    from classifier.errors import LeakyCrossFit
+
+    return LeakyCrossFit(
+        f"{what}: a distilled student cannot be cross-fitted — its teacher trained on every training row (and "
+        "its starting weights too, with init: bundle or teacher), so its held-out scores are in-sample and a "
+        "calibration or review policy fitted on them would be too lax; export the student without --crossfit (its "
+        "fitting set is dev, which neither the teacher nor the student trained on)")

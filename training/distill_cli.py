@@ -1,7 +1,8 @@
-"""``triage distill --config FILE [--teacher SOFT.jsonl ...] [--fold K/N]``: train a student on a teacher's soft labels.
+"""``triage distill --config FILE [--teacher SOFT.jsonl ...]``: train a student on a teacher's soft labels.
 
 The config is a training config with a ``distill:`` section (configs/distill.yaml; options in
-training/distill.py). Everything else — folds, the TF-IDF baseline, `--resume` — works as in `triage train`,
+training/distill.py). Everything else — the TF-IDF baseline, `--resume` — works as in `triage train`; folds are
+refused (``E606``: a student's held-out scores are in-sample, training/distill.py),
 and `triage export --run` on the student's run fits its calibration and review policy and runs the
 quality guard against the teacher on the test split.
 """
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
                         "and unlabelled in-domain texts; never dev or test")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
     p.add_argument("--fold", type=_fold, default=None, metavar="K/N",
-                   help="cross-fitting student: train without fold K of N of the labelled training rows and score it")
+                   help="refused (E606): a student's held-out scores would be in-sample, its teacher trained on every row")
     p.add_argument("--export", type=Path, default=None, help="also export a bundle to this directory (guarded)")
     p.add_argument("--name", default="student", help="bundle name used in the model version (with --export)")
     p.set_defaults(func=run)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import yaml
 from transformers import AutoTokenizer
 
 from classifier.bundle import Calibration, sha256_file, write_manifest
@@ -230,6 +231,7 @@ def export_bundle(
 
     review = ReviewConfig.from_yaml(review_config)
     model_dir, out = Path(model_dir), Path(out_dir)
+    refuse_distilled_folds(crossfit_runs)
     if fp32_order not in FP32_ORDERS:
         raise ConfigError(f"fp32_order must be one of {', '.join(FP32_ORDERS)}, not {fp32_order!r}")
     model = load_model(model_dir)
@@ -350,6 +352,17 @@ def run_guard(out: Path, guard: dict, review) -> dict:
     return guard_student_bundle(out, guard["teacher_metrics"], guard.get("test_file") or "data/labeled/test.jsonl",
                                 review.recall_targets, guard.get("tolerance", DEFAULT_TOLERANCE),
                                 guard.get("reference_bundle"))
+
+
+def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
+    """E606 before any work when a cross-fitting run is a distilled student's fold (training/distill.py)."""
+    from training.arguments import leaky_crossfit
+    from training.runs import CONFIG_FILE
+
+    for run in crossfit_runs:
+        config = Path(run) / CONFIG_FILE
+        if config.is_file() and (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("distill"):
+            raise leaky_crossfit(str(run))
 
 
 def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):

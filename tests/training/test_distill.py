@@ -196,6 +196,25 @@ def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
     assert not bad.exists() and (tmp_path / "bad.rejected" / "model.onnx").exists()
 
 
+def test_a_student_is_not_cross_fitted(teacher, student, tmp_path):
+    """Its teacher trained on every training row: a fold student's held-out scores are in-sample (E606),
+    both when the fold is trained and when a fold run made before is given to the export."""
+    from classifier.errors import LeakyCrossFit
+    from training.runs import export_run
+
+    soft = [str(teacher / "soft/train96.soft.jsonl"), str(teacher / "soft/unlabeled.soft.jsonl")]
+    assert main(["distill", "--config", str(teacher / "student.yaml"), "--teacher", *soft, "--fold", "0/2"]) == 1
+    assert not Path(f"{student}-fold0of2").exists()
+    # a fold run made by an older version: its train_config has a distill: section and cv_fold
+    fold = tmp_path / "student-fold0of2"
+    fold.mkdir()
+    cfg = yaml.safe_load((student / "train_config.yaml").read_text())
+    (fold / "train_config.yaml").write_text(yaml.safe_dump({**cfg, "cv_folds": 2, "cv_fold": 0}))
+    with pytest.raises(LeakyCrossFit) as err:
+        export_run(student, tmp_path / "b", "s", min_agreement=0.5, crossfit=[fold], no_guard=True)
+    assert err.value.code == "E606" and str(fold) in str(err.value) and "dev" in str(err.value)
+
+
 def _student_metrics(f1: dict, seen: dict) -> dict:
     return {"rows": 100, "heads": {h: {"macro_f1": v} for h, v in f1.items()},
             "review": {"seen_recall": {k: {"value": v, "support": 10} for k, v in seen.items()}}}
