@@ -119,7 +119,7 @@ def fp32_fallback_order(fp32: Path) -> list[str]:
 
 
 def sensitivity_order(fp32: Path, token_ids: list[list[int]], pad_id: int, reference: dict[str, np.ndarray],
-                      nodes: Sequence[str], threads: int | None = None) -> tuple[list[str], dict[str, float]]:
+                      nodes: Sequence[str]) -> tuple[list[str], dict[str, float]]:
     """``nodes`` ordered by how much int8 alone costs each of them, most sensitive first.
 
     For every weight-carrying node, the graph is quantized with only that node int8 (the others stay
@@ -135,9 +135,6 @@ def sensitivity_order(fp32: Path, token_ids: list[list[int]], pad_id: int, refer
     """
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
     order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
     batches = []
     for start in range(0, len(order), 32):
@@ -150,7 +147,7 @@ def sensitivity_order(fp32: Path, token_ids: list[list[int]], pad_id: int, refer
         path = Path(tmp) / "one.onnx"
         for node in nodes:
             quantize(fp32, path, [n for n in nodes if n != node])
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             outs = [session.run(OUTPUT_NAMES[: len(HEADS)], batch) for batch in batches]
             damage[node] = float(np.mean([
                 0.5 * np.abs(softmax(np.concatenate([o[k] for o in outs])) - ref[h]).sum(1).mean()
