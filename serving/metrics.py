@@ -74,6 +74,8 @@ class Metrics:
         )
         self.routes = Counter("triage_routed", "Items routed per queue", ["queue"], registry=r)
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
+        self.solo_batches = Counter("triage_model_solo_batches", "Model calls that were all the work in flight and ran "
+                                    "on every core (TRIAGE_MODEL_SOLO_SESSION)", registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)
         self.model_info = Info("triage_model", "The loaded model bundle", registry=r)
         # hot reload and shadow model (serving/models_live.py)

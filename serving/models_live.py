@@ -64,9 +64,10 @@ class ModelSlot:
     def model_version(self) -> str:
         return self.current.model_version
 
-    def predict(self, texts: list[str]) -> list[Any]:
+    def predict(self, texts: list[str], solo: bool = False) -> list[Any]:
+        """``solo``: the batch is all the work in flight; a model with a solo session gives it every core."""
         model = self.current  # read once: the whole batch is scored by one model
-        predictions = model.predict(texts)
+        predictions = model.predict(texts, solo=True) if solo and getattr(model, "solo_threads", 0) else model.predict(texts)
         _tag(predictions, model.model_version)
         if self.shadow is not None:
             self.shadow.offer(texts, predictions)

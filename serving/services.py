@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from serving.keyguard import InvalidKeyGuard
 from serving.metrics import Metrics
 from serving.models_live import ModelSlot, ShadowScorer
 from serving.ratelimit import RateLimiter, make_limiter
-from serving.settings import Settings, model_parallelism
+from serving.settings import Settings, model_parallelism, solo_threads
 
 log = logging.getLogger("triage.services")
 
@@ -66,24 +67,28 @@ class Services:
         sessions = db.make_sessionmaker(engine)
 
         workers, threads = model_parallelism(settings)
+        solo = solo_threads(settings)
 
-        def load(path: Path, threads: int = threads) -> Any:
+        def load(path: Path, threads: int = threads, solo: int = solo) -> Any:
             from classifier.runtime import Classifier  # imported here: loads onnxruntime
 
-            model = Classifier.load(path, threads=threads, batch_size=settings.batch_max_size)
+            model = Classifier.load(path, threads=threads, batch_size=settings.batch_max_size, solo_threads=solo)
             # First calls initialise lazily (tokenizer caches, jieba dictionaries): pay that
             # here, not in the first customer's request (and, on a reload, before the swap).
             model.predict(["预热：手机银行转账失败，年费怎么收？"])
+            if solo:
+                model.predict(["预热：手机银行转账失败，年费怎么收？"], solo=True)
             return model
 
         if classifier is None:
             classifier = load(settings.bundle_dir)
         log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir),
-                                        "model_workers": workers, "model_threads": threads})
+                                        "model_workers": workers, "model_threads": threads,
+                                        "model_solo_threads": solo})
         shadow = None
         if settings.shadow_bundle:
             try:  # one thread of its own, so it cannot take the primary's cores from it
-                shadow = ShadowScorer(load(settings.shadow_bundle, threads=1), metrics,
+                shadow = ShadowScorer(load(settings.shadow_bundle, threads=1, solo=0), metrics,
                                       settings.shadow_sample_rate, settings.shadow_max_queue_items)
                 log.info("shadow model loaded", extra={"model_version": shadow.classifier.model_version,
                                                        "bundle": str(settings.shadow_bundle)})
@@ -102,6 +107,8 @@ class Services:
             workers=workers,
             chunk_items=settings.fair_chunk_items,
             max_items_per_client=settings.max_items_in_flight_per_key,
+            # an idle service's request gets every core (serving/batcher.py, classifier/runtime.py)
+            process_alone=partial(_predict_alone, model, metrics) if solo else None,
         )
         writer = MicroBatcher(
             lambda rows: _save(engine, rows),
@@ -134,6 +141,12 @@ class Services:
         self.model.close()
         self.writer.close()
         self.engine.dispose()
+
+
+def _predict_alone(model: ModelSlot, metrics: Metrics, texts: list[str]) -> list[Any]:
+    """A batch that is all the work in flight: on the model's solo session (every core)."""
+    metrics.solo_batches.inc()
+    return model.predict(texts, solo=True)
 
 
 def _save(engine: Engine, rows: list[Any]) -> list[None]:

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # One worker with all cores gives the lowest single-request latency on an idle service.
     model_workers: int = Field(0, ge=0)
     model_threads: int = Field(0, ge=0)
+    # A model call that starts while no other is running uses all of this process's cores (a
+    # second ONNX Runtime session, the model's weights once more in memory; classifier/runtime.py):
+    # the idle service answers a single item as fast as one multi-threaded worker would, and under
+    # load the narrow workers run as before. false: always the narrow session.
+    model_solo_session: bool = True
     # Set by `triage serve --workers N` so that N processes split the cores instead of each taking all.
     server_processes: int = Field(1, ge=1)
     # CPython's GIL switch interval for `triage serve` (default 5 ms); see serving/app.py:serve_app.
@@ -146,6 +151,13 @@ def model_parallelism(settings: Settings, cores: int | None = None) -> tuple[int
     workers = settings.model_workers or min(share, 8)
     threads = settings.model_threads or max(1, share // workers)
     return workers, threads
+
+
+def solo_threads(settings: Settings, cores: int | None = None) -> int:
+    """ONNX threads of the Classifier's solo session (0: none), see ``model_solo_session``."""
+    share = max(1, (cores or available_cores()) // settings.server_processes)
+    _workers, threads = model_parallelism(settings, cores)
+    return share if settings.model_solo_session and share > threads else 0
 
 
 @lru_cache(maxsize=1)

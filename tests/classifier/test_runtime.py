@@ -86,3 +86,34 @@ def test_calibration_helpers():
     perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert expected_calibration_error(perfect, np.array([0, 1])) == 0.0
     assert expected_calibration_error(perfect, np.array([1, 0])) == 1.0
+
+
+def test_a_solo_call_runs_on_every_core_and_scores_the_same():
+    """The solo session (all cores, for a call that runs alone) gives the narrow session's scores."""
+    texts = ["信用卡年费没有提前告知就扣了，要求退还", "手机银行转账一直失败，今天还款日怎么办", "服务很好"]
+    wide = Classifier.load(TINY, threads=1, solo_threads=2)
+    assert wide.solo_threads == 2
+    narrow = wide.predict(texts)
+    assert wide.solo_calls == 0
+    solo = wide.predict(texts, solo=True)
+    assert wide.solo_calls == 1
+    for a, b in zip(narrow, solo):
+        for h in HEADS:
+            assert a.heads[h].label == b.heads[h].label
+            assert a.heads[h].confidence == pytest.approx(b.heads[h].confidence, abs=1e-5)
+
+
+def test_a_solo_call_beside_another_call_uses_the_narrow_session():
+    clf = Classifier.load(TINY, threads=1, solo_threads=2)
+    with clf._pick_session(False):  # another call is in the model
+        clf.predict(["花呗怎么还款"], solo=True)
+    assert clf.solo_calls == 0
+    clf.predict(["花呗怎么还款"], solo=True)
+    assert clf.solo_calls == 1
+
+
+def test_no_solo_session_when_it_would_not_be_wider():
+    clf = Classifier.load(TINY, threads=2, solo_threads=2)
+    assert clf.solo_threads == 0
+    clf.predict(["花呗怎么还款"], solo=True)
+    assert clf.solo_calls == 0

@@ -169,3 +169,25 @@ def test_close_with_several_workers_answers_everything_queued():
 def test_zero_workers_is_refused():
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), workers=0)
+
+
+def test_a_batch_that_is_all_the_work_in_flight_goes_to_process_alone():
+    """An idle service's request gets the model's solo path; beside other work it does not."""
+    rec, alone = Recorder(delay=0.05), Recorder(delay=0.05)
+    batcher = MicroBatcher(rec, max_size=64, workers=2, process_alone=alone)
+    try:
+        async def main():
+            first = await batcher.process_async(["one"])  # nothing else in flight
+            slow = asyncio.create_task(batcher.process_async(["busy"]))  # alone, takes 50 ms
+            await asyncio.sleep(0.01)
+            beside = await batcher.process_async(["beside"])  # "busy" is still being scored
+            return first, await slow, beside
+
+        first, busy, beside = run(main())
+    finally:
+        batcher.close()
+    assert (first, busy) == (["p:one"], ["p:busy"])  # Recorder answers the same either way
+    assert beside == ["p:beside"]
+    assert alone.calls == [["one"], ["busy"]]
+    assert rec.calls == [["beside"]]
+    assert batcher.alone_batches == 2

@@ -130,3 +130,31 @@ def test_openapi_documents_limits_examples_and_errors(tiny_api):
     assert set(op["responses"]) >= {"200", "400", "401", "403", "413", "415", "422", "429", "503"}
     assert spec["components"]["schemas"]["ClassifyResponse"]["examples"]
     assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
+
+
+def test_a_lone_request_runs_on_every_core_and_concurrent_ones_do_not(make_client):
+    """The service loads the bundle with a solo session (all of its cores) and gives it a request
+    that is all the work in flight (serving/batcher.py); the answers are the same either way."""
+    from pathlib import Path
+
+    from serving.settings import solo_threads
+
+    bundle = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_bundle"
+    api = make_client(None, bundle_dir=bundle, model_workers=2, model_threads=1)
+    clf = api.services.classifier
+    expected = solo_threads(api.settings)
+    assert clf.solo_threads == expected
+    before = clf.solo_calls
+    first = api.classify(items()[:1])
+    assert first.status_code == 200, first.text
+    if expected:
+        assert clf.solo_calls == before + 1
+        assert api.services.batcher.alone_batches >= 1
+    else:  # a one-core machine: nothing wider to run on
+        assert clf.solo_calls == before
+    again = make_client(None, bundle_dir=bundle, model_workers=2, model_threads=1, model_solo_session=False)
+    assert again.services.classifier.solo_threads == 0
+    narrow = again.classify(items()[:1])
+    assert narrow.json()["results"][0]["category"] == first.json()["results"][0]["category"]
+    assert narrow.json()["results"][0]["urgency"]["confidence"] == pytest.approx(
+        first.json()["results"][0]["urgency"]["confidence"], abs=1e-5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from serving.settings import Settings, model_parallelism
+from serving.settings import Settings, model_parallelism, solo_threads
 
 
 def test_automatic_layout_is_one_single_threaded_worker_per_core():
@@ -21,6 +21,14 @@ def test_server_processes_split_the_cores():
 def test_explicit_layout_wins():
     assert model_parallelism(Settings(_env_file=None, model_workers=1), cores=2) == (1, 2)
     assert model_parallelism(Settings(_env_file=None, model_workers=1, model_threads=3), cores=2) == (1, 3)
+
+
+def test_the_solo_session_takes_the_process_share_of_the_cores():
+    assert solo_threads(Settings(_env_file=None), cores=2) == 2  # 2 workers x 1 thread; alone: 2
+    assert solo_threads(Settings(_env_file=None, server_processes=2), cores=8) == 4
+    assert solo_threads(Settings(_env_file=None, model_solo_session=False), cores=2) == 0
+    assert solo_threads(Settings(_env_file=None, model_workers=1), cores=2) == 0  # already every core
+    assert solo_threads(Settings(_env_file=None), cores=1) == 0
 
 
 def test_layout_from_the_environment(monkeypatch):
