@@ -246,8 +246,9 @@ class GuardMissing(TrainingError):
 
 
 class LeakyCrossFit(TrainingError):
-    """A distilled student cannot be cross-fitted: its teacher (and, with ``init: bundle`` or
-    ``teacher``, its starting weights) trained on every training row, so the scores of its "held-out"
-    fold are in-sample, and calibration and the review policy fitted on them would be too lax."""
+    """A distilled student's fold learns from something that saw its held-out rows — a teacher (or
+    starting weights) trained on every training row, or another fold's teacher — so the scores of
+    its "held-out" fold are in-sample, and calibration and the review policy fitted on them would be
+    too lax. A fold is honest with its own fold teacher (training/distill.py: check_fold_teacher)."""
 
     code = "E606"

@@ -78,8 +78,10 @@ class TrainConfig:
                 raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {self.oversample[key]}")
         if self.distill:
             self.distill_config()  # validates
-            if self.cv_folds is not None:
-                raise leaky_crossfit(f"fold {self.cv_fold}/{self.cv_folds} of a distill: config")
+            if self.cv_folds is not None and self.distill_config().init == "bundle":
+                raise leaky_crossfit(f"fold {self.cv_fold}/{self.cv_folds} of a distill: config",
+                                     "its starting weights come from a bundle, which trained on every row (a fold "
+                                     "starts from its fold teacher's run, init: teacher, or from the pretrained encoder)")
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
@@ -116,12 +118,17 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-def leaky_crossfit(what: str):
-    """E606 for a cross-fitting fold of a distilled student (training/distill.py says why)."""
+def leaky_crossfit(what: str, why: str | None = None):
+    """E606 for a distilled student's cross-fitting fold whose teacher saw its held-out rows
+    (training/distill.py says why)."""
     from classifier.errors import LeakyCrossFit
 
+    why = why or ("its teacher trained on every training row (and its starting weights too, with init: bundle "
+                  "or teacher)")
     return LeakyCrossFit(
-        f"{what}: a distilled student cannot be cross-fitted — its teacher trained on every training row (and "
-        "its starting weights too, with init: bundle or teacher), so its held-out scores are in-sample and a "
-        "calibration or review policy fitted on them would be too lax; export the student without --crossfit (its "
-        "fitting set is dev, which neither the teacher nor the student trained on)")
+        f"{what}: a distilled student's fold is honest only when everything it learns from never saw its held-out "
+        f"rows, but {why}. Its held-out scores would be in-sample, and a calibration or review policy fitted on them "
+        "too lax. Either give each fold its own teacher — `triage train --fold K/N` with the teacher's config, "
+        "`triage teacher --runs THAT_RUN --data … --out DIR`, then `triage distill --fold K/N --fold-teacher "
+        "THAT_RUN --teacher DIR/*.soft.jsonl` — or export the student without --crossfit (its fitting set is dev, "
+        "which neither the teacher nor the student trained on)")

@@ -19,14 +19,19 @@ matched to training rows by normalized text. A soft-labelled text that is neithe
 new — a dev text (early stopping, calibration) or a test text — is refused, and so is every text of
 the test split (``guard_fitting_rows``). Held-out texts of a labelled row never become unlabelled rows.
 
-A student is not cross-fitted (``--fold`` and ``--crossfit`` are refused, ``E606``): its teacher
-trained on every training row, and with ``init: bundle`` or ``teacher`` so did its starting weights,
-so a fold student's "held-out" scores are in-sample. Measured on the 6-layer student (2026-12-06):
-its three folds scored 0.85 / 0.92 / 0.82 macro-F1 on their held-out rows against 0.76 / 0.88 / 0.73
-on dev; fitted on them, the blend dropped the TF-IDF model (0 for category, where dev wants 0.4) and
-the review policy believed it saw 0.93 of `contract_legal` items, then saw 0.81 on test. Its
-calibration and review policy are fitted on dev, which neither model trained on. (An honest
-cross-fit needs a teacher per fold: not built.)
+A student's fold is cross-fitted only from a teacher per fold (``check_fold_teacher``, else
+``E606``). With the student's own teacher — trained on every training row, as were its starting
+weights with ``init: bundle`` or ``teacher`` — a fold student's "held-out" scores are in-sample.
+Measured on the 6-layer student (2026-12-06): its three folds scored 0.85 / 0.92 / 0.82 macro-F1 on
+their held-out rows against 0.76 / 0.88 / 0.73 on dev; fitted on them, the blend dropped the TF-IDF
+model (0 for category, where dev wants 0.4) and the review policy believed it saw 0.93 of
+`contract_legal` items, then saw 0.81 on test. So fold K of a student learns only from fold K of the
+teacher: `triage train --fold K/N` with the teacher's config, its soft labels (`triage teacher
+--runs` that run alone; the provenance file beside them says so), and its weights (``init:
+teacher``; ``bundle`` is refused). The run's held-out rows must be the student fold's. A fold that
+passed the check keeps the record (``FOLD_TEACHER_FILE``), and the export takes only such student
+folds for ``--crossfit``. Without folds, a student's calibration and review policy are fitted on
+dev, which neither model trained on.
 
 The quality guard (``check_student``) runs at the end of a student's export, after calibration and the
 review policy are fitted: on the test split the student's macro-F1 per head must be within
@@ -134,6 +139,49 @@ def build_student(source_dir: str | Path, layers: Sequence[int], dropout: float 
 
 
 # --- soft labels -------------------------------------------------------------------------------
+FOLD_TEACHER_FILE = "fold_teacher.json"  # in a student fold's run: the checked fold teacher
+
+
+def check_fold_teacher(distill: DistillConfig, heldout_ids: Sequence[str], fold: str) -> dict:
+    """What a student fold learns from, checked never to have seen its held-out rows (else E606):
+    every soft-label file was written by `triage teacher` (its provenance file) with one member, a
+    cross-fitting run whose held-out rows are this fold's; with ``init: teacher`` the starting weights
+    are that run's too. Returns the record kept in the fold's run (``FOLD_TEACHER_FILE``), which the
+    export's ``--crossfit`` requires of a student's fold."""
+    from training.arguments import leaky_crossfit
+    from training.teacher import PROVENANCE_FILE
+    from training.trainer import HELDOUT_FILE
+
+    what = f"student fold {fold}"
+    runs = set()
+    for soft in distill.soft_labels:
+        provenance = Path(soft).parent / PROVENANCE_FILE
+        try:
+            members = json.loads(provenance.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise leaky_crossfit(what, f"{soft} has no readable {PROVENANCE_FILE} beside it, so nothing shows which "
+                                       "model labelled it") from None
+        if members.get("bundles") or len(members.get("runs") or []) != 1:
+            raise leaky_crossfit(what, f"{soft} was labelled by {members}, not by one fold run of the teacher")
+        runs.add(members["runs"][0])
+    if len(runs) != 1:
+        raise leaky_crossfit(what, f"its soft labels come from several teachers ({sorted(runs)})")
+    run = Path(runs.pop())
+    if distill.init == "teacher" and Path(distill.teacher_run).resolve() != run:
+        raise leaky_crossfit(what, f"its starting weights come from {distill.teacher_run}, its soft labels from {run}")
+    try:
+        teacher_heldout = {str(i) for i in np.load(run / HELDOUT_FILE)["ids"]}
+    except (OSError, KeyError, ValueError):
+        raise leaky_crossfit(what, f"its teacher {run} is not a cross-fitting run (no readable {HELDOUT_FILE})") from None
+    ours = {str(i) for i in heldout_ids}
+    if teacher_heldout != ours:
+        raise leaky_crossfit(what, f"its teacher {run} held out other rows ({len(teacher_heldout & ours)} of this "
+                                   f"fold's {len(ours)} rows; {len(teacher_heldout - ours)} others): a fold of the "
+                                   "same K/N, seed and training files is needed")
+    return {"teacher_run": str(run), "init": distill.init, "heldout_rows": len(ours),
+            "soft_labels": [str(Path(p).resolve()) for p in distill.soft_labels]}
+
+
 def read_soft_labels(paths: Sequence[str | Path]) -> list[dict]:
     """``[{"text", "soft": {head: np.ndarray}}]`` from `triage teacher` files, first file wins per text."""
     from training.splits import text_key

@@ -1,10 +1,11 @@
 """``triage distill --config FILE [--teacher SOFT.jsonl ...]``: train a student on a teacher's soft labels.
 
 The config is a training config with a ``distill:`` section (configs/distill.yaml; options in
-training/distill.py). Everything else — the TF-IDF baseline, `--resume` — works as in `triage train`; folds are
-refused (``E606``: a student's held-out scores are in-sample, training/distill.py),
-and `triage export --run` on the student's run fits its calibration and review policy and runs the
-quality guard against the teacher on the test split.
+training/distill.py). Everything else — the TF-IDF baseline, `--resume` — works as in `triage train`. A fold
+(``--fold K/N``) learns from fold K of the teacher alone (``--fold-teacher``: its weights and, through
+``--teacher``, its soft labels), else ``E606`` (training/distill.py: ``check_fold_teacher``). `triage export
+--run` on the student's run fits its calibration and review policy (on dev, or with ``--crossfit`` on such
+folds) and runs the quality guard against the teacher on the test split.
 """
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def register(subparsers) -> None:
                         "and unlabelled in-domain texts; never dev or test")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
     p.add_argument("--fold", type=_fold, default=None, metavar="K/N",
-                   help="refused (E606): a student's held-out scores would be in-sample, its teacher trained on every row")
+                   help="cross-fitting fold of the student: needs --fold-teacher and soft labels from that run alone "
+                        "(E606 otherwise: its held-out scores would be in-sample)")
+    p.add_argument("--fold-teacher", type=Path, default=None, metavar="RUN",
+                   help="with --fold: the teacher's own fold run (`triage train --fold K/N` with the teacher's config); "
+                        "the student fold starts from its weights (init: teacher)")
     p.add_argument("--export", type=Path, default=None, help="also export a bundle to this directory (guarded)")
     p.add_argument("--name", default="student", help="bundle name used in the model version (with --export)")
     p.set_defaults(func=run)
@@ -40,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_yaml(args.config)
     if not cfg.distill:
         raise ConfigError(f"{args.config} has no distill: section (see configs/distill.yaml)")
-    if args.teacher:
-        cfg.distill = {**cfg.distill, "soft_labels": [str(p) for p in args.teacher]}
+    if args.fold_teacher and not args.fold:
+        raise ConfigError("--fold-teacher is for a cross-fitting fold: give --fold K/N too")
+    if args.teacher or args.fold_teacher:
+        cfg.distill = {**cfg.distill, **({"soft_labels": [str(p) for p in args.teacher]} if args.teacher else {}),
+                       **({"init": "teacher", "teacher_run": str(args.fold_teacher)} if args.fold_teacher else {})}
         cfg.__post_init__()
     if not cfg.distill.get("soft_labels"):
         raise ConfigError("no soft labels: give --teacher SOFT.jsonl … (from `triage teacher`) or distill.soft_labels")

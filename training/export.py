@@ -354,14 +354,17 @@ def run_guard(out: Path, guard: dict, review) -> dict:
 
 
 def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
-    """E606 before any work when a cross-fitting run is a distilled student's fold (training/distill.py)."""
+    """E606 before any work when a cross-fitting run is a distilled student's fold without a checked
+    fold teacher (training/distill.py: ``check_fold_teacher`` writes the record it needs)."""
     from training.arguments import leaky_crossfit
+    from training.distill import FOLD_TEACHER_FILE
     from training.runs import CONFIG_FILE
 
     for run in crossfit_runs:
         config = Path(run) / CONFIG_FILE
-        if config.is_file() and (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("distill"):
-            raise leaky_crossfit(str(run))
+        if (config.is_file() and (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("distill")
+                and not (Path(run) / FOLD_TEACHER_FILE).is_file()):
+            raise leaky_crossfit(str(run), f"it has no {FOLD_TEACHER_FILE}: it was not trained from a fold teacher")
 
 
 def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):

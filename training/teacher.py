@@ -21,6 +21,10 @@ from classifier.calibration import blend, softmax
 from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
 
+# Written by `triage teacher` beside its soft-label files: which runs and bundles labelled them, so
+# that a student fold can show that its teacher never saw its held-out rows (training/distill.py).
+PROVENANCE_FILE = "teacher.json"
+
 
 def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """One run's probabilities per head: its best transformer, blended with its TF-IDF model."""
@@ -62,3 +66,8 @@ def write_soft_labels(path: str | Path, rows: Sequence[dict], probs: dict[str, n
             fh.write(json.dumps({"id": r.get("id"), "text": r["text"],
                                  "soft": {h: dict(zip(LABELS[h], np.round(probs[h][i], 5).tolist())) for h in HEADS}},
                                 ensure_ascii=False) + "\n")
+
+
+def write_provenance(out_dir: str | Path, runs: Sequence[str | Path], bundles: Sequence[str | Path]) -> None:
+    members = {"runs": [str(Path(r).resolve()) for r in runs], "bundles": [str(Path(b).resolve()) for b in bundles]}
+    (Path(out_dir) / PROVENANCE_FILE).write_text(json.dumps(members, indent=1), encoding="utf-8")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from training.data import read_labelled
     from training.evaluate import score_metrics
     from classifier.errors import ConfigError
-    from training.teacher import bundle_probs, ensemble, member_probs, write_soft_labels
+    from training.teacher import bundle_probs, ensemble, member_probs, write_provenance, write_soft_labels
 
     if not args.runs and not args.bundles:
         raise ConfigError("the teacher needs members: give --runs RUN … and/or --bundles BUNDLE …")
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     weights = load_bundle(args.bundle).calibration.blend if args.bundle else None
     bundles = {str(b): Classifier.load(b, batch_size=64) for b in args.bundles}  # loaded once for every file
     args.out.mkdir(parents=True, exist_ok=True)
+    write_provenance(args.out, args.runs, args.bundles)
     summary = {}
     for data in args.data:
         try:

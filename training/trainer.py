@@ -198,15 +198,24 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "train_config.yaml")
-
     all_train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
     guard_fitting_rows(all_train_rows, "training data")
     guard_fitting_rows(dev_rows, "dev data (early stopping)")
     distill = cfg.distill_config()
+    fold_teacher = None
+    if distill and cfg.cv_folds:  # before anything is written: a leaky student fold leaves no run (E606)
+        from training.distill import check_fold_teacher
+
+        fold_teacher = check_fold_teacher(distill, [r["id"] for r in split_fold(all_train_rows, cfg)[1]],
+                                          f"{cfg.cv_fold}/{cfg.cv_folds}")
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "train_config.yaml")
+    if fold_teacher:
+        from training.distill import FOLD_TEACHER_FILE
+
+        (out / FOLD_TEACHER_FILE).write_text(json.dumps(fold_teacher, indent=1), encoding="utf-8")
     soft_rows = None
     # every fold shares the full run's base model and vocabulary, so their scores are comparable;
     # a student starts from its teacher's model and vocabulary, or from the pretrained encoder with a

@@ -215,6 +215,39 @@ def test_a_student_is_not_cross_fitted(teacher, student, tmp_path):
     assert err.value.code == "E606" and str(fold) in str(err.value) and "dev" in str(err.value)
 
 
+def test_a_student_fold_learns_from_its_fold_teacher_alone(teacher, student, tmp_path, capsys):
+    """Fold K of a student: the weights and soft labels of fold K of the teacher, checked against the
+    held-out rows (E606 for another fold's teacher or the full teacher's soft labels); the export then
+    takes the fold for --crossfit."""
+    from training.distill import FOLD_TEACHER_FILE
+    from training.export import refuse_distilled_folds
+
+    assert main(["train", "--config", str(teacher / "teacher.yaml"), "--fold", "0/2"]) == 0
+    fold_teacher = Path(f"{teacher / 'teacher'}-fold0of2")
+    assert main(["teacher", "--runs", str(fold_teacher), "--data", str(teacher / "train96.jsonl"),
+                 str(teacher / "unlabeled.jsonl"), "--out", str(tmp_path / "soft0")]) == 0
+    soft0 = [str(tmp_path / "soft0/train96.soft.jsonl"), str(tmp_path / "soft0/unlabeled.soft.jsonl")]
+    full = [str(teacher / "soft/train96.soft.jsonl"), str(teacher / "soft/unlabeled.soft.jsonl")]
+    config = str(teacher / "student.yaml")
+    capsys.readouterr()
+    # another fold's teacher: it trained on this fold's held-out rows
+    assert main(["distill", "--config", config, "--teacher", *soft0, "--fold", "1/2", "--fold-teacher", str(fold_teacher)]) == 1
+    assert "E606" in capsys.readouterr().err
+    # the right weights, but soft labels from the teacher that trained on every row
+    assert main(["distill", "--config", config, "--teacher", *full, "--fold", "0/2", "--fold-teacher", str(fold_teacher)]) == 1
+    err = capsys.readouterr().err
+    assert "E606" in err and "its soft labels from" in err
+    assert not Path(f"{student}-fold0of2").exists() and not Path(f"{student}-fold1of2").exists()
+
+    assert main(["distill", "--config", config, "--teacher", *soft0, "--fold", "0/2", "--fold-teacher", str(fold_teacher)]) == 0
+    fold = Path(f"{student}-fold0of2")
+    record = json.loads((fold / FOLD_TEACHER_FILE).read_text())
+    assert record["teacher_run"] == str(fold_teacher.resolve()) and record["init"] == "teacher"
+    held = np.load(fold / "heldout.npz")["ids"]
+    assert record["heldout_rows"] == len(held) == len(np.load(fold_teacher / "heldout.npz")["ids"]) > 0
+    refuse_distilled_folds([fold])  # a checked student fold is taken for --crossfit
+
+
 def _student_metrics(f1: dict, seen: dict) -> dict:
     return {"rows": 100, "heads": {h: {"macro_f1": v} for h, v in f1.items()},
             "review": {"seen_recall": {k: {"value": v, "support": 10} for k, v in seen.items()}}}
