@@ -203,12 +203,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     guard_fitting_rows(all_train_rows, "training data")
     guard_fitting_rows(dev_rows, "dev data (early stopping)")
     distill = cfg.distill_config()
+    train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     fold_teacher = None
     if distill and cfg.cv_folds:  # before anything is written: a leaky student fold leaves no run (E606)
         from training.distill import check_fold_teacher
 
-        fold_teacher = check_fold_teacher(distill, [r["id"] for r in split_fold(all_train_rows, cfg)[1]],
-                                          f"{cfg.cv_fold}/{cfg.cv_folds}")
+        fold_teacher = check_fold_teacher(distill, [r["id"] for r in heldout_rows], f"{cfg.cv_fold}/{cfg.cv_folds}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "train_config.yaml")
@@ -234,7 +234,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         base = ensure_base_model(cfg, all_train_rows + soft_rows, dev_rows)
     else:
         base = ensure_base_model(cfg, all_train_rows, dev_rows)
-    train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     pad_id = tokenizer.pad_token_id
     train_enc = encode_rows(train_rows, tokenizer, cfg.max_length)
