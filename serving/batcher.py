@@ -82,7 +82,6 @@ class MicroBatcher:
         self._lanes: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # (client, large) -> waiting jobs, in turn order
         self._pending = 0  # items submitted and not yet taken by a worker
         self._in_flight: dict[Hashable, int] = {}  # client -> items submitted and not yet answered
-        self._unanswered = 0  # all clients' items submitted and not yet answered
         self.alone_batches = 0  # batches given to process_alone (tests and metrics read it)
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -134,7 +133,6 @@ class MicroBatcher:
             lane.extend(jobs)
             self._pending += total
             self._in_flight[client] = held + total
-            self._unanswered += total
             pending = self._pending
             self._ready.notify(len(jobs))
         for job in jobs:
@@ -144,7 +142,6 @@ class MicroBatcher:
 
     def _answered(self, client: Hashable, n: int) -> None:
         with self._lock:
-            self._unanswered -= n
             left = self._in_flight.get(client, 0) - n
             if left > 0:
                 self._in_flight[client] = left
@@ -204,7 +201,7 @@ class MicroBatcher:
                             batch.extend(more)
                             size += sum(len(j.texts) for j in more)
                 pending = self._pending
-                alone = self.process_alone is not None and size == self._unanswered
+                alone = self.process_alone is not None and size == sum(self._in_flight.values())
                 if alone:
                     self.alone_batches += 1
             self._report_queue(pending)

@@ -47,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config} has no distill: section (see configs/distill.yaml)")
     if args.fold_teacher and not args.fold:
         raise ConfigError("--fold-teacher is for a cross-fitting fold: give --fold K/N too")
-    if args.teacher or args.fold_teacher:
-        cfg.distill = {**cfg.distill, **({"soft_labels": [str(p) for p in args.teacher]} if args.teacher else {}),
-                       **({"init": "teacher", "teacher_run": str(args.fold_teacher)} if args.fold_teacher else {})}
+    overrides = {}
+    if args.teacher:
+        overrides["soft_labels"] = [str(p) for p in args.teacher]
+    if args.fold_teacher:
+        overrides.update(init="teacher", teacher_run=str(args.fold_teacher))
+    if overrides:
+        cfg.distill = {**cfg.distill, **overrides}
         cfg.__post_init__()
     if not cfg.distill.get("soft_labels"):
         raise ConfigError("no soft labels: give --teacher SOFT.jsonl … (from `triage teacher`) or distill.soft_labels")
