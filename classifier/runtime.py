@@ -4,19 +4,29 @@ normalize → tokenize → length-sorted batches → ONNX Runtime → (blend wit
 → temperature scaling → abstention. Padding is the main CPU cost, so texts are sorted by token
 length and batched with similar-length neighbours, then results are put back in input order.
 
+How a call uses the cores. ``threads`` is how many cores one call may use. A call of several
+batches runs them side by side, one per core, each on a one-thread ONNX Runtime session (its
+"lanes"): on small matrices one session splitting each operator over two threads loses more to
+handing work between them than two whole batches do. Measured on the 12-layer bundle, 1,000 dev
+texts in blocks of 256, the two ways interleaved block by block on this 2-core VM: lanes score
+1.09–1.14× as many texts per second. A call of one batch has nothing to run beside it, so it runs
+on a session with ``threads`` intra-op threads (9.7 → 6.1 ms for a single text here); splitting
+that one batch into halves measured no better (0.92–1.10×).
+
 A lone call can get every core (``solo_threads``). The service calls one Classifier from several
 worker threads, each running a one-thread ONNX Runtime session: on a small CPU that beats one
 multi-threaded session under load (serving/batcher.py). But a request that arrives at an idle
-service then runs on one core while the others wait: 9.7 ms for a single text on the 12-layer
-bundle, against 6.1 ms with both cores of this 2-core VM. So the Classifier keeps a second session
-with ``solo_threads`` intra-op threads, and ``predict(texts, solo=True)`` uses it unless another
-call is running (the service asks for it when a batch is all the work in flight). It costs the
-model's weights once more in memory.
+service would then run on one core while the others wait. So the Classifier keeps a second session
+with ``solo_threads`` intra-op threads, and ``predict(texts, solo=True)`` takes ``solo_threads``
+cores (lanes or that session) unless another call is running (the service asks for it when a batch
+is all the work in flight). Each session with another thread count holds the model's weights once
+more in memory.
 """
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,13 +101,19 @@ class Classifier:
         self.pad_id = int(bundle.config["pad_id"])
         self._tokenizer = _load_tokenizer(bundle.file("tokenizer.json"), self.max_length)
         threads = threads or int(os.environ.get("TRIAGE_THREADS", "0") or 0)
-        self._session = _load_session(bundle, threads)
+        self.threads = threads or _available_cores()  # cores one call may use
+        self._session = _load_session(bundle, self.threads)
         # A second, wider session for calls made while no other call runs (module docstring).
-        self.solo_threads = solo_threads if solo_threads > max(threads, 1) else 0
+        self.solo_threads = solo_threads if solo_threads > self.threads else 0
         self._solo_session = _load_session(bundle, self.solo_threads, stop_spinning=True) if self.solo_threads else None
+        # One-thread session for the lanes (module docstring); the narrow session itself when it has one thread.
+        lanes = max(self.threads, self.solo_threads)
+        self._lane_session = self._session if self.threads == 1 else _load_session(bundle, 1) if lanes > 1 else None
+        self._lanes = ThreadPoolExecutor(lanes, thread_name_prefix="triage-lane") if lanes > 1 else None
         self._running = 0  # calls in the model now, across threads
         self._running_lock = threading.Lock()
-        self.solo_calls = 0  # calls that ran on the solo session (tests and benches read it)
+        self.solo_calls = 0  # calls that took the solo cores (tests and benches read it)
+        self.lane_calls = 0  # calls whose batches ran side by side in lanes
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._linear = None
         if bundle.has("linear.npz"):
@@ -120,38 +136,47 @@ class Classifier:
         return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
 
     @contextmanager
-    def _pick_session(self, solo: bool):
-        """The solo session when asked for, there is one and no other call is running; else the
-        narrow one (two wide calls at once would fight over the cores)."""
+    def _call_cores(self, solo: bool):
+        """How many cores this call may use: ``solo_threads`` when asked for, there is a solo
+        session and no other call is running; else ``threads`` (two wide calls at once would
+        fight over the cores)."""
         with self._running_lock:
             self._running += 1
             solo = solo and self._solo_session is not None and self._running == 1
             if solo:
                 self.solo_calls += 1
         try:
-            yield self._solo_session if solo else self._session
+            yield self.solo_threads if solo else self.threads
         finally:
             with self._running_lock:
                 self._running -= 1
 
-    def logits(self, token_ids: list[list[int]], session=None) -> dict[str, np.ndarray]:  # noqa: ANN001
-        """Raw model outputs for pre-tokenized inputs, in input order (on ``session``: the narrow
-        one unless given)."""
-        session = session or self._session
+    def logits(self, token_ids: list[list[int]], cores: int | None = None) -> dict[str, np.ndarray]:
+        """Raw model outputs for pre-tokenized inputs, in input order, using up to ``cores`` cores
+        (``threads`` unless given; ``threads`` or ``solo_threads``)."""
+        cores = cores or self.threads
         order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
-        chunks: dict[str, list[np.ndarray]] = {name: [] for name in self._outputs}
-        for idx in self._batches(order, token_ids):
-            width = max(len(token_ids[i]) for i in idx)
-            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                seq = token_ids[i]
-                ids[row, : len(seq)] = seq
-                mask[row, : len(seq)] = 1
-            for name, value in zip(self._outputs, session.run(None, {"input_ids": ids, "attention_mask": mask})):
-                chunks[name].append(value)
+        batches = list(self._batches(order, token_ids))
+        if cores > 1 and len(batches) > 1 and self._lanes is not None:
+            with self._running_lock:
+                self.lane_calls += 1
+            outputs = list(self._lanes.map(lambda idx: self._run(self._lane_session, token_ids, idx), batches))
+        else:
+            session = self._solo_session if cores == self.solo_threads else self._session
+            outputs = [self._run(session, token_ids, idx) for idx in batches]
         inverse = np.argsort(order)
-        return {name: np.concatenate(v)[inverse] for name, v in chunks.items()}
+        return {name: np.concatenate([out[k] for out in outputs])[inverse] for k, name in enumerate(self._outputs)}
+
+    def _run(self, session, token_ids: list[list[int]], idx: list[int]) -> list[np.ndarray]:  # noqa: ANN001
+        """One padded batch through ``session``."""
+        width = max(len(token_ids[i]) for i in idx)
+        ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            seq = token_ids[i]
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        return session.run(None, {"input_ids": ids, "attention_mask": mask})
 
     def _batches(self, order: list[int], token_ids: list[list[int]]):
         """Cut length-sorted indices into batches of at most ``batch_size`` whose padding stays small:
@@ -172,8 +197,8 @@ class Classifier:
                 raise EmptyText(f"text #{i} is empty after normalization (or only invisible characters)",
                                 details={"index": i})
         token_ids = self.encode(normalized)
-        with self._pick_session(solo) as session:
-            out = self.logits(token_ids, session)
+        with self._call_cores(solo) as cores:
+            out = self.logits(token_ids, cores)
         transformer = {h: softmax(out[f"logits_{h}"]) for h in HEADS}
         linear = self._linear.predict_proba(normalized, normalized=True) if self._linear is not None else None
         return RawScores(transformer, linear, out["logits_secondary"])
@@ -219,6 +244,13 @@ class Classifier:
             second = category_labels[int(runner_up[i])] if has_second[i] else None
             results.append(Prediction(heads, bool(reasons[i]), second, low, reasons[i]))
         return results
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _load_session(bundle: Bundle, threads: int, stop_spinning: bool = False):

@@ -105,7 +105,7 @@ def test_a_solo_call_runs_on_every_core_and_scores_the_same():
 
 def test_a_solo_call_beside_another_call_uses_the_narrow_session():
     clf = Classifier.load(TINY, threads=1, solo_threads=2)
-    with clf._pick_session(False):  # another call is in the model
+    with clf._call_cores(False):  # another call is in the model
         clf.predict(["花呗怎么还款"], solo=True)
     assert clf.solo_calls == 0
     clf.predict(["花呗怎么还款"], solo=True)
@@ -117,3 +117,32 @@ def test_no_solo_session_when_it_would_not_be_wider():
     assert clf.solo_threads == 0
     clf.predict(["花呗怎么还款"], solo=True)
     assert clf.solo_calls == 0
+
+
+def test_a_call_of_several_batches_runs_them_side_by_side_and_scores_the_same(clf):
+    """Lanes: each batch on the one-thread session, one per core; same scores, same order."""
+    texts = ["短", "这是一段比较长的反馈，信用卡分期手续费太高了，客服电话一直打不通，我要投诉", "还款", "花呗",
+             "信用卡年费没有提前告知就扣了，要求退还", "手机银行转账一直失败，今天还款日怎么办"] * 7
+    two = Classifier.load(TINY, threads=2, batch_size=4)
+    one = Classifier.load(TINY, threads=1, batch_size=4)
+    assert one._lanes is None  # one core: nothing to run beside
+    side_by_side, in_turn = two.predict(texts), one.predict(texts)
+    assert two.lane_calls == 1 and one.lane_calls == 0
+    for a, b in zip(side_by_side, in_turn):
+        for h in HEADS:
+            assert a.heads[h].label == b.heads[h].label
+            assert a.heads[h].scores == pytest.approx(b.heads[h].scores, abs=1e-5)
+    two.predict(["还款", "花呗", "年费"])  # one batch: the two-thread session, no lanes
+    assert two.lane_calls == 1
+
+
+def test_a_lone_call_of_several_batches_takes_the_solo_cores_in_lanes():
+    clf = Classifier.load(TINY, threads=1, solo_threads=2, batch_size=2)
+    texts = ["信用卡年费太贵了", "花呗怎么还款", "手机银行转账一直失败", "服务很好", "我要投诉"]
+    clf.predict(texts)
+    assert (clf.solo_calls, clf.lane_calls) == (0, 0)  # not alone: one core, batch after batch
+    clf.predict(texts, solo=True)
+    assert (clf.solo_calls, clf.lane_calls) == (1, 1)
+    with clf._call_cores(False):  # another call is in the model
+        clf.predict(texts, solo=True)
+    assert (clf.solo_calls, clf.lane_calls) == (1, 1)
