@@ -101,7 +101,7 @@ class Classifier:
         self.pad_id = int(bundle.config["pad_id"])
         self._tokenizer = _load_tokenizer(bundle.file("tokenizer.json"), self.max_length)
         threads = threads or int(os.environ.get("TRIAGE_THREADS", "0") or 0)
-        self.threads = threads or _available_cores()  # cores one call may use
+        self.threads = threads or available_cores()  # cores one call may use
         self._session = _load_session(bundle, self.threads)
         # A second, wider session for calls made while no other call runs (module docstring).
         self.solo_threads = solo_threads if solo_threads > self.threads else 0
@@ -246,10 +246,11 @@ class Classifier:
         return results
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
+    except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
 
 

@@ -5,7 +5,6 @@ the ``triage keys`` CLI set; both names map to :attr:`Settings.database_url`.
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -14,6 +13,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from classifier.resources import default_guideline
+from classifier.runtime import available_cores
 from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
 
 
@@ -136,13 +136,6 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow
         return None if value == "" else value
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
 
 
 def model_parallelism(settings: Settings, cores: int | None = None) -> tuple[int, int]:
