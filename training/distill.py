@@ -274,15 +274,56 @@ def teacher_test_metrics(path: str | Path) -> dict:
         raise GuardMissing(f"{path} holds no per-head macro_f1 (expected `triage teacher` or `triage evaluate` metrics)") from None
 
 
+def teacher_test_labels(teacher_metrics: str | Path) -> dict[str, dict[str, int]] | None:
+    """The teacher's label per test row and head (argmax of its probabilities, as its metrics count them),
+    from the soft-label file `triage teacher` writes beside ``NAME.metrics.json`` (``NAME.soft.jsonl``);
+    None when there is none (then the guard reports no interval)."""
+    path = Path(teacher_metrics)
+    soft = path.with_name(path.name.replace(".metrics.json", ".soft.jsonl"))
+    if soft == path or not soft.exists():
+        return None
+    labels: dict[str, dict[str, int]] = {h: {} for h in HEADS}
+    with soft.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                for h in HEADS:
+                    probs = [row["soft"][h][lab] for lab in LABELS[h]]
+                    labels[h][str(row["id"])] = int(np.argmax(probs))
+    return labels
+
+
+def paired_differences(gold: dict[str, np.ndarray], teacher: dict[str, np.ndarray],
+                       student: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """95 % bootstrap interval of student − teacher macro-F1 per head, both scored on the same resampled
+    rows (evaluate's resamples: 1,000, fixed seed). On the 1,797-row test split it is ~±0.025 wide for
+    category: the guard's 0.01 tolerance is inside the noise, and the verdict shows how far."""
+    from training.evaluate import class_f1_bootstrap, interval, resamples
+
+    out = {}
+    for h in HEADS:
+        samples = resamples(len(gold[h]))
+        k = len(LABELS[h])
+        diff = (class_f1_bootstrap(gold[h], student[h], k, samples)["macro"]
+                - class_f1_bootstrap(gold[h], teacher[h], k, samples)["macro"])
+        out[h] = interval(diff)
+    return out
+
+
 def check_student(student: dict, teacher: dict, recall_targets: dict[str, float], tolerance: float = DEFAULT_TOLERANCE,
-                  reference_recall: dict[str, float] | None = None) -> dict:
+                  reference_recall: dict[str, float] | None = None,
+                  differences: dict[str, list[float]] | None = None) -> dict:
     """The guard's verdict from the student's test metrics (``evaluate_bundle``) and the teacher's
     (``teacher_test_metrics``). A recall target that the reference (the teacher's served bundle) also
-    misses on test counts at the reference's value: the student must not see fewer than what ships."""
+    misses on test counts at the reference's value: the student must not see fewer than what ships.
+    ``differences`` (``paired_differences``) adds each head's interval to the verdict and its message;
+    the rule is the point difference against ``tolerance`` either way."""
     heads = {}
     for h in HEADS:
         s, t = float(student["heads"][h]["macro_f1"]), teacher["macro_f1"][h]
         heads[h] = {"student": round(s, 4), "teacher": round(t, 4), "delta": round(s - t, 4), "ok": s >= t - tolerance}
+        if differences and h in differences:
+            heads[h]["delta_ci95"] = differences[h]
     recall = {}
     for key, target in recall_targets.items():
         seen = student["review"]["seen_recall"].get(key, {})
@@ -290,7 +331,10 @@ def check_student(student: dict, teacher: dict, recall_targets: dict[str, float]
         required = min(target, reference_recall[key]) if reference_recall and key in reference_recall else target
         recall[key] = {"student": value, "target": target, "required": round(required, 4),
                        "support": seen.get("support"), "ok": value is None or value >= required - 1e-9}
-    failures = [f"{h} macro-F1 {v['student']:.4f} < teacher {v['teacher']:.4f} - {tolerance}" for h, v in heads.items() if not v["ok"]]
+    failures = [f"{h} macro-F1 {v['student']:.4f} < teacher {v['teacher']:.4f} - {tolerance}"
+                + (f" (paired 95 % interval of the difference {v['delta_ci95'][0]:+.3f} … {v['delta_ci95'][1]:+.3f})"
+                   if "delta_ci95" in v else "")
+                for h, v in heads.items() if not v["ok"]]
     failures += [f"seen recall {k} {v['student']:.3f} < {v['required']:.3f}" for k, v in recall.items() if not v["ok"]]
     return {"tolerance": tolerance, "rows": student.get("rows"), "heads": heads, "seen_recall": recall,
             "passed": not failures, "failures": failures}
@@ -302,6 +346,7 @@ def guard_student_bundle(bundle_dir: Path, teacher_metrics: str | Path, test_fil
     done) and return ``check_student``'s verdict (the caller raises)."""
     import tempfile
 
+    from training.data import read_labelled
     from training.evaluate import evaluate_bundle
 
     teacher = teacher_test_metrics(teacher_metrics)
@@ -311,10 +356,21 @@ def guard_student_bundle(bundle_dir: Path, teacher_metrics: str | Path, test_fil
         if reference_bundle:
             ref = evaluate_bundle(reference_bundle, test_file, Path(tmp) / "reference", plots=False)
             reference = {k: v["value"] for k, v in ref["review"]["seen_recall"].items() if v["value"] is not None}
+        with (Path(tmp) / "student" / "predictions.jsonl").open(encoding="utf-8") as fh:
+            predicted = [json.loads(line) for line in fh if line.strip()]  # in the test file's order
     if teacher.get("rows") is not None and teacher["rows"] != student["rows"]:
         raise GuardMissing(f"the teacher's metrics cover {teacher['rows']} rows, the guard's file {test_file} "
                            f"{student['rows']}: score the same test split with `triage teacher`")
-    verdict = check_student(student, teacher, recall_targets, tolerance, reference)
+    differences = None
+    teacher_labels = teacher_test_labels(teacher_metrics)
+    rows = read_labelled(test_file)
+    ids = [str(r["id"]) for r in rows]
+    if teacher_labels and all(i in teacher_labels[h] for h in HEADS for i in ids):
+        gold = {h: np.array([LABELS[h].index(r[h]) for r in rows]) for h in HEADS}
+        differences = paired_differences(
+            gold, {h: np.array([teacher_labels[h][i] for i in ids]) for h in HEADS},
+            {h: np.array([LABELS[h].index(p[h]["label"]) for p in predicted]) for h in HEADS})
+    verdict = check_student(student, teacher, recall_targets, tolerance, reference, differences)
     verdict.update(test_file=str(test_file), teacher_metrics=str(teacher_metrics),
                    reference_bundle=str(reference_bundle) if reference_bundle else None)
     return verdict

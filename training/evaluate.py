@@ -74,7 +74,7 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
     return [round(lo, 4), round(hi, 4)]
 
 
-def _resamples(n: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+def resamples(n: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
 
 
@@ -94,7 +94,7 @@ def score_metrics(rows: Sequence[dict], probs: dict[str, np.ndarray], watch_clas
     """Per-head metrics with intervals and the ranking of the watched classes for bare probabilities
     (an ensemble, a run's PyTorch model): what a bundle's evaluation reports minus the review policy."""
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
-    samples = _resamples(len(rows))
+    samples = resamples(len(rows))
     out = {"rows": len(rows), "heads": {h: head_metrics(probs[h], probs[h], targets[h], h, 0.0, samples) for h in HEADS},
            "catch_at_share": {}}
     for key in watch_classes:
@@ -159,7 +159,7 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
     cal = clf.bundle.calibration
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
     final = clf.calibrated(raw)
-    samples = _resamples(len(rows))
+    samples = resamples(len(rows))
 
     blended = {h: _raw_blended(raw, cal, h) for h in HEADS}  # before temperature scaling
     metrics: dict = {"model_version": clf.model_version, "bundle": str(bundle_dir), "data_file": str(data_file),

@@ -472,8 +472,10 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         lines += ["", f"Quality guard on the test split ({guard['rows']} rows; teacher: `{guard['teacher_metrics']}`): "
                   f"macro-F1 per head within {guard['tolerance']} of the teacher's or above, and the review recall targets "
                   f"— **{'passed' if guard['passed'] else 'failed'}**.", "",
-                  "| head | teacher macro-F1 | student macro-F1 | Δ |", "|---|---|---|---|"]
-        lines += [f"| {h} | {v['teacher']:.3f} | {v['student']:.3f} | {v['delta']:+.3f} |" for h, v in guard["heads"].items()]
+                  "| head | teacher macro-F1 | student macro-F1 | Δ (paired 95 % interval) |", "|---|---|---|---|"]
+        lines += [f"| {h} | {v['teacher']:.3f} | {v['student']:.3f} | {v['delta']:+.3f}"
+                  + (f" [{v['delta_ci95'][0]:+.3f}, {v['delta_ci95'][1]:+.3f}]" if "delta_ci95" in v else "") + " |"
+                  for h, v in guard["heads"].items()]
         lines += [""] + [f"- seen recall `{k}`: {v['student']:.3f} (required {v['required']:.3f}, target {v['target']}, "
                          f"n={v['support']})" for k, v in guard["seen_recall"].items() if v["student"] is not None]
     p = report["parity"]

@@ -188,12 +188,23 @@ def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
     from training.distill import StudentBelowTeacher
     from training.runs import export_run
 
+    # the teacher's labels beside its metrics (as `triage teacher` writes them): here the gold ones
+    from classifier.labels import LABELS
+
+    gold_rows = [json.loads(line) for line in DEV.open(encoding="utf-8") if line.strip()]
+    (tmp_path / "t.soft.jsonl").write_text("".join(json.dumps({"id": r["id"], "text": r["text"], "soft": {
+        h: {lab: float(lab == r[h]) for lab in LABELS[h]} for h in HEADS}}, ensure_ascii=False) + "\n" for r in gold_rows),
+        encoding="utf-8")
+    metrics(0.99).rename(tmp_path / "t.metrics.json")
     bad = tmp_path / "bad"
     with pytest.raises(StudentBelowTeacher) as err:
         export_run(student, bad, "s", min_agreement=0.5, review_config=review, guard_data=DEV,
-                   guard_teacher=metrics(0.99))
+                   guard_teacher=tmp_path / "t.metrics.json")
     assert err.value.code == "E603" and "category macro-F1" in str(err.value)
+    assert "paired 95 % interval of the difference" in str(err.value)
     assert not bad.exists() and (tmp_path / "bad.rejected" / "model.onnx").exists()
+    verdict = json.loads((tmp_path / "bad.rejected" / "export_report.json").read_text())["quality_guard"]
+    assert all(v["delta_ci95"][1] <= 0 for v in verdict["heads"].values())  # against a perfect teacher
 
 
 def test_a_student_is_not_cross_fitted(teacher, student, tmp_path):
@@ -271,6 +282,35 @@ def test_guard_verdicts():
     assert not check_student(_student_metrics(f1, seen), teacher, targets)["passed"]
     assert check_student(_student_metrics(f1, seen), teacher, targets,
                          reference_recall={"category.contract_legal": 0.843})["passed"]
+
+
+def test_the_verdict_carries_the_paired_interval(tmp_path):
+    """The teacher's test labels come from the soft-label file beside its metrics; the paired bootstrap
+    puts each head's student − teacher interval into the verdict and the refusal, the rule unchanged."""
+    from classifier.labels import LABELS
+    from training.distill import paired_differences, teacher_test_labels
+
+    rng = np.random.default_rng(0)
+    gold = {h: rng.integers(0, len(LABELS[h]), 400) for h in HEADS}
+    same = paired_differences(gold, gold, gold)
+    assert all(same[h] == [0.0, 0.0] for h in HEADS)
+    noisy = {h: np.where(rng.random(400) < 0.3, (g + 1) % len(LABELS[h]), g) for h, g in gold.items()}
+    worse = paired_differences(gold, gold, noisy)  # a perfect teacher, a student wrong on 30 % of rows
+    assert all(hi < 0 for _, hi in worse.values())
+
+    soft = tmp_path / "test.soft.jsonl"
+    soft.write_text("".join(json.dumps({"id": f"r{i}", "text": str(i), "soft": {
+        h: {lab: float(k == i % len(LABELS[h])) for k, lab in enumerate(LABELS[h])} for h in HEADS}}) + "\n"
+        for i in range(3)))
+    labels = teacher_test_labels(tmp_path / "test.metrics.json")
+    assert labels["sentiment"] == {"r0": 0, "r1": 1, "r2": 2}
+    assert teacher_test_labels(tmp_path / "other.metrics.json") is None
+
+    teacher = {"rows": 100, "macro_f1": {"category": 0.75, "sentiment": 0.86, "urgency": 0.75}}
+    low = check_student(_student_metrics({"category": 0.70, "sentiment": 0.9, "urgency": 0.75}, {}), teacher, {},
+                        differences={"category": [-0.08, -0.02], "sentiment": [0.0, 0.08], "urgency": [-0.03, 0.03]})
+    assert not low["passed"] and low["heads"]["category"]["delta_ci95"] == [-0.08, -0.02]
+    assert "interval of the difference -0.080 … -0.020" in low["failures"][0]
 
 
 def test_soft_labels_of_dev_or_test_texts_are_refused(tmp_path):
