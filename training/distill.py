@@ -300,9 +300,9 @@ def paired_differences(gold: dict[str, np.ndarray], teacher: dict[str, np.ndarra
     category: the guard's 0.01 tolerance is inside the noise, and the verdict shows how far."""
     from training.evaluate import class_f1_bootstrap, interval, resamples
 
+    samples = resamples(len(gold[HEADS[0]]))
     out = {}
     for h in HEADS:
-        samples = resamples(len(gold[h]))
         k = len(LABELS[h])
         diff = (class_f1_bootstrap(gold[h], student[h], k, samples)["macro"]
                 - class_f1_bootstrap(gold[h], teacher[h], k, samples)["macro"])
