@@ -283,13 +283,9 @@ def teacher_test_labels(teacher_metrics: str | Path) -> dict[str, dict[str, int]
     if soft == path or not soft.exists():
         return None
     labels: dict[str, dict[str, int]] = {h: {} for h in HEADS}
-    with soft.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                for h in HEADS:
-                    probs = [row["soft"][h][lab] for lab in LABELS[h]]
-                    labels[h][str(row["id"])] = int(np.argmax(probs))
+    for record in read_soft_labels([soft]):
+        for h in HEADS:
+            labels[h][str(record["id"])] = int(record["soft"][h].argmax())
     return labels
 
 
