@@ -50,7 +50,7 @@ from typing import Sequence
 import numpy as np
 
 from classifier.errors import ConfigError, GuardMissing, SoftLabelError, StudentBelowTeacher  # noqa: F401 (re-exported)
-from classifier.labels import HEADS, LABELS
+from classifier.labels import HEADS, LABELS, label_index
 
 log = logging.getLogger(__name__)
 
@@ -362,10 +362,10 @@ def guard_student_bundle(bundle_dir: Path, teacher_metrics: str | Path, test_fil
     rows = read_labelled(test_file)
     ids = [str(r["id"]) for r in rows]
     if teacher_labels and all(i in teacher_labels[h] for h in HEADS for i in ids):
-        gold = {h: np.array([LABELS[h].index(r[h]) for r in rows]) for h in HEADS}
+        gold = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
         differences = paired_differences(
             gold, {h: np.array([teacher_labels[h][i] for i in ids]) for h in HEADS},
-            {h: np.array([LABELS[h].index(p[h]["label"]) for p in predicted]) for h in HEADS})
+            {h: np.array([label_index(h, p[h]["label"]) for p in predicted]) for h in HEADS})
     verdict = check_student(student, teacher, recall_targets, tolerance, reference, differences)
     verdict.update(test_file=str(test_file), teacher_metrics=str(teacher_metrics),
                    reference_bundle=str(reference_bundle) if reference_bundle else None)
