@@ -12,7 +12,12 @@ trained by ``triage distill`` (``trainer.train`` with a ``distill:`` section):
   soft-label files hold the text) + (1 − ``alpha``) × the usual class-weighted cross-entropy on the gold
   labels, and the auxiliary secondary-category target;
 - unlabelled in-domain texts scored by the teacher (``triage teacher --data data/unlabeled/…``): the
-  KL term alone.
+  KL term alone;
+- with ``feature_weight`` > 0, on every row: the student's mean-pooled encoder output regressed on the
+  teacher model's (``teacher_features``; normalized MSE, the share of the teacher features' variance the
+  student misses). Soft labels give three probability vectors per text; the pooled representation that
+  the heads read gives 384 numbers, and on the unlabelled texts it is the only rich signal. The teacher
+  model is the one the student starts from: the fold teacher's ``best/`` or the bundle's model rebuilt.
 
 Soft-label files are ``triage teacher``'s ``*.soft.jsonl`` (``{"id", "text", "soft": {head: {label: p}}}``),
 matched to training rows by normalized text. A soft-labelled text that is neither a training row nor
@@ -72,6 +77,8 @@ class DistillConfig:
     layers: list[int] | None = None  # ... or exactly these (0-based)
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the KL term on labelled rows (1 - alpha: gold labels)
+    # weight of the pooled-representation term on every row (0: off); needs init teacher or bundle
+    feature_weight: float = 0.0
     max_unlabeled: int | None = None  # tiny configs take a slice of the unlabelled texts
     # quality guard of the export (triage export on a distilled run)
     teacher_metrics: str | None = None  # `triage teacher` metrics on the test split (test.metrics.json)
@@ -86,6 +93,11 @@ class DistillConfig:
             raise ConfigError(f"distill.num_layers must be >= 1, not {self.num_layers}")
         if self.init not in INITS:
             raise ConfigError(f"distill.init must be one of {', '.join(INITS)}, not {self.init!r}")
+        if self.feature_weight < 0:
+            raise ConfigError(f"distill.feature_weight must be >= 0, not {self.feature_weight}")
+        if self.feature_weight and self.init == "base":
+            raise ConfigError("distill.feature_weight needs the teacher's model (init: teacher or bundle); "
+                              "with init: base the student does not start from it")
         if self.guard_tolerance < 0:
             raise ConfigError(f"distill.guard_tolerance must be >= 0, not {self.guard_tolerance}")
 
@@ -237,6 +249,9 @@ class SoftTargets:
     probs: dict[str, np.ndarray]
     has_soft: np.ndarray
     labelled: np.ndarray
+    # the teacher model's mean-pooled encoder output per example, and its total variance (feature_weight)
+    features: np.ndarray | None = None
+    feature_variance: float = 1.0
 
 
 def soft_targets(per_row: list[dict | None], unlabelled: list[dict]) -> SoftTargets:
@@ -246,6 +261,31 @@ def soft_targets(per_row: list[dict | None], unlabelled: list[dict]) -> SoftTarg
     has_soft = np.array([s is not None for s in rows], dtype=bool)
     labelled = np.arange(len(rows)) < len(per_row)
     return SoftTargets(probs, has_soft, labelled)
+
+
+@dataclass
+class TeacherFeatures:
+    features: np.ndarray  # (examples, hidden) float32
+    variance: float  # mean over dimensions of the per-dimension variance: the loss's scale
+
+
+def teacher_features(teacher_dir: str | Path, input_ids: list[list[int]], pad_id: int) -> TeacherFeatures:
+    """The teacher model's mean-pooled encoder output for every training example (``feature_weight``),
+    computed once before training: the teacher is frozen, so its features do not change per epoch."""
+    from training.model import load_model
+    from training.trainer import predict_logits
+
+    pooled = predict_logits(load_model(teacher_dir), input_ids, pad_id, keys=("pooled",))["pooled"]
+    return TeacherFeatures(pooled.astype(np.float32), float(pooled.var(axis=0).mean()) or 1.0)
+
+
+def feature_loss(student_pooled, teacher_pooled, variance: float):
+    """Normalized MSE: the mean squared error per dimension over the teacher features' variance
+    (1.0 = no better than predicting their mean)."""
+    import torch
+
+    t = torch.as_tensor(teacher_pooled, dtype=torch.float32)
+    return ((student_pooled - t) ** 2).mean() / variance
 
 
 def kd_loss(student_logits, teacher_probs, temperature: float):

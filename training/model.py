@@ -36,10 +36,16 @@ class MultiHeadClassifier(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled = self.dropout(self.pooled(input_ids, attention_mask))
-        out = {h: head(pooled) for h, head in self.heads.items()}
-        out["secondary"] = self.secondary(pooled)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                with_pooled: bool = False) -> dict[str, torch.Tensor]:
+        """Logits per head and the secondary logits; ``with_pooled`` adds the encoder's mean-pooled
+        output before dropout (``"pooled"``), which a distilled student regresses on the teacher's."""
+        pooled = self.pooled(input_ids, attention_mask)
+        features = self.dropout(pooled)
+        out = {h: head(features) for h, head in self.heads.items()}
+        out["secondary"] = self.secondary(features)
+        if with_pooled:
+            out["pooled"] = pooled
         return out
 
 

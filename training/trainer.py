@@ -122,14 +122,16 @@ def param_groups(model: MultiHeadClassifier, cfg: TrainConfig) -> list[dict]:
 
 
 @torch.no_grad()
-def predict_logits(model: MultiHeadClassifier, input_ids: list[list[int]], pad_id: int, batch_size: int = 64) -> dict[str, np.ndarray]:
+def predict_logits(model: MultiHeadClassifier, input_ids: list[list[int]], pad_id: int, batch_size: int = 64,
+                   keys: tuple[str, ...] = (*HEADS, "secondary")) -> dict[str, np.ndarray]:
+    """The model's outputs named in ``keys`` (logits per head, ``secondary``, or ``pooled``)."""
     model.eval()
     order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
-    outs: dict[str, list] = {h: [] for h in (*HEADS, "secondary")}
+    outs: dict[str, list] = {k: [] for k in keys}
     for s in range(0, len(order), batch_size):
         chunk = order[s : s + batch_size]
         ids, mask = collate([input_ids[i] for i in chunk], pad_id)
-        out = model(ids, mask)
+        out = model(ids, mask, with_pooled="pooled" in keys)
         for k in outs:
             outs[k].append(out[k].float().numpy())
     inverse = np.argsort(order)
@@ -256,9 +258,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         train_enc = Encoded(list(train_enc.input_ids) + list(extra_ids),
                             {h: np.concatenate([train_enc.targets[h], np.full(len(extra_ids), -100, np.int64)]) for h in HEADS},
                             np.concatenate([train_enc.secondary, np.zeros((len(extra_ids), n_cat), np.float32)]))
+        if distill.feature_weight:
+            from training.distill import teacher_features
+
+            started = time.time()
+            features = teacher_features(base, train_enc.input_ids, pad_id)
+            soft.features, soft.feature_variance = features.features, features.variance
+            log.info("teacher features of %d examples from %s in %.0f s (variance %.4f)", len(features.features), base,
+                     time.time() - started, features.variance)
         log.info("student (from the %s): layers %s of %d; %d labelled rows (%d with soft labels), %d unlabelled texts, "
-                 "T=%s alpha=%s", distill.init, layers, teacher_layers, len(train_rows), int(soft.has_soft[soft.labelled].sum()),
-                 len(unlabelled), distill.temperature, distill.alpha)
+                 "T=%s alpha=%s feature_weight=%s", distill.init, layers, teacher_layers, len(train_rows),
+                 int(soft.has_soft[soft.labelled].sum()), len(unlabelled), distill.temperature, distill.alpha,
+                 distill.feature_weight)
     else:
         model = MultiHeadClassifier.from_encoder_dir(base, cfg.dropout)
     if cfg.freeze_embeddings:
@@ -301,7 +312,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
         for step, batch in enumerate(bar, 1):
             ids, mask = collate([train_enc.input_ids[i] for i in batch], pad_id)
-            out_logits = model(ids, mask)
+            out_logits = model(ids, mask, with_pooled=soft is not None and soft.features is not None)
             if soft is None:
                 loss = sum(
                     cfg.loss_weights.get(h, 1.0) * losses[h](out_logits[h], torch.from_numpy(train_enc.targets[h][batch]))
@@ -352,8 +363,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
 def distillation_loss(out_logits: dict, batch: list[int], enc: Encoded, soft, losses: dict, bce, cfg: TrainConfig, distill):
     """Per head: alpha × KD on the rows with teacher soft labels + (1 − alpha) × cross-entropy on the
-    rows with gold labels (unlabelled texts have only the former); the secondary target on labelled rows."""
-    from training.distill import kd_loss
+    rows with gold labels (unlabelled texts have only the former); the secondary target on labelled rows;
+    with teacher features, feature_weight × their normalized MSE on every row."""
+    from training.distill import feature_loss, kd_loss
 
     idx = np.asarray(batch)
     with_soft = torch.from_numpy(np.flatnonzero(soft.has_soft[idx]))
@@ -371,6 +383,8 @@ def distillation_loss(out_logits: dict, batch: list[int], enc: Encoded, soft, lo
     if cfg.secondary_loss_weight and len(labelled):
         loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"][labelled],
                                                       torch.from_numpy(enc.secondary[idx[labelled.numpy()]]))
+    if soft.features is not None:
+        loss = loss + distill.feature_weight * feature_loss(out_logits["pooled"], soft.features[idx], soft.feature_variance)
     return loss
 
 
