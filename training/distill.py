@@ -249,9 +249,7 @@ class SoftTargets:
     probs: dict[str, np.ndarray]
     has_soft: np.ndarray
     labelled: np.ndarray
-    # the teacher model's mean-pooled encoder output per example, and its total variance (feature_weight)
-    features: np.ndarray | None = None
-    feature_variance: float = 1.0
+    features: "TeacherFeatures | None" = None  # with feature_weight: the teacher model's pooled outputs
 
 
 def soft_targets(per_row: list[dict | None], unlabelled: list[dict]) -> SoftTargets:
@@ -265,6 +263,9 @@ def soft_targets(per_row: list[dict | None], unlabelled: list[dict]) -> SoftTarg
 
 @dataclass
 class TeacherFeatures:
+    """The teacher model's mean-pooled encoder output per training example (labelled rows first, then
+    unlabelled, as ``SoftTargets``)."""
+
     features: np.ndarray  # (examples, hidden) float32
     variance: float  # mean over dimensions of the per-dimension variance: the loss's scale
 

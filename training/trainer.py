@@ -262,10 +262,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             from training.distill import teacher_features
 
             started = time.time()
-            features = teacher_features(base, train_enc.input_ids, pad_id)
-            soft.features, soft.feature_variance = features.features, features.variance
-            log.info("teacher features of %d examples from %s in %.0f s (variance %.4f)", len(features.features), base,
-                     time.time() - started, features.variance)
+            soft.features = teacher_features(base, train_enc.input_ids, pad_id)
+            log.info("teacher features of %d examples from %s in %.0f s (variance %.4f)", len(soft.features.features),
+                     base, time.time() - started, soft.features.variance)
         log.info("student (from the %s): layers %s of %d; %d labelled rows (%d with soft labels), %d unlabelled texts, "
                  "T=%s alpha=%s feature_weight=%s", distill.init, layers, teacher_layers, len(train_rows),
                  int(soft.has_soft[soft.labelled].sum()), len(unlabelled), distill.temperature, distill.alpha,
@@ -384,7 +383,8 @@ def distillation_loss(out_logits: dict, batch: list[int], enc: Encoded, soft, lo
         loss = loss + cfg.secondary_loss_weight * bce(out_logits["secondary"][labelled],
                                                       torch.from_numpy(enc.secondary[idx[labelled.numpy()]]))
     if soft.features is not None:
-        loss = loss + distill.feature_weight * feature_loss(out_logits["pooled"], soft.features[idx], soft.feature_variance)
+        loss = loss + distill.feature_weight * feature_loss(out_logits["pooled"], soft.features.features[idx],
+                                                            soft.features.variance)
     return loss
 
 

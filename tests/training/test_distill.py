@@ -346,6 +346,7 @@ def test_feature_distillation_pulls_the_students_representation_to_the_teachers(
     """With feature_weight the student regresses its pooled output on the teacher model's: after a
     few epochs on the same 96 + 48 texts its features are closer to the teacher's than the features of
     a student trained on the soft labels alone (the normalized MSE that the loss minimizes)."""
+    import torch
     from transformers import AutoTokenizer
 
     from training.distill import feature_loss, teacher_features
@@ -370,13 +371,11 @@ def test_feature_distillation_pulls_the_students_representation_to_the_teachers(
     assert target.features.shape[0] == len(texts) and target.variance > 0
 
     def distance(run: Path) -> float:
-        import torch
-
         pooled = predict_logits(load_model(run / BEST_DIR), ids, tokenizer.pad_token_id, keys=("pooled",))["pooled"]
         return float(feature_loss(torch.from_numpy(pooled), target.features, target.variance))
 
     assert distance(with_features) < distance(without)
-    assert float(feature_loss(__import__("torch").from_numpy(target.features), target.features, target.variance)) == 0.0
+    assert float(feature_loss(torch.from_numpy(target.features), target.features, target.variance)) == 0.0
 
 
 def test_fused_int8_export_keeps_parity(teacher, tmp_path):
