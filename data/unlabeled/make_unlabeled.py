@@ -55,30 +55,43 @@ def read_sources(raw: Path) -> dict[str, list[str]]:
     return out
 
 
-def main(raw: str, out: str) -> None:
-    root = Path(__file__).resolve().parents[2]
+def labelled_keys(root: Path) -> set[str]:
+    """Text keys of the whole labelled corpus: train and dev by their texts, test by its manifest."""
     excluded = set(load_test_keys(root / "data/labeled/manifest.json"))
     for split in ("train", "dev"):
         with open(root / f"data/labeled/{split}.jsonl", encoding="utf-8") as fh:
             excluded |= {text_key(json.loads(line)["text"]) for line in fh if line.strip()}
+    return excluded
+
+
+def eligible(texts: list[str], excluded: set[str], seen: set[str]) -> tuple[list[str], int]:
+    """The texts that pass the length filters and are neither excluded nor already seen (``seen`` grows),
+    in their order, and how many were dropped as excluded."""
+    candidates, dropped = [], 0
+    for t in texts:
+        t = t.strip()
+        norm = normalize_text(t)
+        if len(CJK.findall(norm)) < 4 or len(norm) > 300:
+            continue
+        key = text_key(t)
+        if key in excluded:
+            dropped += 1
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        candidates.append(t)
+    return candidates, dropped
+
+
+def main(raw: str, out: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    excluded = labelled_keys(root)
     seen = set(excluded)
     rng = random.Random(SEED)
     rows, stats = [], {}
     for source, texts in read_sources(Path(raw)).items():
-        candidates, dropped_labelled = [], 0
-        for t in texts:
-            t = t.strip()
-            norm = normalize_text(t)
-            if len(CJK.findall(norm)) < 4 or len(norm) > 300:
-                continue
-            key = text_key(t)
-            if key in excluded:
-                dropped_labelled += 1
-                continue
-            if key in seen:
-                continue
-            seen.add(key)
-            candidates.append(t)
+        candidates, dropped_labelled = eligible(texts, excluded, seen)
         rng.shuffle(candidates)
         kept = candidates[: QUOTAS[source]]
         stats[source] = {"raw": len(texts), "in_labelled_corpus": dropped_labelled, "eligible": len(candidates), "kept": len(kept)}

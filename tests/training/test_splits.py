@@ -63,3 +63,25 @@ def test_fitting_on_test_rows_is_refused():
         guard_fitting_rows(rows("train") + test_rows[:3], "training data", MANIFEST)
     assert err.value.code == "E602" and err.value.details["rows"] == 3
     guard_fitting_rows(rows("train") + rows("dev"), "training data", MANIFEST)  # no error
+
+
+def _keys(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as fh:
+        return [text_key(json.loads(line)["text"]) for line in fh if line.strip()]
+
+
+def test_unlabelled_texts_share_no_text_with_the_labelled_corpus_or_each_other():
+    """feedback.jsonl is what a student trains on, fidelity.jsonl what measures it against the bundle
+    (data/README.md): a text in the labelled corpus (test by its manifest's keys) or in both files would
+    make the measurement in-sample."""
+    from training.splits import load_test_keys
+
+    labelled = set(load_test_keys(ROOT / "data/labeled/manifest.json"))
+    for split in ("train", "dev"):
+        labelled |= {text_key(r["text"]) for r in read_labelled(ROOT / f"data/labeled/{split}.jsonl")}
+    transfer = _keys(ROOT / "data/unlabeled/feedback.jsonl")
+    fresh = _keys(ROOT / "data/unlabeled/fidelity.jsonl")
+    assert len(transfer) == len(set(transfer)) == 22000 and len(fresh) == len(set(fresh)) > 4000
+    assert not labelled & set(transfer)
+    assert not labelled & set(fresh)
+    assert not set(transfer) & set(fresh)
