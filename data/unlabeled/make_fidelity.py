@@ -14,14 +14,13 @@ a third of the labelled corpus was). Deterministic for the seed.
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_unlabeled import eligible, labelled_keys, read_sources  # noqa: E402
+from make_unlabeled import draw, labelled_keys, write_rows  # noqa: E402
 from training.splits import text_key  # noqa: E402
 
 SEED = 20261207
@@ -34,19 +33,7 @@ def main(raw: str, out: str) -> None:
     excluded = labelled_keys(root)
     with open(root / "data/unlabeled/feedback.jsonl", encoding="utf-8") as fh:
         excluded |= {text_key(json.loads(line)["text"]) for line in fh if line.strip()}
-    seen = set(excluded)
-    rng = random.Random(SEED)
-    rows, stats = [], {}
-    for source, texts in read_sources(Path(raw)).items():
-        candidates, dropped = eligible(texts, excluded, seen)
-        rng.shuffle(candidates)
-        kept = candidates[: QUOTAS[source]]
-        stats[source] = {"raw": len(texts), "excluded": dropped, "eligible": len(candidates), "kept": len(kept)}
-        rows += [{"id": f"f-{source}-{i:05d}", "text": t, "source": source} for i, t in enumerate(kept)]
-    with open(out, "w", encoding="utf-8", newline="\n") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(json.dumps({"rows": len(rows), "sources": stats}, indent=1))
+    write_rows(out, draw(raw, excluded, QUOTAS, SEED, "f"))
 
 
 if __name__ == "__main__":

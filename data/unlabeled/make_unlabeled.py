@@ -84,22 +84,30 @@ def eligible(texts: list[str], excluded: set[str], seen: set[str]) -> tuple[list
     return candidates, dropped
 
 
-def main(raw: str, out: str) -> None:
-    root = Path(__file__).resolve().parents[2]
-    excluded = labelled_keys(root)
+def draw(raw: str | Path, excluded: set[str], quotas: dict[str, int], seed: int, prefix: str) -> list[dict]:
+    """Up to ``quotas[source]`` eligible texts per source, shuffled with ``seed``, as rows with ids
+    ``PREFIX-<source>-NNNNN``; prints what each source had and kept."""
     seen = set(excluded)
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     rows, stats = [], {}
     for source, texts in read_sources(Path(raw)).items():
-        candidates, dropped_labelled = eligible(texts, excluded, seen)
+        candidates, dropped = eligible(texts, excluded, seen)
         rng.shuffle(candidates)
-        kept = candidates[: QUOTAS[source]]
-        stats[source] = {"raw": len(texts), "in_labelled_corpus": dropped_labelled, "eligible": len(candidates), "kept": len(kept)}
-        rows += [{"id": f"u-{source}-{i:05d}", "text": t, "source": source} for i, t in enumerate(kept)]
+        kept = candidates[: quotas[source]]
+        stats[source] = {"raw": len(texts), "excluded": dropped, "eligible": len(candidates), "kept": len(kept)}
+        rows += [{"id": f"{prefix}-{source}-{i:05d}", "text": t, "source": source} for i, t in enumerate(kept)]
+    print(json.dumps({"rows": len(rows), "sources": stats}, indent=1))
+    return rows
+
+
+def write_rows(out: str | Path, rows: list[dict]) -> None:
     with open(out, "w", encoding="utf-8", newline="\n") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(json.dumps({"rows": len(rows), "sources": stats}, indent=1))
+
+
+def main(raw: str, out: str) -> None:
+    write_rows(out, draw(raw, labelled_keys(Path(__file__).resolve().parents[2]), QUOTAS, SEED, "u"))
 
 
 if __name__ == "__main__":
