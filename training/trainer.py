@@ -199,7 +199,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Fine-tune; returns the summary also written to ``output_dir/train_summary.json``."""
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
     all_train_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
     guard_fitting_rows(all_train_rows, "training data")
@@ -236,6 +235,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         base = ensure_base_model(cfg, all_train_rows + soft_rows, dev_rows)
     else:
         base = ensure_base_model(cfg, all_train_rows, dev_rows)
+    # seeded once the base model is ready: building or recovering it in this process draws from torch's
+    # generator, and the heads' initialisation, dropout and batch order must not depend on whether it was
+    # cached (a first run of a config differed from every later one: reports/2026-12-06-student, seventh session)
+    seed_everything(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     pad_id = tokenizer.pad_token_id
     train_enc = encode_rows(train_rows, tokenizer, cfg.max_length)

@@ -88,6 +88,21 @@ def test_training_writes_resumable_checkpoint_and_history(tiny_run):
     assert (tiny_run / "linear.npz").exists()
 
 
+def test_a_run_does_not_depend_on_whether_it_built_the_base_model(tiny_config, tiny_run, tmp_path):
+    """tiny_run built its base model in-process (the cache was empty); this run finds it cached. Building
+    it draws from torch's generator, so seeding before it made a first run differ from every later one
+    of the same config (two replicates of the teacher did: reports/2026-12-06-student, seventh session)."""
+    cfg = yaml.safe_load(tiny_config.read_text())
+    cfg["output_dir"] = str(tmp_path / "again")
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(config)]) == 0
+    first = json.loads((tiny_run / "train_summary.json").read_text())["history"]
+    again = json.loads((tmp_path / "again" / "train_summary.json").read_text())["history"]
+    assert [h["train_loss"] for h in again] == [h["train_loss"] for h in first]
+    assert [h["dev_macro_f1"] for h in again] == [h["dev_macro_f1"] for h in first]
+
+
 def test_export_then_load_with_runtime_only(tiny_run, tmp_path):
     out = tmp_path / "bundle"
     assert main(["export", "--run", str(tiny_run), "--out", str(out), "--name", "t", "--min-agreement", "0.5"]) == 0
