@@ -8,7 +8,7 @@ import pytest
 from classifier.cli import main
 from classifier.errors import TestSplitLeak
 from training.data import read_labelled
-from training.splits import SplitRecipe, check_disjoint, guard_fitting_rows, make_splits, text_key
+from training.splits import SplitRecipe, check_disjoint, guard_fitting_rows, load_test_keys, make_splits, text_key
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "data" / "labeled"
@@ -74,8 +74,6 @@ def test_unlabelled_texts_share_no_text_with_the_labelled_corpus_or_each_other()
     """feedback.jsonl is what a student trains on, fidelity.jsonl what measures it against the bundle
     (data/README.md): a text in the labelled corpus (test by its manifest's keys) or in both files would
     make the measurement in-sample."""
-    from training.splits import load_test_keys
-
     labelled = set(load_test_keys(ROOT / "data/labeled/manifest.json"))
     for split in ("train", "dev"):
         labelled |= {text_key(r["text"]) for r in read_labelled(ROOT / f"data/labeled/{split}.jsonl")}
