@@ -189,6 +189,59 @@ class InvalidSetting(ConfigError):
     code = "E301"
 
 
+# The working-day calendar (classifier/calendar.py, `triage calendar check|import`). An operator
+# acts on these, often from a Chinese notice, so each carries its message in Chinese too
+# (``message_zh``); the calendar commands print both.
+class CalendarError(ConfigError):
+    code = "E302"
+
+    def __init__(self, message: str, message_zh: str, details: Any = None):
+        super().__init__(message, details)
+        self.message_zh = message_zh
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "message_zh": self.message_zh}
+
+
+class CalendarNotCovered(CalendarError):
+    """A date within the checked window lies in a year without holiday data (deadlines there
+    would count Monday–Friday)."""
+
+    code = "E302"
+
+
+class ScheduleInvalid(CalendarError):
+    """A year's schedule (import file or ``calendar.schedules``) is malformed: a missing or
+    unknown key, a value of the wrong type, a date that does not parse."""
+
+    code = "E303"
+
+
+class MakeUpNotWeekend(CalendarError):
+    """A make-up working day (调休上班) that is Monday–Friday: those are working days anyway, so
+    it is a typing slip (usually a neighbouring date or the wrong month)."""
+
+    code = "E304"
+
+
+class DateOutsideYear(CalendarError):
+    """A date of a year's schedule that is not in that year (nor in the New Year bridge)."""
+
+    code = "E305"
+
+
+class ScheduleConflict(CalendarError):
+    """A date listed twice in one schedule, or as a holiday and as a make-up working day."""
+
+    code = "E306"
+
+
+class YearAlreadyScheduled(CalendarError):
+    """``triage calendar import`` of a year the config already holds a different schedule for."""
+
+    code = "E307"
+
+
 # --- E4xx: optional dependencies -----------------------------------------------------------
 class MissingDependency(TriageError, ImportError):
     code = "E400"

@@ -13,24 +13,22 @@ received is not counted — counting starts the next day, as for periods under t
 (民法典 第二百零一条) — and ``resolve_by`` is the end (23:59:59 local) of the N-th working day
 after it (``resolve_deadline: end_of_day``, the default, cf. 第二百零三条: a period ends at 24:00
 of its last day); ``resolve_deadline: same_time`` ends at the received time of day instead.
-Dates under ``calendar:`` in the config correct or extend ``chinese_calendar`` (see
-:class:`WorkingCalendar`); for a year neither knows, Monday–Friday counts as working days, which
-is logged and noted in ``Priority.reasons`` rather than failing.
+The working-day calendar itself — ``chinese_calendar``, the config's ``calendar:`` block (each
+year's published schedule, single corrected dates) and what happens in a year nobody knows (Monday
+to Friday, flagged ``calendar_uncovered``) — is classifier/calendar.py.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The calendar lives in classifier/calendar.py; these names stay importable from here.
+from classifier.calendar import PACKAGE_CALENDAR, WorkingCalendar, add_working_days, is_working_day  # noqa: F401
 from classifier.config import Condition, check_keys, config_error, load_yaml, parse_duration
 from classifier.labels import CATEGORY, LABELS, SENTIMENT, URGENCY
-
-log = logging.getLogger(__name__)
 
 # Quadrant codes, in display order (most to least pressing under the default mapping).
 URGENT_IMPORTANT = "urgent_important"
@@ -59,109 +57,6 @@ def quadrant_of(urgent: bool, important: bool) -> str:
     return NOT_URGENT_NOT_IMPORTANT
 
 
-# --- Chinese working-day calendar -----------------------------------------------------------------
-
-_warned_years: set[int] = set()
-
-
-@dataclass(frozen=True)
-class WorkingCalendar:
-    """The Chinese working-day calendar: ``chinese_calendar``'s data, corrected or extended by
-    dates from the config (``calendar.holidays`` / ``calendar.working_days`` in priority.yaml).
-
-    The State Council publishes each year's holidays and make-up working days (调休) late in the
-    year before, and the package follows weeks later; the config lets a desk enter the new
-    schedule at once. Configured dates take precedence; a year the package has no data for but
-    the config has dates in counts as covered (its other days: Monday to Friday). Only for a year
-    neither source knows is the Mon–Fri rule a fallback, logged and reported in ``Priority.reasons``.
-    """
-
-    holidays: frozenset[date] = frozenset()
-    working_days: frozenset[date] = frozenset()
-
-    @property
-    def configured_years(self) -> frozenset[int]:
-        return frozenset(d.year for d in self.holidays | self.working_days)
-
-    def is_working_day(self, day: date) -> tuple[bool, bool]:
-        """``(is_working_day, fell_back)``: statutory holidays are off, make-up working days
-        (often a Saturday or Sunday) are on; ``fell_back`` when no source knows ``day.year``."""
-        if day in self.holidays:
-            return False, False
-        if day in self.working_days:
-            return True, False
-        working = _calendar_working_day(day)
-        if working is None:
-            if day.year in self.configured_years:  # the config holds this year's schedule
-                return day.weekday() < 5, False
-            if day.year not in _warned_years:
-                _warned_years.add(day.year)
-                log.warning("no Chinese holiday data for %d (chinese_calendar, calendar: in priority.yaml); "
-                            "counting Mon-Fri as working days", day.year)
-            return day.weekday() < 5, True
-        return working, False
-
-    def add_working_days(self, start: date, n: int) -> tuple[date, tuple[int, ...]]:
-        """The ``n``-th working day strictly after ``start`` (``start`` itself is not counted).
-
-        Returns ``(day, fallback_years)``: the years for which the Mon–Fri rule had to be used.
-        """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        day = start
-        counted = 0
-        fallback: set[int] = set()
-        while counted < n:
-            day += timedelta(days=1)
-            working, fell_back = self.is_working_day(day)
-            if fell_back:
-                fallback.add(day.year)
-            if working:
-                counted += 1
-        return day, tuple(sorted(fallback))
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str | None = None) -> "WorkingCalendar":
-        if data is None:
-            return cls()
-        check_keys(data, ("holidays", "working_days"), source, "calendar")
-        parsed: dict[str, frozenset[date]] = {}
-        for key in ("holidays", "working_days"):
-            values = data.get(key) or []
-            if not isinstance(values, list):
-                raise config_error(source, f"calendar.{key}", "must be a list of dates (YYYY-MM-DD)")
-            days = set()
-            for i, value in enumerate(values):
-                try:  # YAML reads an unquoted 2027-01-01 as a date already
-                    days.add(value if isinstance(value, date) and not isinstance(value, datetime)
-                             else date.fromisoformat(str(value)))
-                except ValueError:
-                    raise config_error(source, f"calendar.{key}[{i}]", f"{value!r} is not a date (YYYY-MM-DD)") from None
-            parsed[key] = frozenset(days)
-        both = parsed["holidays"] & parsed["working_days"]
-        if both:
-            raise config_error(source, "calendar", f"{', '.join(map(str, sorted(both)))} listed as holiday and working day")
-        return cls(parsed["holidays"], parsed["working_days"])
-
-
-@lru_cache(maxsize=8192)
-def _calendar_working_day(day: date) -> bool | None:
-    """chinese_calendar's answer, None for a year it has no data for. Cached: every classified
-    item walks several days forward from its arrival date, and the lookup is slow Python."""
-    import chinese_calendar
-
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return None
-
-
-# The calendar without configured dates: the package's data alone.
-PACKAGE_CALENDAR = WorkingCalendar()
-is_working_day = PACKAGE_CALENDAR.is_working_day
-add_working_days = PACKAGE_CALENDAR.add_working_days
-
-
 # --- results --------------------------------------------------------------------------------------
 
 
@@ -188,7 +83,9 @@ class Priority:
     resolve_by: datetime
     matched_rules: tuple[str, ...] = ()  # names of the importance rules that fired
     reasons: tuple[str, ...] = ()  # human-readable explanation, one line per decision
-    calendar_fallback: bool = False  # True when the Mon-Fri rule replaced the holiday data
+    # True when resolve_by counted days of a year without holiday data (Mon-Fri assumed): the
+    # deadline is approximate (classifier/calendar.py).
+    calendar_uncovered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; datetimes as ISO 8601 with offset (e.g. ``2025-10-14T23:59:59+08:00``)."""
@@ -205,7 +102,7 @@ class Priority:
             "resolve_by": self.resolve_by.isoformat(),
             "matched_rules": list(self.matched_rules),
             "reasons": list(self.reasons),
-            "calendar_fallback": self.calendar_fallback,
+            "calendar_uncovered": self.calendar_uncovered,
         }
 
 
@@ -438,14 +335,14 @@ class PriorityMatrix:
         )
 
         respond_by = received + limits.respond_within
-        last_day, fallback_years = self.calendar.add_working_days(received.date(), limits.resolve_working_days)
+        last_day, uncovered_years = self.calendar.add_working_days(received.date(), limits.resolve_working_days)
         at = END_OF_DAY if self.resolve_deadline == "end_of_day" else received.time().replace(tzinfo=None)
         resolve_by = datetime.combine(last_day, at, tzinfo=self.tz)
-        if fallback_years:
+        if uncovered_years:
             reasons.append(
-                "calendar fallback: no Chinese holiday data for "
-                f"{', '.join(map(str, fallback_years))}; counted Mon-Fri as working days "
-                "(add the year's dates under calendar: in the priority config)"
+                "calendar uncovered: no Chinese holiday data for "
+                f"{', '.join(map(str, uncovered_years))}; counted Mon-Fri as working days "
+                "(enter the year's schedule: triage calendar import FILE)"
             )
 
         return Priority(
@@ -461,5 +358,5 @@ class PriorityMatrix:
             resolve_by=resolve_by,
             matched_rules=matched,
             reasons=tuple(reasons),
-            calendar_fallback=bool(fallback_years),
+            calendar_uncovered=bool(uncovered_years),
         )

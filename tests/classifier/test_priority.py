@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import pytest
 
-from classifier import priority as priority_mod
+from classifier import calendar as calendar_mod
 from classifier.config import load_yaml, parse_duration
 from classifier.errors import ConfigError
 from classifier.labels import CATEGORY
@@ -121,7 +121,7 @@ def test_national_day_counts_make_up_saturday(matrix):
     assert p.resolve_by == datetime(2025, 10, 14, 23, 59, 59, tzinfo=SH)
     assert p.respond_by == datetime(2025, 10, 1, 10, 0, tzinfo=SH)  # 24h wall clock, holiday or not
     assert p.to_dict()["resolve_by"] == "2025-10-14T23:59:59+08:00"
-    assert not p.calendar_fallback
+    assert not p.calendar_uncovered
 
 
 def test_national_day_p1_ten_working_days(matrix):
@@ -180,15 +180,15 @@ def test_naive_datetime_rejected(matrix):
 
 
 def test_fallback_outside_calendar_range(matrix, monkeypatch, caplog):
-    monkeypatch.setattr(priority_mod, "_warned_years", set())
+    monkeypatch.setattr(calendar_mod, "_warned_years", set())
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(date(2099, 1, 1))  # precondition: no data for 2099
-    caplog.set_level(logging.WARNING, logger="classifier.priority")
+    caplog.set_level(logging.WARNING, logger="classifier.calendar")
     # Thursday 2099-01-01 (New Year, but no data): Mon-Fri rule → 01-02, 05, 06, 07, 08.
     p = matrix.assess("other", "neutral", "low", None, at(2099, 1, 1, 10))
     assert p.resolve_by.date() == date(2099, 1, 8)
-    assert p.calendar_fallback
-    assert any("calendar fallback" in r and "2099" in r for r in p.reasons)
+    assert p.calendar_uncovered
+    assert any("calendar uncovered" in r and "2099" in r for r in p.reasons)
     assert "2099" in caplog.text
     assert is_working_day(date(2099, 1, 3)) == (False, True)  # Saturday
 
@@ -196,10 +196,10 @@ def test_fallback_outside_calendar_range(matrix, monkeypatch, caplog):
 def test_fallback_only_for_uncovered_year(matrix):
     last_year = max(chinese_calendar.constants.holidays).year
     inside = matrix.assess("other", "neutral", "low", None, at(last_year, 6, 1))
-    assert not inside.calendar_fallback
+    assert not inside.calendar_uncovered
     # 12-30 of the last covered year: some days counted with data, the rest with Mon-Fri.
     edge = matrix.assess("other", "neutral", "low", None, at(last_year, 12, 30))
-    assert edge.calendar_fallback
+    assert edge.calendar_uncovered
     assert any(str(last_year + 1) in r for r in edge.reasons)
     assert edge.resolve_by.year == last_year + 1
 
@@ -331,15 +331,15 @@ def test_priority_is_serialisable(matrix):
 
 
 def test_configured_dates_cover_a_year_the_package_does_not_know(raw, monkeypatch, caplog):
-    monkeypatch.setattr(priority_mod, "_warned_years", set())
-    caplog.set_level(logging.WARNING, logger="classifier.priority")
+    monkeypatch.setattr(calendar_mod, "_warned_years", set())
+    caplog.set_level(logging.WARNING, logger="classifier.calendar")
     # A made-up schedule for 2099: Thursday 01-01 and Friday 01-02 off, Sunday 01-04 worked instead.
     raw["calendar"] = {"holidays": [date(2099, 1, 1), "2099-01-02"], "working_days": ["2099-01-04"]}
     m = PriorityMatrix.from_dict(raw)
     p = m.assess("other", "neutral", "low", None, at(2099, 1, 1, 10))
     # From 01-02: 01-04 (Sun, worked), 05, 06, 07, 08.
     assert p.resolve_by.date() == date(2099, 1, 8)
-    assert not p.calendar_fallback and not any("fallback" in r for r in p.reasons)
+    assert not p.calendar_uncovered and not any("uncovered" in r for r in p.reasons)
     assert m.calendar.is_working_day(date(2099, 1, 2)) == (False, False)
     assert m.calendar.is_working_day(date(2099, 1, 10)) == (False, False)  # a plain Sunday of a covered year
     assert "2099" not in caplog.text
