@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -327,10 +328,7 @@ class WorkingCalendar:
     def schedule(self, year: int) -> Schedule | None:
         return next((s for s in self.schedules if s.year == year), None)
 
-    def is_working_day(self, day: date) -> tuple[bool, bool]:
-        """``(is_working_day, uncovered)``: statutory holidays are off, make-up working days
-        (often a Saturday or Sunday) are on; ``uncovered`` when no source knows ``day.year`` and
-        Monday–Friday was assumed."""
+    def _lookup(self, day: date) -> tuple[bool, bool]:
         if day in self.holidays:
             return False, False
         if day in self.working_days:
@@ -346,14 +344,21 @@ class WorkingCalendar:
             return working, False
         if day.year in self.configured_years:
             return day.weekday() < 5, False
-        if day.year not in _warned_years:
+        return day.weekday() < 5, True
+
+    def is_working_day(self, day: date) -> tuple[bool, bool]:
+        """``(is_working_day, uncovered)``: statutory holidays are off, make-up working days
+        (often a Saturday or Sunday) are on; ``uncovered`` when no source knows ``day.year`` and
+        Monday–Friday was assumed (logged once per year)."""
+        working, uncovered = self._lookup(day)
+        if uncovered and day.year not in _warned_years:
             _warned_years.add(day.year)
             log.warning("no Chinese holiday data for %d (chinese_calendar, calendar: in priority.yaml); "
                         "counting Mon-Fri as working days; enter the year's schedule with `triage calendar import`",
                         day.year)
-        return day.weekday() < 5, True
+        return working, uncovered
 
-    def add_working_days(self, start: date, n: int) -> tuple[date, tuple[int, ...]]:
+    def add_working_days(self, start: date, n: int, warn: bool = True) -> tuple[date, tuple[int, ...]]:
         """The ``n``-th working day strictly after ``start`` (``start`` itself is not counted).
 
         Returns ``(day, uncovered_years)``: the years for which the Mon–Fri rule had to be used.
@@ -365,7 +370,7 @@ class WorkingCalendar:
         uncovered: set[int] = set()
         while counted < n:
             day += timedelta(days=1)
-            working, assumed = self.is_working_day(day)
+            working, assumed = self.is_working_day(day) if warn else self._lookup(day)
             if assumed:
                 uncovered.add(day.year)
             if working:
@@ -494,6 +499,9 @@ class Coverage:
     library_years: tuple[int, int] | None
     schedule_years: tuple[int, ...]
     date_years: tuple[int, ...]
+    # The first day from today whose longest deadline (``reach_working_days``) already counts days
+    # of an uncovered year: items received from then on get approximate deadlines.
+    affected_from: date | None = None
 
     @property
     def ok(self) -> bool:
@@ -508,8 +516,9 @@ class Coverage:
             return (f"working days are covered until {self.covered_until} (checked {self.today}..{self.window_end})")
         years = ", ".join(map(str, self.uncovered_years))
         verb = "is" if len(self.uncovered_years) == 1 else "are"
+        affected = (f"; items received from {self.affected_from} on get such deadlines" if self.affected_from else "")
         return (f"{years} {verb} not covered: no holiday schedule for {years}, so resolution deadlines that count days from "
-                f"{self.first_uncovered} on fall back to Monday-Friday (approximate, flagged calendar_uncovered). "
+                f"{self.first_uncovered} on fall back to Monday-Friday (approximate, flagged calendar_uncovered){affected}. "
                 f"Enter the State Council's schedule for {self.uncovered_years[0]} with `triage calendar import FILE` "
                 "(docs/operators.md)")
 
@@ -517,8 +526,9 @@ class Coverage:
         if self.ok:
             return f"工作日日历已覆盖至 {self.covered_until}（检查范围 {self.today} 至 {self.window_end}）"
         years = "、".join(map(str, self.uncovered_years))
+        affected = f"，{self.affected_from} 起收到的工单即受影响" if self.affected_from else ""
         return (f"{years} 年的节假日安排尚未录入：自 {self.first_uncovered} 起计算的办结期限将按周一至周五估算"
-                f"（结果标记 calendar_uncovered）。请在国务院办公厅发布 {self.uncovered_years[0]} 年节假日安排通知后，"
+                f"（结果标记 calendar_uncovered）{affected}。请在国务院办公厅发布 {self.uncovered_years[0]} 年节假日安排通知后，"
                 "用 `triage calendar import 文件` 录入（见 docs/operators.md）")
 
     def to_dict(self) -> dict[str, Any]:
@@ -533,23 +543,64 @@ class Coverage:
             "library_years": list(self.library_years) if self.library_years else None,
             "schedule_years": list(self.schedule_years),
             "date_years": list(self.date_years),
+            "affected_from": self.affected_from.isoformat() if self.affected_from else None,
             "message": self.message(),
             "message_zh": self.message_zh(),
         }
 
 
-def coverage(calendar: WorkingCalendar, today: date, window_days: int) -> Coverage:
-    """Coverage of ``today`` .. ``today + window_days`` (both included) by ``calendar``."""
+def coverage(calendar: WorkingCalendar, today: date, window_days: int, reach_working_days: int = 0) -> Coverage:
+    """Coverage of ``today`` .. ``today + window_days`` (both included) by ``calendar``;
+    ``reach_working_days``: the longest deadline in working days (the matrix's largest
+    ``resolve_working_days``), to say from which receipt date deadlines are affected."""
     if window_days < 0:
         raise ValueError(f"window_days must be >= 0, got {window_days}")
     end = today + timedelta(days=window_days)
+    uncovered = calendar.uncovered_years(today, end)
+    affected = None
+    if uncovered and reach_working_days > 0:
+        day = today
+        while day <= end and affected is None:
+            if calendar.add_working_days(day, reach_working_days, warn=False)[1]:
+                affected = day
+            day += timedelta(days=1)
     return Coverage(
         today=today,
         window_end=end,
         covered_until=calendar.covered_until(today),
-        uncovered_years=calendar.uncovered_years(today, end),
+        uncovered_years=uncovered,
         library=f"{LIBRARY} {library_version()}",
         library_years=library_years(),
         schedule_years=tuple(sorted(calendar.schedule_years)),
         date_years=tuple(sorted(calendar.configured_years - calendar.schedule_years)),
+        affected_from=affected,
     )
+
+
+# --- writing the config ---------------------------------------------------------------------------
+
+
+def replace_calendar_block(text: str, block: str) -> str:
+    """``text`` (a priority config) with its top-level ``calendar:`` block replaced by ``block``,
+    or ``block`` appended when there is none. Everything else — the other keys, their comments,
+    the comment lines above ``calendar:`` — is kept byte for byte: an operator's config is
+    annotated by hand, and a YAML round trip (PyYAML) would drop every comment.
+
+    The block is the ``calendar:`` line and the lines after it up to the last indented one before
+    the next top-level key (comment lines at column 0 right before that key stay with it)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(r"calendar:(\s|$)", line)), None)
+    if start is None:
+        sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        return text + sep + block
+    end = start + 1  # one past the block's last line
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line[0] in " \t":
+            end = i + 1
+            continue
+        break  # the next top-level key
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + block + tail
