@@ -40,6 +40,10 @@ def register(subparsers) -> None:
                                                     "data/maintainers/forum_new.jsonl"])
     s.add_argument("--test-from", nargs="+", default=["data/maintainers/dev.jsonl", "data/maintainers/forum_new.jsonl"],
                    help="files whose rows may go to test (rows the previous bundle never trained on)")
+    s.add_argument("--hard", nargs="*", default=["data/maintainers/round4.jsonl"],
+                   help="files chosen by active learning (not a sample of traffic): a stratified "
+                   "--hard-test-fraction becomes test_hard, the rest joins train; never test or dev")
+    s.add_argument("--hard-test-fraction", type=float, default=0.20)
     s.add_argument("--out", default="data/labeled", help="folder for train/dev/test.jsonl and manifest.json")
     s.add_argument("--seed", type=int, default=20261206)
     s.add_argument("--test-fraction", type=float, default=0.15)
@@ -72,10 +76,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _split(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from training.splits import SPLITS, SplitRecipe, SplitOverlap, write_split
+    from training.splits import SplitRecipe, SplitOverlap, write_split
 
     recipe = SplitRecipe(seed=args.seed, test_fraction=args.test_fraction, dev_fraction=args.dev_fraction,
-                         sources=list(args.sources), test_from=list(args.test_from))
+                         sources=list(args.sources), test_from=list(args.test_from),
+                         hard=list(args.hard), hard_test_fraction=args.hard_test_fraction)
     try:
         manifest = write_split(recipe, Path(args.out))
     except SplitOverlap as exc:
@@ -83,7 +88,7 @@ def _split(args: argparse.Namespace) -> int:
             print(problem)
         print(f"{len(exc.problems)} rows overlap between or within splits: fix the sources first")
         return 1
-    for name in SPLITS:
+    for name in manifest["splits"]:
         m = manifest["splits"][name]
         print(f"{name}: {m['rows']} rows (version {m['data_version']}); urgency {m['urgency']}; category {m['category']}")
     return 0

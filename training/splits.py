@@ -17,6 +17,12 @@ How the split is drawn (``make_splits``), deterministic for a seed:
   side by side; where a source has fewer such rows than its quota, the class's other sources make
   up the difference (label marginals hold; the source mix leans towards the forum texts);
 - `dev` takes ``dev_fraction`` of each stratum from the rest the same way; `train` is what remains.
+
+Rows chosen by active learning (``hard``: the round-4 file) are not a sample of traffic, so they never
+enter `test` or `dev`: ``hard_test_fraction`` of each of their urgency × category classes becomes
+`test_hard` (read by ``triage evaluate`` only, guarded like `test`: it is where the guideline's rare-class
+rules are tested), and the rest is appended to `train`. Their draw has its own random stream, so adding
+or removing a hard file never moves a row of the representative splits.
 """
 from __future__ import annotations
 
@@ -32,7 +38,9 @@ from classifier.errors import ConfigError, TestSplitLeak
 from classifier.normalize import normalize_text
 from classifier.resources import resource_path
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test", "test_hard")
+HELD_OUT = ("test", "test_hard")  # splits no fitting step may read
+KEPT_FIELDS = ("annotation", "selection")  # fields of a source line the schema does not carry
 MANIFEST_NAME = "manifest.json"
 DEFAULT_MANIFEST = resource_path("data/labeled/" + MANIFEST_NAME)  # the checkout's, from any working directory
 
@@ -53,10 +61,15 @@ class SplitRecipe:
     dev_fraction: float = 0.10
     sources: list[str] = field(default_factory=list)  # pool files, in order
     test_from: list[str] = field(default_factory=list)  # files whose rows may go to test
+    hard: list[str] = field(default_factory=list)  # files chosen by active learning: test_hard + train only
+    hard_test_fraction: float = 0.20
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "test_fraction": self.test_fraction, "dev_fraction": self.dev_fraction,
-                "strata": "urgency x category x source", "sources": self.sources, "test_from": self.test_from}
+        out = {"seed": self.seed, "test_fraction": self.test_fraction, "dev_fraction": self.dev_fraction,
+               "strata": "urgency x category x source", "sources": self.sources, "test_from": self.test_from}
+        if self.hard:
+            out.update(hard=self.hard, hard_test_fraction=self.hard_test_fraction)
+        return out
 
 
 def _allocate(pool_counts: dict[tuple, int], fraction: float) -> dict[tuple, int]:
@@ -81,6 +94,15 @@ def make_splits(pool: Sequence[dict], test_candidates: set[str], recipe: SplitRe
     for row in pool:
         out[chosen.get(row["id"], "train")].append(row)
     return out
+
+
+def split_hard(rows: Sequence[dict], recipe: SplitRecipe) -> tuple[list[dict], list[dict]]:
+    """(test_hard, train) of actively chosen rows: ``hard_test_fraction`` of each urgency × category
+    class held out, spread over sources; its own seeded stream, independent of the pool's draw."""
+    rng = random.Random(f"{recipe.seed}:hard")
+    chosen: dict[str, str] = {}
+    _draw(rows, lambda r: True, recipe.hard_test_fraction, "test_hard", chosen, rng)
+    return [r for r in rows if r["id"] in chosen], [r for r in rows if r["id"] not in chosen]
 
 
 def _draw(rows: Sequence[dict], eligible, fraction: float, name: str, chosen: dict[str, str], rng: random.Random) -> None:
@@ -145,28 +167,36 @@ def write_split(recipe: SplitRecipe, out: Path) -> dict:
     unknown = sorted(set(recipe.test_from) - set(recipe.sources))
     if unknown:
         raise ConfigError(f"--test-from files must be among the sources: {', '.join(unknown)}")
-    by_file = {path: read_labelled(path) for path in recipe.sources}
-    pool = [r for rows in by_file.values() for r in rows]
-    annotation = {}
-    for path in recipe.sources:
+    by_file = {path: read_labelled(path) for path in [*recipe.sources, *recipe.hard]}
+    pool = [r for path in recipe.sources for r in by_file[path]]
+    kept: dict[str, dict] = {}
+    for path in by_file:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 record = json.loads(line) if line.strip() else {}
-                if "annotation" in record:
-                    annotation[str(record["id"])] = record["annotation"]
+                extra = {k: record[k] for k in KEPT_FIELDS if k in record}
+                if extra:
+                    kept[str(record["id"])] = extra
     candidates = {r["id"] for path in recipe.test_from for r in by_file[path]}
     splits = make_splits(pool, candidates, recipe)
+    test_hard, hard_train = split_hard([r for path in recipe.hard for r in by_file[path]], recipe)
+    splits["test_hard"] = test_hard
+    splits["train"] = splits["train"] + hard_train
     problems = check_disjoint(splits)
     if problems:
         raise SplitOverlap(problems)
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"recipe": recipe.to_dict(), "splits": {}}
     for name in SPLITS:
+        if name == "test_hard" and not recipe.hard:
+            continue
         path = out / f"{name}.jsonl"
-        write_jsonl(({**r, "annotation": annotation[r["id"]]} if r["id"] in annotation else r for r in splits[name]), path)
+        write_jsonl(({**r, **kept.get(r["id"], {})} for r in splits[name]), path)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest["splits"][name] = {"file": path.name, "data_version": sha[:16], "sha256": sha, **distribution(splits[name])}
     manifest["test_text_keys"] = sorted(text_key(r["text"]) for r in splits["test"])
+    if recipe.hard:
+        manifest["test_hard_text_keys"] = sorted(text_key(r["text"]) for r in splits["test_hard"])
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 
@@ -189,12 +219,12 @@ def distribution(rows: Sequence[dict]) -> dict:
 
 # --- the guard -------------------------------------------------------------------------------
 def load_test_keys(manifest: str | Path | None = None) -> frozenset[str]:
-    """Text keys of the test split from a split manifest (empty when there is none)."""
+    """Text keys of the held-out splits (test and test_hard) from a split manifest (empty when there is none)."""
     path = Path(manifest) if manifest else DEFAULT_MANIFEST
     if not path.is_file():
         return frozenset()
     data = json.loads(path.read_text(encoding="utf-8"))
-    return frozenset(data.get("test_text_keys", []))
+    return frozenset(k for name in HELD_OUT for k in data.get(f"{name}_text_keys", []))
 
 
 def guard_fitting_rows(rows: Sequence[dict], what: str, manifest: str | Path | None = None) -> None:
@@ -205,7 +235,7 @@ def guard_fitting_rows(rows: Sequence[dict], what: str, manifest: str | Path | N
     leaked = [r["id"] for r in rows if text_key(r["text"]) in keys]
     if leaked:
         raise TestSplitLeak(
-            f"{what}: {len(leaked)} rows are texts of the test split, which no fitting step may read "
+            f"{what}: {len(leaked)} rows are texts of a held-out split (test, test_hard), which no fitting step may read "
             f"(first ids: {', '.join(leaked[:5])})",
             details={"rows": len(leaked), "ids": leaked[:20]},
         )
