@@ -54,21 +54,41 @@ class Calibration:
     # high-stakes classes (``urgency.high``) → probability at which an item not predicted as that
     # class still goes to review (classifier/review.py); absent in bundles made before data v1.2
     watch: dict[str, float] = field(default_factory=dict)
+    # guideline rule signals this bundle applies as review reasons (classifier/signals.py); None in
+    # bundles made before signals, which apply ``signals.DEFAULT_SIGNALS``
+    signals: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "blend": self.blend, "thresholds": self.thresholds,
-                "secondary_threshold": self.secondary_threshold, "watch": self.watch}
+        out = {"temperature": self.temperature, "blend": self.blend, "thresholds": self.thresholds,
+               "secondary_threshold": self.secondary_threshold, "watch": self.watch}
+        if self.signals is not None:
+            out["signals"] = list(self.signals)
+        return out
+
+    @property
+    def applied_signals(self) -> tuple[str, ...]:
+        from classifier.signals import DEFAULT_SIGNALS
+
+        return DEFAULT_SIGNALS if self.signals is None else self.signals
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Calibration":
         from classifier.review import check_watch
+        from classifier.signals import check_names
 
+        signals = d.get("signals")
+        if signals is not None:
+            try:
+                signals = check_names(signals)
+            except (TypeError, ValueError) as exc:
+                raise BundleManifestInvalid(f"calibration.json signals: {exc}", details={"file": "calibration.json"}) from exc
         return cls(
             temperature={h: float(d["temperature"][h]) for h in HEADS},
             blend={h: float(d.get("blend", {}).get(h, 0.0)) for h in HEADS},
             thresholds={h: float(d["thresholds"][h]) for h in HEADS},
             secondary_threshold=float(d.get("secondary_threshold", 0.5)),
             watch=check_watch(d.get("watch") or {}),
+            signals=signals,
         )
 
 

@@ -5,7 +5,9 @@ An item goes to review for two kinds of reasons, reported together in ``review_r
 - ``<head>_uncertain``: the head's calibrated confidence is under its threshold (the model does not
   know; thresholds in ``Calibration.thresholds``);
 - ``possible_<label>`` (``possible_high_urgency``, ``possible_contract_legal``): the model did not
-  predict a high-stakes class, but its probability reaches that class's watch threshold.
+  predict a high-stakes class, but its probability reaches that class's watch threshold;
+- ``rule:<name>``: a guideline rule signal fired (classifier/signals.py) and the model does not predict
+  every class that rule implies.
 
 Why the second kind: what matters most is that no urgent or regulatory complaint goes unseen. A
 truly urgent item predicted `medium` with confidence 0.8 passes every confidence rule and gets a
@@ -20,6 +22,7 @@ import numpy as np
 
 from classifier.errors import BundleManifestInvalid
 from classifier.labels import HEADS, LABELS
+from classifier.signals import BY_NAME, SIGNALS, reason as signal_reason
 
 DEFAULT_WATCH_CLASSES = ("urgency.high", "category.contract_legal")
 
@@ -30,6 +33,7 @@ REASON_ZH = {
     "urgency_uncertain": "紧急度置信度低",
     "possible_high_urgency": "可能为高紧急度",
     "possible_contract_legal": "可能涉及合同及法律法规",
+    **{signal_reason(s.name): s.zh for s in SIGNALS},
 }
 
 
@@ -67,6 +71,26 @@ def check_watch(watch: dict) -> dict[str, float]:
     return out
 
 
+def signal_flags(probs: dict[str, np.ndarray], hits: list[list[str]], applied) -> tuple[list[str], np.ndarray]:
+    """Reason names (``rule:<name>``, one per applied signal) and an (items, signals) boolean matrix: the
+    signal fired on the item's text (``hits``: names per item) and the model does not predict every
+    class the rule implies."""
+    n = len(hits)
+    names = [signal_reason(name) for name in applied]
+    flags = np.zeros((n, len(applied)), dtype=bool)
+    if not applied or n == 0:
+        return names, flags
+    best = {h: probs[h].argmax(1) for h in HEADS}
+    for j, name in enumerate(applied):
+        implied = [parse_class(key) for key in BY_NAME[name].implies]
+        predicted = np.ones(n, dtype=bool)
+        for head, k in implied:
+            predicted &= best[head] == k
+        fired = np.array([name in h for h in hits], dtype=bool)
+        flags[:, j] = fired & ~predicted
+    return names, flags
+
+
 def _flags(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> tuple[list[str], np.ndarray]:
     """Reason names and an (items, reasons) boolean matrix: which reason applies to which item."""
     names: list[str] = []
@@ -82,13 +106,21 @@ def _flags(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: di
     return names, np.stack(columns, axis=1)
 
 
-def review_mask(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> np.ndarray:
-    """Per item, whether it goes to review for any reason (what fitting the policy needs, vectorised)."""
-    return _flags(probs, thresholds, watch)[1].any(axis=1)
+def review_mask(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float],
+                also: np.ndarray | None = None) -> np.ndarray:
+    """Per item, whether it goes to review for any reason (what fitting the policy needs, vectorised);
+    ``also``: items in review for reasons outside the thresholds (rule signals)."""
+    mask = _flags(probs, thresholds, watch)[1].any(axis=1)
+    return mask if also is None else mask | also
 
 
-def review_reasons(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float]) -> list[list[str]]:
+def review_reasons(probs: dict[str, np.ndarray], thresholds: dict[str, float], watch: dict[str, float],
+                   hits: list[list[str]] | None = None, applied=()) -> list[list[str]]:
     """Per item, the reasons it goes to review (empty: it does not). ``probs`` are calibrated, per head
-    (n, labels); reasons in a fixed order (heads, then watched classes)."""
+    (n, labels); ``hits`` the rule signals found in each text, of which ``applied`` count; reasons in a
+    fixed order (heads, watched classes, then rule signals)."""
     names, flags = _flags(probs, thresholds, watch)
+    if hits is not None:
+        more, extra = signal_flags(probs, hits, tuple(applied))
+        names, flags = names + more, np.concatenate([flags, extra], axis=1)
     return [[names[j] for j in np.flatnonzero(row)] for row in flags]

@@ -41,6 +41,7 @@ from classifier.labels import HEADS
 from classifier.normalize import normalize_text
 from classifier.visible import has_visible_text
 from classifier.review import review_reasons, uncertain_reason
+from classifier.signals import find as find_signals
 
 
 @dataclass
@@ -91,6 +92,7 @@ class RawScores:
     transformer: dict[str, np.ndarray]
     linear: dict[str, np.ndarray] | None
     secondary: np.ndarray
+    signals: list[list[str]] | None = None  # rule signals found in each normalized text (classifier/signals.py)
 
 
 class Classifier:
@@ -201,7 +203,7 @@ class Classifier:
             out = self.logits(token_ids, cores)
         transformer = {h: softmax(out[f"logits_{h}"]) for h in HEADS}
         linear = self._linear.predict_proba(normalized, normalized=True) if self._linear is not None else None
-        return RawScores(transformer, linear, out["logits_secondary"])
+        return RawScores(transformer, linear, out["logits_secondary"], [find_signals(t) for t in normalized])
 
     def predict(self, texts: Sequence[str], solo: bool = False) -> list[Prediction]:
         """``solo``: run on the solo session if there is one and no other call is running."""
@@ -221,7 +223,7 @@ class Classifier:
     def finalize(self, raw: RawScores) -> list[Prediction]:
         cal = self.bundle.calibration
         probs = self.calibrated(raw)
-        reasons = review_reasons(probs, cal.thresholds, cal.watch)
+        reasons = review_reasons(probs, cal.thresholds, cal.watch, raw.signals, cal.applied_signals)
         labels = self.bundle.labels
         uncertain = {uncertain_reason(h): h for h in HEADS}
         n = len(raw.secondary)

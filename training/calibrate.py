@@ -62,6 +62,7 @@ def fit_calibration(
     review=None,
     blend_grid: tuple[float, ...] = BLEND_GRID,
     served_rows: int | None = None,
+    hits: list[list[str]] | None = None,
 ) -> tuple[Calibration, dict]:
     """Per head the blend weight with the best macro-F1 and the temperature minimising NLL on the
     fitting scores, then the review policy (confidence and watch thresholds, training/review_policy.py)
@@ -69,11 +70,13 @@ def fit_calibration(
     ``served_rows``: the first rows of the fitting scores are the served model's own scores (dev)
     and the rest come from other models (cross-fitting): the watch thresholds are then moved to the
     served model's scale by flag rate (``transfer_watch``), and the confidence rule yields until the
-    served model's share on those rows is within the budget too.
+    served model's share on those rows is within the budget too. ``hits``: the rule signals found in
+    each fitting row's text; those the fitting rows justify are adopted (``adopt_signals``) and their
+    reviews count in the policy's seen recall and budget.
 
     Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
-    from training.review_policy import ReviewConfig, fit_review_policy, serve_policy
+    from training.review_policy import ReviewConfig, adopt_signals, fit_review_policy, serve_policy, signal_mask
 
     review = review or ReviewConfig()
     cal = Calibration()
@@ -89,9 +92,13 @@ def fit_calibration(
         calibrated[h] = calibrate(probs, t)
         cal.blend[h], cal.temperature[h] = best_w, t
         report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t}
-    thresholds, watch, policy = fit_review_policy(calibrated, targets, review)
+    also = None
+    if hits is not None:
+        cal.signals, report["signals"] = adopt_signals(calibrated, targets, hits, review)
+        also = signal_mask(calibrated, hits, cal.signals)
+    thresholds, watch, policy = fit_review_policy(calibrated, targets, review, also)
     if served_rows and served_rows < len(targets[HEADS[0]]):
-        thresholds, watch, policy = serve_policy(calibrated, targets, served_rows, thresholds, watch, policy, review)
+        thresholds, watch, policy = serve_policy(calibrated, targets, served_rows, thresholds, watch, policy, review, also)
     report["review_policy"] = policy
     cal.thresholds, cal.watch = thresholds, watch
     for h in HEADS:

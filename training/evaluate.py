@@ -28,6 +28,7 @@ from classifier.calibration import blend, expected_calibration_error
 from classifier.labels import HEADS, LABELS, label_index
 from classifier.review import DEFAULT_WATCH_CLASSES, parse_class, watch_reason
 from classifier.runtime import Classifier, RawScores
+from classifier.signals import REASON_PREFIX as SIGNAL_PREFIX
 from training.data import read_labelled
 
 BOOTSTRAP_SAMPLES = 1000
@@ -194,6 +195,8 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
             "support": int(true.sum()),
             "unseen": int((true & ~seen).sum()),
             "caught_by_watch": int(sum(1 for i in np.flatnonzero(true & ~predicted) if watch_reason(key) in preds[i].review_reasons)),
+            "caught_by_rule": int(sum(1 for i in np.flatnonzero(true & ~predicted)
+                                      if any(r.startswith(SIGNAL_PREFIX) for r in preds[i].review_reasons))),
         }
         metrics["review"]["seen_recall"][key]["catch_at_share"] = catch_at_share(final[head][:, k], true)
     metrics["ece"] = {h: metrics["heads"][h]["ece_after_calibration"] for h in HEADS}

@@ -21,6 +21,7 @@ from classifier.errors import ConfigError, ExportParityError
 from classifier.labels import HEADS, LABELS, label_index
 from classifier.normalize import normalize_text
 from classifier.runtime import Classifier
+from classifier.signals import SIGNALS_VERSION, find as find_signals
 from classifier.segment import DEFAULT_USER_DICT
 from training.calibrate import fit_calibration
 from training.data import data_version, read_labelled
@@ -311,9 +312,10 @@ def export_bundle(
             details=result,
         )
     raw = clf.raw_scores(texts)
-    fit_t, fit_l, targets, fitting = fitting_scores(raw, dev_rows, crossfit_runs, train_files)
+    fit_t, fit_l, targets, fitting, fit_texts = fitting_scores(raw, dev_rows, crossfit_runs, train_files)
+    hits = [find_signals(normalize_text(t)) for t in fit_texts]
     calibration, report["calibration"] = fit_calibration(fit_t, fit_l, targets, review,
-                                                         served_rows=len(dev_rows) if crossfit_runs else None)
+                                                         served_rows=len(dev_rows) if crossfit_runs else None, hits=hits)
     report["calibration"]["fitting_scores"] = fitting
     (out / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=1))
     version = f"{name}-{provenance['created_at'][:10]}-{sha256_file(out / 'model.onnx')[:8]}"
@@ -368,7 +370,7 @@ def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
 
 
 def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):
-    """(transformer probs, linear probs or None, targets, description) to fit calibration on: the
+    """(transformer probs, linear probs or None, targets, description, texts) to fit calibration on: the
     exported model's dev scores, plus the out-of-fold scores of cross-fitting runs."""
     from classifier.errors import TrainingError
     from training.data import read_labelled_files
@@ -400,7 +402,25 @@ def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path
         description["oof_rows"] = len(oof_rows)
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
     return ({h: np.concatenate(v) for h, v in transformer.items()},
-            None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description)
+            None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description,
+            [r["text"] for r in rows])
+
+
+def signal_lines(signals: dict | None) -> list[str]:
+    """The model card's table of guideline rule signals as measured on the fitting rows."""
+    if not signals:
+        return []
+    lines = ["### Guideline rule signals (`rule:<name>` in `review_reasons`)", "",
+             f"Patterns for the hard cases guideline v1.2 settles (classifier/signals.py, version {SIGNALS_VERSION}). "
+             "A signal sends an item to review when it fires and the model does not predict every class the rule "
+             "implies; adopted when precise enough on the fitting rows (below).", "",
+             "| signal | implies | fires | share | precision (any implied class) | recall per implied class | adopted |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for name, e in signals.items():
+        recall = ", ".join(f"{k} {c['recall']:.2f} ({c['hits']})" for k, c in e["classes"].items())
+        lines.append(f"| `{name}` | {', '.join(e['classes'])} | {e['fires']} | {e['share']:.2%} | "
+                     f"{e['precision_any']:.2f} | {recall} | {'yes' if e['adopted'] else 'no'} |")
+    return lines + [""]
 
 
 TEST_SECTION_START = "<!-- held-out test: written by `triage evaluate --card` -->"
@@ -442,6 +462,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         f"{policy['config']['max_share']:.0%}. On the fitting scores: review share {policy['review_share']:.1%}, "
         + ", ".join(f"seen recall {k} {v['value']:.3f} (n={v['support']})" for k, v in policy["seen_recall"].items())
         + ("." if policy["targets_met"] else f". **{policy['warning']}**"), "",
+        *signal_lines(cal.get("signals")),
         TEST_SECTION_START,
         "## Held-out test split", "",
         "Not evaluated yet: `triage evaluate --bundle THIS --data data/labeled/test.jsonl --out DIR --card`.",

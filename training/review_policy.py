@@ -29,7 +29,8 @@ import yaml
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
 from classifier.resources import resource_path
-from classifier.review import parse_class, review_mask
+from classifier.review import parse_class, review_mask, signal_flags
+from classifier.signals import BY_NAME, SIGNALS
 from training.calibrate import DEFAULT_TARGET_ACCURACY, abstention_threshold
 
 DEFAULT_CONFIG = resource_path("configs/review.yaml")  # from any working directory (classifier/resources.py)
@@ -42,6 +43,11 @@ class ReviewConfig:
     recall_margin: float = 0.03
     max_share: float = 0.15
     target_accuracy: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGET_ACCURACY))
+    # guideline rule signals (classifier/signals.py) a bundle may apply, each adopted only when at least
+    # this share of the fitting rows it fires on truly hold a class the rule implies
+    signals: list[str] = field(default_factory=lambda: [s.name for s in SIGNALS])
+    signal_min_precision: float = 0.2
+    signal_min_support: int = 3
 
     def __post_init__(self):
         for key, t in self.recall_targets.items():
@@ -57,14 +63,22 @@ class ReviewConfig:
         if unknown:
             raise ConfigError(f"review.target_accuracy has unknown heads {sorted(unknown)}")
         self.target_accuracy = {**DEFAULT_TARGET_ACCURACY, **self.target_accuracy}
+        unknown_signals = sorted(set(self.signals) - set(BY_NAME))
+        if unknown_signals:
+            raise ConfigError(f"review.signals has unknown names {unknown_signals}: known are {', '.join(BY_NAME)}")
+        if not 0.0 <= self.signal_min_precision <= 1.0:
+            raise ConfigError(f"review.signal_min_precision must be in [0, 1], not {self.signal_min_precision}")
 
     def to_dict(self) -> dict:
         return {"recall_targets": dict(self.recall_targets), "recall_margin": self.recall_margin,
-                "max_share": self.max_share, "target_accuracy": dict(self.target_accuracy)}
+                "max_share": self.max_share, "target_accuracy": dict(self.target_accuracy),
+                "signals": list(self.signals), "signal_min_precision": self.signal_min_precision,
+                "signal_min_support": self.signal_min_support}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ReviewConfig":
-        unknown = set(data) - {"recall_targets", "recall_margin", "max_share", "target_accuracy"}
+        unknown = set(data) - {"recall_targets", "recall_margin", "max_share", "target_accuracy", "signals",
+                               "signal_min_precision", "signal_min_support"}
         if unknown:
             raise ConfigError(f"unknown review options: {', '.join(sorted(unknown))}")
         return cls(**data)
@@ -93,13 +107,14 @@ def seen_recall(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], ke
     return float(seen[true].mean()), int(true.sum())
 
 
-def largest_confidence_scale(probs, base: dict[str, float], watch: dict[str, float], max_share: float) -> tuple[float, dict, float]:
+def largest_confidence_scale(probs, base: dict[str, float], watch: dict[str, float], max_share: float,
+                             also: np.ndarray | None = None) -> tuple[float, dict, float]:
     """(scale, thresholds, share): the confidence rule scaled down (``base`` × scale, largest of
     ``SCALE_STEPS``) until, with ``watch`` fixed, the review share fits ``max_share`` — scale 0 if none
     does. The share only grows with the scale, so the first fit from the top is the largest."""
     for scale in SCALE_STEPS:
         thresholds = {h: float(base[h] * scale) for h in HEADS}
-        share = float(review_mask(probs, thresholds, watch).mean())
+        share = float(review_mask(probs, thresholds, watch, also).mean())
         if share <= max_share or scale == 0.0:
             return float(scale), thresholds, share
     raise AssertionError("SCALE_STEPS ends at 0")
@@ -124,8 +139,38 @@ def _watch_threshold(probs, targets, key: str, others: np.ndarray, goal: float) 
     return float(missing[need - 1])
 
 
-def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], config: ReviewConfig) -> tuple[dict, dict, dict]:
-    """(confidence thresholds, watch thresholds, report) from calibrated fitting scores."""
+def adopt_signals(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], hits: list[list[str]],
+                  config: ReviewConfig) -> tuple[tuple[str, ...], dict]:
+    """(adopted signal names, report per signal) on the fitting rows: a signal is adopted when it fires
+    on at least ``signal_min_support`` rows that truly hold a class it implies, at a precision of at
+    least ``signal_min_precision``. Its recall per implied class, and how many of those items nothing
+    else in the policy would send to review, are reported either way."""
+    adopted, report = [], {}
+    for name in config.signals:
+        fired = np.array([name in h for h in hits], dtype=bool)
+        implied = [parse_class(key) for key in BY_NAME[name].implies]
+        true_any = np.zeros(len(fired), dtype=bool)
+        entry: dict = {"fires": int(fired.sum()), "share": float(fired.mean()) if len(fired) else 0.0, "classes": {}}
+        for key, (head, k) in zip(BY_NAME[name].implies, implied):
+            true = targets[head] == k
+            true_any |= true
+            entry["classes"][key] = {"precision": float(true[fired].mean()) if fired.any() else float("nan"),
+                                     "recall": float(fired[true].mean()) if true.any() else float("nan"),
+                                     "hits": int((fired & true).sum())}
+        hits_any = int((fired & true_any).sum())
+        entry["precision_any"] = hits_any / int(fired.sum()) if fired.any() else float("nan")
+        entry["adopted"] = bool(hits_any >= config.signal_min_support and entry["precision_any"] >= config.signal_min_precision)
+        if entry["adopted"]:
+            adopted.append(name)
+        report[name] = entry
+    return tuple(adopted), report
+
+
+def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], config: ReviewConfig,
+                      also: np.ndarray | None = None) -> tuple[dict, dict, dict]:
+    """(confidence thresholds, watch thresholds, report) from calibrated fitting scores. ``also``: the
+    rows in review whatever the thresholds (the adopted rule signals): they count as seen and take
+    their share of the budget first."""
     base = {h: abstention_threshold(probs[h], targets[h], config.target_accuracy[h]) for h in HEADS}
 
     def fit_watch(thresholds: dict, goals: dict[str, float]) -> dict:
@@ -133,7 +178,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         for _ in range(3):  # a lower threshold for one class can help another: iterate to a fixed point
             changed = False
             for key, goal in goals.items():
-                others = review_mask(probs, thresholds, {k: v for k, v in watch.items() if k != key})
+                others = review_mask(probs, thresholds, {k: v for k, v in watch.items() if k != key}, also)
                 t = _watch_threshold(probs, targets, key, others, goal)
                 if t != watch[key]:
                     watch[key], changed = t, True
@@ -142,7 +187,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         return watch
 
     def share_of(thresholds: dict, watch: dict) -> float:
-        return float(review_mask(probs, thresholds, watch).mean())
+        return float(review_mask(probs, thresholds, watch, also).mean())
 
     with_margin = {k: min(1.0, t + config.recall_margin) for k, t in config.recall_targets.items()}
     chosen = None
@@ -167,10 +212,10 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
                 hi = mid
         watch = fit_watch(thresholds, {k: t * lo for k, t in with_margin.items()})
         # what the watch leaves of the budget (it grows in steps of one item) goes to the confidence rule
-        scale, thresholds, share = largest_confidence_scale(probs, base, watch, config.max_share)
+        scale, thresholds, share = largest_confidence_scale(probs, base, watch, config.max_share, also)
         chosen = (scale, thresholds, watch, share)
     scale, thresholds, watch, share = chosen
-    in_review = review_mask(probs, thresholds, watch)
+    in_review = review_mask(probs, thresholds, watch, also)
     report = {
         "config": config.to_dict(),
         "fitting_rows": int(len(in_review)),
@@ -178,6 +223,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         "thresholds": thresholds,
         "watch": watch,
         "review_share": share,
+        "signal_share": float(also.mean()) if also is not None else 0.0,
         "targets_met": met,
         "seen_recall": {},
     }
@@ -190,6 +236,11 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         report["warning"] = (f"the recall targets cannot be met within max_share {config.max_share:.0%} of items "
                              "on the fitting scores; thresholds keep the share within budget")
     return thresholds, watch, report
+
+
+def signal_mask(probs: dict[str, np.ndarray], hits: list[list[str]], adopted: tuple[str, ...]) -> np.ndarray:
+    """Rows the adopted signals send to review (the runtime's rule, classifier/review.py)."""
+    return signal_flags(probs, hits, adopted)[1].any(axis=1)
 
 
 def flag_rate(probs: dict[str, np.ndarray], key: str, threshold: float) -> float:
@@ -224,7 +275,8 @@ def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.
 
 
 def serve_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], served_rows: int,
-                 thresholds: dict, watch: dict, report: dict, config: ReviewConfig) -> tuple[dict, dict, dict]:
+                 thresholds: dict, watch: dict, report: dict, config: ReviewConfig,
+                 also: np.ndarray | None = None) -> tuple[dict, dict, dict]:
     """The fitted policy moved to the served model: the first ``served_rows`` of the fitting scores
     are its own (dev) scores, the rest come from the cross-fitting models. The watch thresholds move
     to its scale by flag rate (``transfer_watch``), then the confidence rule yields until its share on
@@ -232,8 +284,9 @@ def serve_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], s
     served = {h: probs[h][:served_rows] for h in HEADS}
     served_targets = {h: targets[h][:served_rows] for h in HEADS}
     moved = transfer_watch(probs, served, watch)
-    _, scaled, share = largest_confidence_scale(served, thresholds, moved, config.max_share)
-    in_review = review_mask(served, scaled, moved)
+    served_also = None if also is None else also[:served_rows]
+    _, scaled, share = largest_confidence_scale(served, thresholds, moved, config.max_share, served_also)
+    in_review = review_mask(served, scaled, moved, served_also)
     report = {**report, "fitted_watch": watch, "watch": moved, "fitted_thresholds": thresholds, "thresholds": scaled,
               "served_rows": {"rows": served_rows, "review_share": share,
                               "seen_recall": {k: dict(zip(("value", "support"), seen_recall(served, served_targets, k, in_review)))

@@ -56,7 +56,7 @@ def read_sources(raw: Path) -> dict[str, list[str]]:
 
 
 def labelled_keys(root: Path) -> set[str]:
-    """Text keys of the whole labelled corpus: train and dev by their texts, test by its manifest."""
+    """Text keys of the whole labelled corpus: train and dev by their texts, test and test_hard by the manifest."""
     excluded = set(load_test_keys(root / "data/labeled/manifest.json"))
     for split in ("train", "dev"):
         with open(root / f"data/labeled/{split}.jsonl", encoding="utf-8") as fh:
