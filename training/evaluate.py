@@ -200,6 +200,7 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
         }
         metrics["review"]["seen_recall"][key]["catch_at_share"] = catch_at_share(final[head][:, k], true)
     metrics["ece"] = {h: metrics["heads"][h]["ece_after_calibration"] for h in HEADS}
+    metrics["priority"] = priority_shift(rows, preds)
     metrics["by_source"] = _by_source(rows, final, targets, in_review)
 
     out = Path(out_dir)
@@ -213,6 +214,36 @@ def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str 
         write_plots(metrics, final, blended, targets, out)
     (out / "report.md").write_text(render_report(metrics, plots), encoding="utf-8")
     return metrics
+
+
+def priority_shift(rows: list[dict], preds: list) -> dict:
+    """Where the truly P1 items land: the shipped matrix (configs/priority.yaml, no metadata: text alone)
+    applied to the gold labels and to the predicted ones. A P1 item placed lower loses its deadline; the
+    cause is the model's category (importance), its urgency, or both; ``seen`` counts those sent to review."""
+    from datetime import datetime, timezone
+
+    from classifier.priority import PriorityMatrix
+    from classifier.resources import default_priority_config
+
+    matrix = PriorityMatrix.from_yaml(default_priority_config())
+    at = datetime(2026, 6, 1, tzinfo=timezone.utc)  # deadlines are not compared: any covered date
+
+    def level(category, sentiment, urgency):
+        return matrix.assess(category, sentiment, urgency, received_at=at).level
+
+    gold_p1, lower, causes, seen = 0, 0, Counter(), 0
+    for row, pred in zip(rows, preds):
+        if level(row["category"], row["sentiment"], row["urgency"]) != "P1":
+            continue
+        gold_p1 += 1
+        got = {h: pred.heads[h].label for h in HEADS}
+        if level(got["category"], got["sentiment"], got["urgency"]) == "P1":
+            continue
+        lower += 1
+        seen += bool(pred.needs_review)
+        wrong = [h for h in ("category", "urgency", "sentiment") if got[h] != row[h]]
+        causes[" + ".join(wrong) or "none"] += 1
+    return {"gold_p1": gold_p1, "placed_lower": lower, "placed_lower_seen": seen, "causes": dict(causes.most_common())}
 
 
 def _by_source(rows: list[dict], final: dict, targets: dict, in_review: np.ndarray) -> dict:
@@ -279,7 +310,17 @@ def _card_section(m: dict) -> list[str]:
         if s["value"] is not None:
             lines.append(f"- `{key}`: {s['value']:.3f} {_ci(s['ci95'])} ({s['support'] - s['unseen']}/{s['support']}; "
                          f"{s['recall_without_review']:.3f} without review)")
+    lines += ["", *priority_lines(m.get("priority"))]
     return lines
+
+
+def priority_lines(p: dict | None) -> list[str]:
+    if not p:
+        return []
+    causes = ", ".join(f"{k} {v}" for k, v in p["causes"].items()) or "—"
+    return [f"Priority matrix (text alone, configs/priority.yaml): {p['gold_p1']} items are P1 by their true labels; "
+            f"{p['placed_lower']} are placed lower by the predicted labels (wrong head: {causes}), "
+            f"{p['placed_lower_seen']} of those sent to review."]
 
 
 # --- several bundles side by side ---------------------------------------------------------------
@@ -400,19 +441,20 @@ def render_report(metrics: dict, plots: bool = True) -> str:
              + (", ".join(f"{k} {v}" for k, v in review["reasons"].items()) or "none") + ".", "",
              "Intervals: bootstrap 95 % over the rows of this file; for seen recall the exact binomial 95 % interval.", "",
              "## Urgent and regulatory items", "",
-             "| class | seen recall (predicted or reviewed) | recall without review | support | unseen | caught by watch |",
-             "|---|---|---|---|---|---|"]
+             "| class | seen recall (predicted or reviewed) | recall without review | support | unseen | caught by watch | caught by a rule signal |",
+             "|---|---|---|---|---|---|---|"]
     for key, s in review["seen_recall"].items():
         if s["value"] is None:
-            lines.append(f"| `{key}` | — | — | 0 | 0 | 0 |")
+            lines.append(f"| `{key}` | — | — | 0 | 0 | 0 | 0 |")
             continue
         lines.append(f"| `{key}` | {s['value']:.3f} {_ci(s['ci95'])} | {s['recall_without_review']:.3f} | {s['support']} | "
-                     f"{s['unseen']} | {s['caught_by_watch']} |")
+                     f"{s['unseen']} | {s['caught_by_watch']} | {s.get('caught_by_rule', 0)} |")
     lines += ["", "Ranking: share of the class's items among the items with the highest probability of it "
               "(what reviewing that share by this score alone would catch):", ""]
     for key, s in review["seen_recall"].items():
         if s.get("catch_at_share") and s["value"] is not None:
             lines.append(f"- `{key}`: " + ", ".join(f"top {float(k):.0%} → {v:.2f}" for k, v in s["catch_at_share"].items()))
+    lines += ["", *priority_lines(metrics.get("priority"))]
     lines += ["", "## Heads", "",
               "| head | accuracy | macro-F1 | transformer only | TF-IDF only | ECE before → after | coverage at threshold | accuracy on covered |",
               "|---|---|---|---|---|---|---|---|"]
