@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# feedback-triage runtime image: the API (`triage serve`) and `triage score` for every file type, with the
-# shipped default bundle; no torch. From the repository root:
+# feedback-triage runtime image: the API (`triage serve`), `triage score` for every file type and `triage
+# report`, with the shipped default bundle; no torch. From the repository root:
 #     docker build -t feedback-triage .
 #     docker run -p 8000:8000 -v triage-data:/var/lib/triage feedback-triage
 # Configured only through TRIAGE_* variables (README, "Configuration"); deploy/ has compose and Kubernetes files.
@@ -23,7 +23,7 @@ COPY models/default models/default
 COPY data/LABELING.md data/LABELING.md
 # tests/test_deploy.py runs this stage's RUN lines, exactly, in a fresh virtualenv and starts the service.
 RUN python -m venv "$VIRTUAL_ENV" \
- && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir -c deploy/constraints.txt ".[serve,batch]"
+ && "$VIRTUAL_ENV/bin/pip" install --no-cache-dir -c deploy/constraints.txt ".[serve,batch,report]"
 
 # --- runtime: the virtual environment alone, as an unprivileged user -------------------------------
 FROM ${PYTHON_IMAGE}

@@ -6,12 +6,17 @@ score`` with E300. The defaults are now looked up, in this order:
 
 1. the ``TRIAGE_*`` variable, when set (``TRIAGE_BUNDLE_DIR``, ``TRIAGE_PRIORITY_CONFIG``,
    ``TRIAGE_ROUTING_CONFIG``, ``TRIAGE_REVIEW_CONFIG``); a command's flag overrides both;
-2. the source tree the code runs from (an editable install or a checkout: ``<repo>/models/default``);
+2. the source tree the code runs from (an editable install or a checkout: ``<repo>/models/default``;
+   only where ``<repo>/pyproject.toml`` says it is one: installed, the parent is ``site-packages``,
+   where another distribution's top-level ``models/`` or ``configs/`` must not be taken for ours);
 3. the install's data directory (``<prefix>/share/feedback-triage/…``), where a regular
    ``pip install .`` (the Docker image) puts the same files — pyproject.toml's
    ``[tool.setuptools.data-files]``.
 
-Why not package data inside ``classifier/``: the 63 MB bundle would have to move into the import
+The jieba dictionary, by contrast, is package data (``classifier/lexicon/``, ``importlib.resources``
+in :mod:`classifier.segment`): it is small and belongs to the runtime's code, not to a bundle.
+
+Why not package data inside ``classifier/`` for these: the 63 MB bundle would have to move into the import
 package (every tool, test and document names ``models/default``), and an editable install would
 still read it from the tree. Data-files leave the tree as it is and cost a regular install one copy.
 """
@@ -48,7 +53,8 @@ def data_dirs() -> list[Path]:
 
 def candidates(relative: str) -> list[Path]:
     """Every place ``relative`` may be found, in the order they are tried (after the variable)."""
-    return [SOURCE_ROOT / relative, *(d / relative for d in data_dirs())]
+    in_tree = [SOURCE_ROOT / relative] if (SOURCE_ROOT / "pyproject.toml").is_file() else []
+    return [*in_tree, *(d / relative for d in data_dirs())]
 
 
 def resource_path(relative: str, env: bool = True) -> Path:

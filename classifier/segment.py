@@ -5,14 +5,34 @@ leak user dictionaries between callers and rebuild its prefix dictionary in ever
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import threading
+from importlib import resources
 from pathlib import Path
 
 from classifier.normalize import normalize_text
 
-# The dictionary's home is data/lexicon/ in the repository; bundles carry their own copy.
-DEFAULT_USER_DICT = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "financial_dict.txt"
+
+def _shipped_dictionary() -> Path:
+    """The financial dictionary shipped inside the package (``classifier/lexicon/``).
+
+    Package data, read through ``importlib.resources``, so that a regular (non-editable) install
+    and the Docker image find it wherever they are started from; it used to sit in the checkout's
+    ``data/lexicon/``, which an installed package cannot see (500 on /v1/insights, ``triage report``
+    failing). jieba wants a file name: a zipped install gets a temporary copy kept for the process.
+    """
+    ref = resources.files("classifier") / "lexicon" / "financial_dict.txt"
+    if isinstance(ref, Path):
+        return ref
+    stack = contextlib.ExitStack()
+    atexit.register(stack.close)
+    return stack.enter_context(resources.as_file(ref))
+
+
+# Bundles carry their own copy (taken from this one when they are exported).
+DEFAULT_USER_DICT = _shipped_dictionary()
 
 _lock = threading.Lock()
 _segmenters: dict[str, "Segmenter"] = {}
