@@ -31,6 +31,7 @@ from typing import Any
 from classifier.errors import ScoreOptionError, require
 from classifier.batch.score import (
     InputTable, ScoreOptions, ScoreSummary, describe_input, read_input, score_chunk, write_output,
+    write_sidecar,
 )
 
 
@@ -149,4 +150,5 @@ def score_file_ray(
         raise ScoreOptionError(f"the Ray run returned {len(done)} of {len(rows)} rows; nothing was written")
     write_output(table, done, output_path, options, summary)
     summary.seconds = round(time.perf_counter() - start, 3)
+    write_sidecar(output_path, table, options, summary)
     return summary

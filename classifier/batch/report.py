@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from classifier.batch.insights import Item, summarize
+from classifier.batch.score import read_sidecar
 from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
 from classifier.errors import FileAccessError, NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
@@ -43,12 +44,14 @@ class Report:
 
 def load_items(
     path: Path, prefix: str = "", text_column: str = "text", date_column: str | None = None, by: str | None = None,
-    encoding: str = "auto",
+    encoding: str = "auto", aliases: dict[str, str] | None = None,
 ) -> tuple[list[Item], int, list[str]]:
-    """``(items, error rows, notes)`` of a scored file; ``NotAScoredFile`` (E234) names missing columns."""
+    """``(items, error rows, notes)`` of a scored file; ``NotAScoredFile`` (E234) names missing columns.
+
+    ``aliases`` (field → the file's column, the ``--map`` of ``triage score``) lets ``--by channel``
+    or ``--date-column received_at`` name the field when the file's column is ``渠道`` or ``受理时间``.
+    """
     p = prefix
-    needed = {f"{p}{h}" for h in HEADS} | {f"{p}quadrant", f"{p}priority_level", f"{p}needs_review", text_column}
-    needed |= {c for c in (date_column, by) if c}
     items: list[Item] = []
     errors, undated_values = 0, 0
     checked = False
@@ -58,6 +61,11 @@ def load_items(
             continue
         if not checked:
             checked = True
+            text_column, date_column, by = (
+                (aliases or {}).get(c, c) if c and c not in record and (aliases or {}).get(c) in record else c
+                for c in (text_column, date_column, by))
+            needed = {f"{p}{h}" for h in HEADS} | {f"{p}quadrant", f"{p}priority_level", f"{p}needs_review", text_column}
+            needed |= {c for c in (date_column, by) if c}
             missing = sorted(needed - set(record))
             if missing:
                 raise NotAScoredFile(
@@ -124,18 +132,28 @@ def _date(value: Any) -> date | None:
 
 
 def build_report(
-    scored: str | Path, out_dir: str | Path, mask: Callable[[str], str], *, prefix: str = "", text_column: str = "text",
-    date_column: str | None = None, by: str | None = None, encoding: str = "auto", top_terms: int = 10, quotes: int = 3,
+    scored: str | Path, out_dir: str | Path, mask: Callable[[str], str], *, prefix: str | None = None,
+    text_column: str | None = None, date_column: str | None = None, by: str | None = None, encoding: str = "auto",
+    top_terms: int = 10, quotes: int = 3,
 ) -> Report:
-    """Read ``scored``, write ``out_dir/index.html``, ``summary.json`` and the charts (PNG + SVG)."""
+    """Read ``scored``, write ``out_dir/index.html``, ``summary.json`` and the charts (PNG + SVG).
+
+    ``prefix`` and ``text_column`` left as None are taken from how the file was scored (the
+    ``OUT.score.json`` that ``triage score`` wrote beside it), else ``""`` and ``text``; its column
+    map resolves field names given for ``by`` and ``date_column``.
+    """
     start = time.perf_counter()
     scored, out_dir = Path(scored), Path(out_dir)
+    scoring = read_sidecar(scored) or {}
+    prefix = prefix if prefix is not None else str(scoring.get("prefix") or "")
+    text_column = text_column or str(scoring.get("text_column") or "text")
+    aliases = {str(k): str(v) for k, v in (scoring.get("column_map") or {}).items()}
     if not out_dir.parent.is_dir():
         raise FileAccessError(f"{out_dir.parent}: no such folder for the report")
     jinja2 = require("jinja2", "report")
     from classifier.batch import charts as charting
 
-    items, errors, notes = load_items(scored, prefix, text_column, date_column, by, encoding)
+    items, errors, notes = load_items(scored, prefix, text_column, date_column, by, encoding, aliases)
     if not items:
         raise NotAScoredFile(f"{scored}: no scored rows ({errors} rows with an error)")
     summary = summarize(items, mask, top_terms=top_terms, quotes=quotes)

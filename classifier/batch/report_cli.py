@@ -21,9 +21,11 @@ def register(subparsers) -> None:
     p.add_argument("scored", type=Path, help="a file written by `triage score` (.csv .xlsx .jsonl .parquet)")
     p.add_argument("--out", type=Path, required=True, help="folder for the report (created)")
     p.add_argument("--date-column", help="column with the date of each feedback, for the trend (day/week/month by span)")
-    p.add_argument("--by", help="column whose values to compare, e.g. channel or branch")
-    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    p.add_argument("--prefix", default="", help="the --prefix the file was scored with")
+    p.add_argument("--by", help="column whose values to compare, e.g. channel or branch (a field mapped with "
+                                "`triage score --map channel=渠道` may be named by its field)")
+    p.add_argument("--text-column", help="column holding the text (default: as `triage score` recorded in "
+                                         "SCORED.score.json, else text)")
+    p.add_argument("--prefix", help="the --prefix the file was scored with (default: as recorded, else none)")
     p.add_argument("--encoding", default="auto", help="CSV/JSONL encoding (default: auto)")
     p.add_argument("--top-terms", type=int, default=10, help="terms per category and matrix cell (default 10)")
     p.add_argument("--quotes", type=int, default=3, help="quotes per category and matrix cell (default 3)")

@@ -56,6 +56,7 @@ from classifier.errors import (
 from classifier.labels import DISPLAY_ZH, HEADS, LABELS
 
 CHECKPOINT_SUFFIX = ".partial.jsonl"
+SIDECAR_SUFFIX = ".score.json"
 CHECKPOINT_VERSION = 1
 OUTPUT_LABELS = ("en", "zh")
 
@@ -140,6 +141,39 @@ def checkpoint_path(output: str | Path) -> Path:
     return output.with_name(output.name + CHECKPOINT_SUFFIX)
 
 
+def sidecar_path(output: str | Path) -> Path:
+    """``OUT.score.json`` beside a scored file: how it was scored (see :func:`write_sidecar`)."""
+    output = Path(output)
+    return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(output_path: str | Path, table: "InputTable", options: ScoreOptions, summary: ScoreSummary) -> Path:
+    """Record beside the output what later commands must otherwise be told again.
+
+    ``triage report`` reads it so that an analyst who scored with ``--map text=客户意见`` or
+    ``--map channel=渠道`` does not repeat ``--text-column 客户意见`` and can say ``--by channel``;
+    ``triage score-merge`` reads the parts' record counts to name the rows of a missing shard.
+    """
+    path = sidecar_path(output_path)
+    record = {
+        "written_by": "triage score", "output": Path(output_path).name, "text_column": table.text_column,
+        "id_column": table.id_column, "prefix": options.prefix, "labels": options.labels,
+        "column_map": dict(table.mapping), "summary": summary.to_dict(),
+    }
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def read_sidecar(scored: str | Path) -> dict[str, Any] | None:
+    """The record :func:`write_sidecar` left beside ``scored``, or None (none, or unreadable: a
+    scored file stays usable without it, with the columns given on the command line)."""
+    try:
+        record = json.loads(sidecar_path(scored).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("written_by") == "triage score" else None
+
+
 def score_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -174,6 +208,7 @@ def score_file(
         write_output(table, done, output_path, options, summary)
         checkpoint.unlink()
     summary.seconds = round(time.perf_counter() - start, 3)
+    write_sidecar(output_path, table, options, summary)
     return summary
 
 
@@ -472,6 +507,7 @@ def merge_shards(parts: Sequence[str | Path], output_path: str | Path, prefix: s
     row_column = prefix + "row"
     rows: list[dict] = []
     columns: dict[str, None] = {}
+    sidecars = [s for s in map(read_sidecar, parts) if s is not None]
     for part in parts:
         for line, record, problem in read_records(part, {"row": row_column}):
             if problem is not None:
@@ -485,11 +521,19 @@ def merge_shards(parts: Sequence[str | Path], output_path: str | Path, prefix: s
     rows.sort(key=lambda r: r[row_column])
     numbers = [r[row_column] for r in rows]
     duplicates = sorted({n for n, m in zip(numbers, numbers[1:]) if n == m})
-    missing = sorted(set(range(1, (numbers[-1] if numbers else 0) + 1)) - set(numbers))
+    # The input's record count, as the shards' sidecars recorded it: without it a missing last shard
+    # (whose rows include the file's last) could only be counted up to the highest row present.
+    records = [s["summary"].get("input_records") for s in sidecars if isinstance(s.get("summary"), dict)]
+    total = records[0] if records and len(set(records)) == 1 and isinstance(records[0], int) else 0
+    missing = sorted(set(range(1, max(total, numbers[-1] if numbers else 0) + 1)) - set(numbers))
     if duplicates or missing:
         raise ShardMismatch(
             f"the parts do not add up to one file: {len(missing)} rows missing, {len(duplicates)} rows twice",
             details={"missing_rows": missing[:50], "duplicate_rows": duplicates[:50]},
         )
     write_table(output_path, rows, list(columns))
+    if sidecars:  # how the parts were scored, for `triage report` on the merged file
+        merged = {k: v for k, v in sidecars[0].items() if k != "summary"}
+        merged.update(output=Path(output_path).name, merged_from=[str(p) for p in parts])
+        sidecar_path(output_path).write_text(json.dumps(merged, ensure_ascii=False, indent=1), encoding="utf-8")
     return len(rows)

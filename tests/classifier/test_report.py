@@ -145,3 +145,27 @@ def test_plotting_stays_out_of_the_runtime_the_scorer_and_the_service():
             "from classifier.cli import build_parser; build_parser()\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_the_report_remembers_how_the_file_was_scored(tmp_path, capsys):
+    """`score --map text=客户意见 --map channel=渠道` then `report --by channel`: the report reads the
+    mapping `triage score` recorded beside its output (SCORED.score.json) instead of failing with E234."""
+    src = tmp_path / "导出.csv"
+    rows = [{"编号": str(i), "客户意见": TEXTS[i % len(TEXTS)], "渠道": ["app", "电话"][i % 2]} for i in range(8)]
+    write_table(src, rows, ["编号", "客户意见", "渠道"])
+    out = tmp_path / "scored.xlsx"
+    argv = ["score", str(src), "--out", str(out), "--bundle", str(TINY), "--quiet", "--labels", "zh",
+            "--map", "text=客户意见", "--map", "channel=渠道", "--map", "id=编号"]
+    assert main(argv) == 0, capsys.readouterr().err
+    recorded = json.loads((tmp_path / "scored.xlsx.score.json").read_text(encoding="utf-8"))
+    assert recorded["text_column"] == "客户意见" and recorded["column_map"]["channel"] == "渠道"
+    capsys.readouterr()
+
+    assert main(["report", str(out), "--out", str(tmp_path / "report"), "--by", "channel"]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text(encoding="utf-8"))
+    assert {r["segment"]: r["volume"] for r in summary["segments"]["rows"]} == {"app": 4, "电话": 4}
+
+    # Without the record the same command says what is missing (the old behaviour, still clear).
+    (tmp_path / "scored.xlsx.score.json").unlink()
+    assert main(["report", str(out), "--out", str(tmp_path / "report2"), "--by", "channel"]) == 1
+    assert "[E234]" in capsys.readouterr().err

@@ -273,6 +273,10 @@ def test_shard_outputs_merge_back_in_input_order(parts, tmp_path, capsys):
     with pytest.raises(ShardMismatch) as info:
         merge_shards(outs[:2], tmp_path / "x.jsonl")  # a shard is missing
     assert info.value.details["missing_rows"] == [3, 6, 9]
+    with pytest.raises(ShardMismatch) as info:  # the missing shard holds the last row: known from the sidecars
+        merge_shards(outs[1:], tmp_path / "x.jsonl")
+    assert info.value.details["missing_rows"] == [1, 4, 7, 10]  # was [1, 4, 7]: counted up to the highest present
+    assert json.loads((tmp_path / "merged.jsonl.score.json").read_text(encoding="utf-8"))["text_column"] == "text"
     with pytest.raises(ShardMismatch) as info:
         merge_shards([*outs, outs[0]], tmp_path / "x.jsonl")  # one given twice
     assert info.value.details["duplicate_rows"] == [1, 4, 7, 10]
