@@ -178,6 +178,12 @@ class NotAScoredFile(DataError):
     code = "E234"
 
 
+class SheetNotFound(DataError):
+    """``--sheet`` names no sheet of the workbook; the message lists the sheets there are."""
+
+    code = "E235"
+
+
 # --- E3xx: configuration -----------------------------------------------------------------
 class ConfigError(TriageError):
     code = "E300"
@@ -245,6 +251,19 @@ class YearAlreadyScheduled(CalendarError):
 # --- E4xx: optional dependencies -----------------------------------------------------------
 class MissingDependency(TriageError, ImportError):
     code = "E400"
+
+
+class RayClusterNotFound(TriageError):
+    """``--address auto`` (or ``RAY_ADDRESS=auto``) and no Ray cluster runs on this machine."""
+
+    code = "E410"
+
+
+class RayAddressUnreachable(TriageError):
+    """Nothing answers at the Ray address given (a wrong host or port, a firewall, the wrong form):
+    said within seconds instead of Ray's minutes of retries."""
+
+    code = "E411"
 
 
 def require(module: str, extra: str):

@@ -78,6 +78,7 @@ class ScoreOptions:
     encoding: str = "auto"  # CSV/JSONL: "auto" (BOM, UTF-8, else detected) or a codec name
     column_map: tuple[tuple[str, str], ...] = ()  # --map pairs as given (see classifier.batch.columns)
     labels: str = "en"  # "zh": Chinese label names in the output (产品及服务质量, 负面, 紧急且重要…)
+    sheet: str | None = None  # a workbook's sheet; None: the first whose header row holds the text column
 
     def __post_init__(self) -> None:
         k, n = self.shard
@@ -248,7 +249,11 @@ def read_input(path: Path, options: ScoreOptions) -> InputTable:
     """This shard's rows and the input's columns; every record of the file is counted in ``stats``."""
     k, n = options.shard
     stats = ReadStats()
-    records = list(read_records(path, encoding=options.encoding, stats=stats))
+    # The text column as the file names it (--map in either direction, else --text-column): what a
+    # workbook's sheet and header row are recognised by.
+    named = [b if a == "text" else a for a, b in options.column_map if "text" in (a, b)] or [options.text_column]
+    records = list(read_records(path, encoding=options.encoding, stats=stats, sheet=options.sheet,
+                                header_has=named[:1]))
     columns: dict[str, None] = {}
     for _line, record, _problem in records:
         if record is not None:
@@ -257,9 +262,12 @@ def read_input(path: Path, options: ScoreOptions) -> InputTable:
     text_column = mapping.get("text", options.text_column)
     id_column = mapping.get("id", options.id_column)
     if file_format(path) != "jsonl" and columns and text_column not in columns:  # nothing can be scored
-        raise UnscorableFile(f"{path}: line {stats.header_lines or 1}: text: column {text_column!r} not found "
-                             f"(columns: {', '.join(sorted(columns))}); name it with --text-column or --map text=COLUMN",
-                             details={"line": stats.header_lines or 1})
+        where = f"sheet {stats.sheet!r} " if stats.sheets else ""
+        sheets = (f"; the workbook's sheets: {', '.join(stats.sheets)} (choose one with --sheet)"
+                  if stats.sheets and len(stats.sheets) > 1 else "")
+        raise UnscorableFile(f"{path}: {where}line {stats.header_lines or 1}: text: column {text_column!r} not found "
+                             f"(columns: {', '.join(columns)}); name it with --text-column or --map text=COLUMN{sheets}",
+                             details={"line": stats.header_lines or 1, "sheets": stats.sheets or []})
     rows: list[_Row] = []
     for index, (line, record, problem) in enumerate(records):
         if index % n != k - 1:

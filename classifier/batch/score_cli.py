@@ -39,6 +39,8 @@ def register(subparsers) -> None:
                    help="read FIELD (text, id, received_at, or a metadata key the rules use: channel, customer_tier, amount) from "
                         "the file's COLUMN, repeatable: --map channel=渠道 --map customer_tier=客户等级 "
                         "(COLUMN=FIELD is understood too)")
+    p.add_argument("--sheet", help="Excel: the sheet to score (default: the first whose header row holds the text "
+                                   "column; title and empty rows above the header are skipped)")
     p.add_argument("--encoding", default="auto",
                    help="CSV/JSONL encoding: auto (BOM, UTF-8, else detected: GBK/GB18030, UTF-16, …; the default) "
                         "or a codec name such as gb18030, gbk, utf-16, big5")
@@ -57,6 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("--routing-config", type=Path, default=default_routing_config(),
                    help="routing rules (default: TRIAGE_ROUTING_CONFIG, else the shipped configs/routing.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--verbose", action="store_true", help="with --engine ray: Ray's own log lines and progress bars too")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process (default); ray: an actor pool on Ray (pip install 'feedback-triage[distributed]')")
     p.add_argument("--address", help="with --engine ray: the cluster (ray://HOST:10001, auto); default RAY_ADDRESS, "
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     options = ScoreOptions(
         text_column=args.text_column, id_column=args.id_column, shard=parse_shard(args.shard),
         chunk_size=args.chunk_size, scores=args.scores, prefix=args.prefix, encoding=args.encoding,
-        column_map=tuple(args.column_map), labels=args.labels,
+        column_map=tuple(args.column_map), labels=args.labels, sheet=args.sheet,
     )
     if args.engine == "ray":
         return _run_ray(args, options)
@@ -159,7 +162,7 @@ def _run_ray(args: argparse.Namespace, options) -> int:  # noqa: ANN001 - classi
 
     if args.resume:
         raise ScoreOptionError("--resume is for the local engine; a Ray run scores the whole file again")
-    started = init_ray(args.address)
+    started = init_ray(args.address, verbose=args.verbose)
     try:
         summary = score_file_ray(args.input, args.out, args.bundle, args.priority_config, args.routing_config, options,
                                  actors=args.actors, progress=None if args.quiet else ProgressLine())

@@ -43,6 +43,8 @@ from classifier.errors import (
     DataError,
     FileAccessError,
     RunawayQuote,
+    ScoreOptionError,
+    SheetNotFound,
     UnknownEncoding,
     UnsupportedFormat,
     require,
@@ -77,6 +79,8 @@ class ReadStats:
     blank_lines: int = 0  # skipped blank lines / rows
     records: int = 0  # records yielded: rows and row problems (header problems excluded)
     record_lines: int = 0  # physical lines those records span
+    sheets: list[str] | None = None  # a workbook's sheet names, in order
+    sheet: str | None = None  # the sheet read
 
     @property
     def accounted(self) -> bool:
@@ -101,6 +105,8 @@ def read_records(
     required: Mapping[str, str] | Sequence[str] = (),
     encoding: str = "utf-8",
     stats: ReadStats | None = None,
+    sheet: str | None = None,
+    header_has: Sequence[str] = (),
 ) -> Record:
     """Every row of a table file as a dict keyed by column name (JSON key for JSONL).
 
@@ -111,6 +117,8 @@ def read_records(
 
     ``encoding`` applies to CSV and JSONL: a codec name, ``"utf-8"`` (a BOM allowed) or ``"auto"``
     (see :func:`decode_text`). ``stats``, when given, is filled in while the records are read.
+    ``sheet`` and ``header_has`` apply to workbooks: the sheet to read, and the columns whose sheet
+    and header row to look for when no sheet is named (:func:`_excel_records`).
     """
     path = Path(path)
     fmt = file_format(path)
@@ -118,11 +126,15 @@ def read_records(
         raise DataError(f"{path}: no such file")
     fields = dict(required) if isinstance(required, Mapping) else {c: c for c in required}
     stats = stats if stats is not None else ReadStats()
+    if sheet is not None and fmt != "excel":
+        raise ScoreOptionError(f"--sheet is for Excel workbooks (.xlsx); {path.name} is not one")
     if fmt in ("csv", "jsonl"):
         text, stats.encoding, stats.encoding_detected = decode_text(path, encoding)
         reader = _csv_records if fmt == "csv" else _jsonl_records
         return reader(path, text, fields, stats)
-    return {"excel": _excel_records, "parquet": _parquet_records}[fmt](path, fields, stats)
+    if fmt == "excel":
+        return _excel_records(path, fields, stats, sheet, header_has)
+    return _parquet_records(path, fields, stats)
 
 
 _DATE_TIME = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]+(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2}))?)?")
@@ -376,28 +388,98 @@ def _csv_records(path: Path, text: str, required: dict[str, str], stats: ReadSta
     yield from _table_records(header, body(), required, header_line=1, stats=stats)
 
 
-def _excel_records(path: Path, required: dict[str, str], stats: ReadStats) -> Record:
+# How far down a sheet its header row is looked for (title rows, blank rows, a group header above).
+HEADER_SEARCH_ROWS = 20
+
+
+def _excel_records(path: Path, required: dict[str, str], stats: ReadStats, sheet: str | None = None,
+                   header_has: Sequence[str] = ()) -> Record:
+    """A workbook's rows, as real exports come: the sheet is ``sheet``, else the first sheet whose
+    header row holds every column of ``header_has`` (or of ``required``), so that a cover or notes
+    sheet first is passed over; the header row is the first of the top rows that holds them (else
+    the first non-blank row), so that title rows, empty rows and a group header above are skipped.
+
+    A header cell left empty by a merge (a name merged down over two header rows keeps its value in
+    the top cell only) takes the nearest name above it in the same column. openpyxl's read-only
+    mode, which keeps a 100,000-row export out of memory, does not say which cells are merged;
+    this covers the merged header shapes exports have without loading the whole workbook.
+    """
     openpyxl = require("openpyxl", "batch")
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # a corrupt or mislabelled file: zipfile, XML and openpyxl errors alike
         raise DataError(f"{path}: cannot read as an Excel workbook: {exc}") from None
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
+        names = list(workbook.sheetnames)
+        stats.sheets = names
+        wanted = {str(c) for c in (header_has or required.values()) if c}
+        if sheet is not None:
+            if sheet not in names:
+                raise SheetNotFound(f"{path}: no sheet {sheet!r} (sheets: {', '.join(names) or 'none'})",
+                                    details={"sheets": names})
+            chosen = [(sheet, _find_header(workbook[sheet], wanted))]
+        else:
+            chosen = []
+            for name in names:
+                found = _find_header(workbook[name], wanted)
+                if found is not None and found[2]:  # this sheet's header row holds the wanted columns
+                    chosen = [(name, found)]
+                    break
+            if not chosen:  # none does: the first sheet with any rows, so the caller's error names its columns
+                chosen = [next(((n, f) for n in names if (f := _find_header(workbook[n], set())) is not None),
+                               (names[0] if names else "", None))]
+        stats.sheet, found = chosen[0]
+        if found is None:
             return
-        stats.header_lines = 1
+        header_row, header, _ = found
+        stats.header_lines = header_row
+        rows = workbook[stats.sheet].iter_rows(min_row=header_row + 1, values_only=True)
 
         def body() -> Body:
-            for n, values in enumerate(rows, 2):
+            for n, values in enumerate(rows, header_row + 1):
                 stats.lines = n
                 yield n, 1, list(values), None
 
-        stats.lines = 1
-        yield from _table_records(list(header), body(), required, header_line=1, stats=stats)
+        stats.lines = header_row
+        yield from _table_records(header, body(), required, header_line=header_row, stats=stats)
     finally:
         workbook.close()
+
+
+def _find_header(worksheet: Any, wanted: set[str]) -> tuple[int, list, bool] | None:
+    """``(row number, header cells, holds every wanted name)`` of the sheet's header row, or None
+    for a sheet without a non-blank row in its top rows.
+
+    A header of two rows (a group name merged across columns above, names merged down beside it)
+    ends on the lower row: a row below the one holding the wanted names whose wanted cells are empty
+    (merged down) and which names a column the row above left empty (under the group name) is a
+    continuation, and its names win where it has them.
+    """
+    def clean(values: Sequence[Any]) -> list[Any]:
+        return [None if is_missing(v) or (isinstance(v, str) and not v.strip()) else v for v in values]
+
+    top = [clean(v) for v in worksheet.iter_rows(max_row=HEADER_SEARCH_ROWS, values_only=True)]
+    above: dict[int, Any] = {}  # column → the nearest name above, for cells a merge left empty
+    first: tuple[int, list] | None = None
+    for n, cells in enumerate(top, 1):
+        if not any(c is not None for c in cells):
+            continue
+        if first is None:
+            first = (n, cells)
+        filled = [c if c is not None else above.get(i) for i, c in enumerate(cells)]
+        present = {str(c).strip() for c in filled if c is not None}
+        if wanted and wanted <= present:
+            at = {i for i, c in enumerate(filled) if c is not None and str(c).strip() in wanted}
+            while n < len(top) and all(i >= len(top[n]) or top[n][i] is None for i in at) and any(
+                    c is not None and (i >= len(filled) or filled[i] is None) for i, c in enumerate(top[n])):
+                # (the row below fills a gap of the header: not a first data row whose text is empty)
+                below = top[n]
+                filled = [below[i] if i < len(below) and below[i] is not None else (filled[i] if i < len(filled) else None)
+                          for i in range(max(len(filled), len(below)))]
+                n += 1
+            return n, filled, True
+        above.update({i: c for i, c in enumerate(cells) if c is not None})
+    return (first[0], first[1], not wanted) if first else None
 
 
 def _parquet_records(path: Path, required: dict[str, str], stats: ReadStats) -> Record:

@@ -223,3 +223,81 @@ def test_deadlines_count_from_the_received_time_when_the_file_has_one(parts, tmp
     assert first["resolve_by"] in ("2025-10-15 23:59+08:00", "2025-10-22 23:59+08:00")
     assert second["resolve_by"] in ("2025-10-14 23:59+08:00", "2025-10-21 23:59+08:00")  # 10-01..08 are holidays
     assert third["resolve_by"] == "" and third["priority_level"] and third["error"] == ""  # scored, no wrong deadline
+
+
+# --- workbooks as exports make them ------------------------------------------------------------
+def _cover_sheet(book) -> None:
+    cover = book.active
+    cover.title = "封面"
+    cover["A1"], cover["A2"] = "2026年11月客户意见汇总", "制表：客服中心"
+
+
+def test_a_workbook_with_a_cover_sheet_first_is_read_from_the_sheet_with_the_text_column(parts, tmp_path, capsys):
+    src, out = tmp_path / "导出.xlsx", tmp_path / "out.csv"
+    book = openpyxl.Workbook()
+    _cover_sheet(book)
+    data = book.create_sheet("数据")
+    data.append(["编号", "客户意见", "渠道"])
+    for row in ROWS:
+        data.append(list(row))
+    book.create_sheet("说明")["A1"] = "字段说明"
+    book.save(src)
+
+    summary = score(parts, src, out, column_map=(("text", "客户意见"), ("id", "编号"), ("channel", "渠道")))
+    assert summary.scored == 3 and summary.accounted
+    assert [r["客户意见"] for r in read_csv(out)] == [r[1] for r in ROWS]
+
+    # --sheet names it; a sheet that is not there lists those that are; the wrong sheet says which ones exist
+    assert main(["score", str(src), "--out", str(tmp_path / "o2.csv"), "--sheet", "数据", "--map", "text=客户意见",
+                 "--bundle", str(TINY), "--quiet", *CONFIGS]) == 0
+    capsys.readouterr()
+    assert main(["score", str(src), "--out", str(tmp_path / "o3.csv"), "--sheet", "Sheet1", "--map", "text=客户意见",
+                 "--bundle", str(TINY), "--quiet", *CONFIGS]) == 1
+    err = capsys.readouterr().err
+    assert "[E235]" in err and "封面, 数据, 说明" in err
+    assert main(["score", str(src), "--out", str(tmp_path / "o4.csv"), "--map", "text=意见",
+                 "--bundle", str(TINY), "--quiet", *CONFIGS]) == 1
+    err = capsys.readouterr().err
+    assert "[E232]" in err or "[E222]" in err
+    assert main(["score", str(src), "--out", str(tmp_path / "o5.csv"), "--text-column", "意见",
+                 "--bundle", str(TINY), "--quiet", *CONFIGS]) == 1
+    err = capsys.readouterr().err
+    assert "[E222]" in err and "封面, 数据, 说明" in err and "--sheet" in err
+
+
+def test_a_workbook_with_an_empty_first_row_a_title_and_a_merged_two_row_header(parts, tmp_path):
+    """Row 1 empty; row 2 a title merged across; rows 3-4 the header: 编号 and 客户意见 merged down over
+    both rows, 客户信息 merged across above 渠道 and 客户等级; data from row 5."""
+    src, out = tmp_path / "导出.xlsx", tmp_path / "out.csv"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet["A2"] = "2026年11月客户意见"
+    sheet.merge_cells("A2:D2")
+    sheet["A3"], sheet["B3"], sheet["C3"] = "编号", "客户意见", "客户信息"
+    sheet.merge_cells("A3:A4")
+    sheet.merge_cells("B3:B4")
+    sheet.merge_cells("C3:D3")
+    sheet["C4"], sheet["D4"] = "渠道", "客户等级"
+    for i, (id_, text, channel) in enumerate(ROWS, 5):
+        sheet.append([id_, text, channel, "vip" if i == 5 else "普通"])
+    book.save(src)
+
+    summary = score(parts, src, out, column_map=(("text", "客户意见"), ("id", "编号"), ("channel", "渠道"),
+                                                 ("customer_tier", "客户等级")))
+    assert summary.scored == 3 and summary.rows == 3 and summary.accounted, summary
+    rows = read_csv(out)
+    assert list(rows[0])[:4] == ["编号", "客户意见", "渠道", "客户等级"]
+    assert [(r["编号"], r["客户意见"], r["渠道"]) for r in rows] == list(ROWS)
+    assert [r["row"] for r in rows] == ["1", "2", "3"]
+
+    # An empty text in the first data row stays a data row (E210), not a second header row.
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append([])
+    sheet.append(["编号", "客户意见", "渠道"])
+    sheet.append(["1", None, "app"])
+    sheet.append(["2", "花呗怎么还款", "app"])
+    book.save(src)
+    summary = score(parts, src, out, column_map=(("text", "客户意见"),))
+    assert (summary.rows, summary.scored, summary.errors) == (2, 1, 1) and summary.accounted
+    assert read_csv(out)[0]["error"].startswith("E210")
