@@ -35,6 +35,6 @@ def test_text_without_personal_data_is_unchanged(text):
 @pytest.mark.parametrize("form, text, secrets", CORPUS, ids=[c[0] for c in CORPUS])
 def test_masks_keep_the_rest_of_the_text(form, text, secrets):
     masked = mask_text(text)
-    if "@" not in text and "＠" not in text:  # e-mail masks shorten the local part
+    if not any(at in text for at in ("@", "＠", "[at]", "(at)")):  # e-mail masks shorten the local part
         assert len(masked) == len(text)
     assert masked != text
