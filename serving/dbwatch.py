@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Engine, event, exc
@@ -34,16 +35,25 @@ class Activity:
     """Per request: when its oldest open database connection was checked out (monotonic), and
     whether the request was given up (its late work then rolls back instead of committing)."""
 
-    __slots__ = ("since", "open", "abandoned")
+    __slots__ = ("since", "open", "abandoned", "commit")
 
     def __init__(self) -> None:
         self.since: float | None = None
         self.open = 0
         self.abandoned = False
+        # The request's write job on the group-commit writer (serving/pipeline.py), once queued:
+        # the deadline may answer only if it can still cancel it (a started write is answered by
+        # its outcome, so a committed row never gets a 503).
+        self.commit: Future | None = None
 
     def stalled_for(self, now: float | None = None) -> float:
         since = self.since
         return 0.0 if since is None else (now or time.monotonic()) - since
+
+
+def current() -> Activity | None:
+    """The current request's activity (None outside a request)."""
+    return _activity.get()
 
 
 def begin_request() -> tuple[Activity, contextvars.Token]:

@@ -173,6 +173,11 @@ class TriageMiddleware:
                                          details={"timeout_seconds": self.request_timeout})
             else:
                 continue
+            if activity.commit is not None and not activity.commit.cancel():
+                # Its write has started (or committed): the outcome is the answer, never a
+                # 503/504 for a committed row (serving/pipeline.py bounds that wait).
+                await task
+                return None
             activity.abandoned = True  # its late transaction rolls back (serving/dbwatch.py)
             task.add_done_callback(_consume)
             task.cancel()

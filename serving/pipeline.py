@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from classifier.errors import TriageError
 from classifier.labels import HEADS
-from serving import idempotency, store
+from serving import dbwatch, idempotency, store
 from serving.errors import DatabaseUnavailable
 from classifier.pii import mask_text, mask_value
 from serving.services import Services
@@ -49,8 +50,17 @@ async def classify(
         if stored is not None:
             return stored
     texts = [item.text for item in items]
-    # In parts, in turn with other keys' requests (serving/batcher.py); per key in-flight cap.
-    predictions = await services.batcher.process_async(texts, client=key_id)
+    # Masking runs in a worker thread, alongside the model, so the request deadline
+    # (serving/middleware.py) can fire while it runs: on the event loop it would hold every
+    # request, the deadline included, until it finished. Its cost is linear and bounded per text
+    # (classifier/pii.py).
+    masking = asyncio.ensure_future(run_in_threadpool(_masked, items))
+    try:
+        # In parts, in turn with other keys' requests (serving/batcher.py); per key in-flight cap.
+        predictions = await services.batcher.process_async(texts, client=key_id)
+    except BaseException:
+        masking.cancel()
+        raise
     versions = _versions(predictions)
     if len(versions) > 1:  # its batches straddled a model reload: score it again on one model
         predictions = await services.batcher.process_async(texts, client=key_id)
@@ -59,7 +69,8 @@ async def classify(
     now = datetime.now(timezone.utc)
     metrics = services.metrics
     results, rows = [], []
-    for item, pred in zip(items, predictions):
+    masked = await masking
+    for item, pred, (text_masked, masked_meta) in zip(items, predictions, masked):
         heads = {h: _head(pred.heads[h]) for h in HEADS}
         category, sentiment, urgency = (heads[h]["label"] for h in HEADS)
         secondary = pred.category_secondary
@@ -83,13 +94,14 @@ async def classify(
             "needs_review": bool(pred.needs_review),
             "review_reasons": list(getattr(pred, "review_reasons", [])),
         })
-        masked_meta = _clean_value(mask_value(metadata))
         channel = masked_meta.get("channel")
         rows.append({
             "request_id": request_id,
-            "item_id": _clean(mask_text(item.id)),  # ticket ids sometimes are phone numbers
+            # The caller's id, as sent: an identifier, not text (masking it merged distinct ids
+            # and exported ids nobody sent; docs/integrators.md says what is masked).
+            "item_id": _clean(item.id),
             "api_key_id": key_id,
-            "text_masked": _clean(mask_text(item.text)),
+            "text_masked": text_masked,
             "metadata": masked_meta,  # rows are keyed by column name (store.save_classifications)
             "predictions": {**heads, "category_secondary": secondary, "review_heads": list(getattr(pred, "review_heads", [])),
                             "review_reasons": list(getattr(pred, "review_reasons", []))},
@@ -118,10 +130,7 @@ async def classify(
                                       store.to_storage(now), timedelta(seconds=services.settings.idempotency_window_seconds)))
     timeout = services.settings.db_timeout_seconds
     try:
-        # Bounded: a frozen database must not hold the request. If the write has not started by
-        # then it is dropped (the batcher skips cancelled jobs); if it has, it may still commit,
-        # which is what the Idempotency-Key retry covers.
-        await asyncio.wait_for(services.writer.process_async(rows), timeout)
+        await _store(services, rows, timeout)
     except asyncio.TimeoutError:
         log.warning("storing %d results timed out after %.1fs", len(rows), timeout)
         raise DatabaseUnavailable("the database did not answer in time; retry later (with the same Idempotency-Key)",
@@ -147,6 +156,38 @@ async def classify(
     return payload
 
 
+async def _store(services: Services, rows: list[Any], timeout: float) -> None:
+    """Write ``rows`` (one job of the group-commit writer); the answer agrees with the database.
+
+    A timeout may only fire before the write starts: a job still queued at ``timeout`` is
+    cancelled (the writer never runs it) and the caller gets 503 with nothing stored. A job under
+    way is waited for, and its outcome is the answer: committed is 200, whatever the clock says
+    (answering 503 there left committed rows behind a 503, and a client retrying without a key
+    stored them twice). The writer gives a started write only the time left to its earliest
+    deadline to wait for SQLite's lock (``store.WriteDeadline``), so on SQLite the whole wait stays
+    within ``timeout`` (plus the commit itself); only a server that stops answering mid-write
+    (frozen PostgreSQL) can hold it longer, and that wait ends at a second ``timeout``
+    (``asyncio.TimeoutError``: the outcome is then unknown, which the Idempotency-Key covers).
+
+    The request deadline (serving/middleware.py) follows the same rule through
+    ``dbwatch.Activity.commit``: it cancels the job if it can, else waits for it."""
+    job = services.writer.submit([*rows, store.WriteDeadline(time.monotonic() + timeout)])
+    activity = dbwatch.current()
+    if activity is not None:
+        activity.commit = job
+    outcome = asyncio.wrap_future(job)
+    outcome.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if nobody waits
+    try:
+        await asyncio.wait_for(asyncio.shield(outcome), timeout)
+    except asyncio.TimeoutError:
+        if job.cancel():
+            raise  # still queued: it will never be written
+        await asyncio.wait_for(asyncio.shield(outcome), timeout)
+    except asyncio.CancelledError:
+        job.cancel()  # the request was given up: drop the write if it has not started
+        raise
+
+
 async def _stored_response(services: Services, key_id: int, idempotent: tuple[str, str]) -> dict[str, Any] | None:
     key, digest = idempotent
     since = store.to_storage(datetime.now(timezone.utc)) - timedelta(seconds=services.settings.idempotency_window_seconds)
@@ -154,6 +195,12 @@ async def _stored_response(services: Services, key_id: int, idempotent: tuple[st
     if record is None:
         return None
     return {**idempotency.replay(record, digest), "_replayed": True}
+
+
+def _masked(items: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Per item, the text and the metadata as stored: personal data masked in the text and in
+    metadata values; metadata keys kept as sent (names, not text)."""
+    return [(_clean(mask_text(item.text)), _clean_value(mask_value(item.metadata or {}))) for item in items]
 
 
 def _versions(predictions: Sequence[Any]) -> set[str]:

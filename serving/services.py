@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from functools import partial
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class Services:
             process_alone=partial(_predict_alone, model, metrics) if solo else None,
         )
         writer = MicroBatcher(
-            lambda rows: _save(engine, rows),
+            lambda rows: _save(engine, rows, settings.db_timeout_seconds),
             # A request's rows are one job and never split, so one request is all or nothing.
             max_size=max(4096, settings.max_batch_items),
             max_wait_ms=0,
@@ -149,16 +150,38 @@ def _predict_alone(model: ModelSlot, metrics: Metrics, texts: list[str]) -> list
     return model.predict(texts, solo=True)
 
 
-def _save(engine: Engine, rows: list[Any]) -> list[None]:
-    """One transaction: the classification rows and any idempotency records among them."""
+def _save(engine: Engine, rows: list[Any], lock_timeout: float) -> list[None]:
+    """One transaction: the classification rows and any idempotency records among them.
+
+    On SQLite the wait for the write lock is cut to the time left before the earliest
+    ``store.WriteDeadline`` among the rows (at least 1 ms; ``lock_timeout`` without one): a
+    started write either gets the lock while its requests still wait, or fails ("database is
+    locked") and they are told nothing was stored (serving/pipeline.py)."""
+    deadlines = [r.at for r in rows if isinstance(r, store.WriteDeadline)]
     entries = [r for r in rows if isinstance(r, idempotency.Entry)]
-    if not entries:
-        store.save_classifications(engine, rows)
-    else:
-        with engine.begin() as conn:
-            store.save_classifications(engine, [r for r in rows if not isinstance(r, idempotency.Entry)], conn=conn)
-            idempotency.store(conn, entries)
+    items = [r for r in rows if not isinstance(r, (idempotency.Entry, store.WriteDeadline))]
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: a statement here would begin SQLAlchemy's transaction
+            left = min(deadlines) - time.monotonic() if deadlines else lock_timeout
+            _busy_timeout(conn, left)
+        try:
+            with conn.begin():
+                store.save_classifications(engine, items, conn=conn)
+                if entries:
+                    idempotency.store(conn, entries)
+        finally:
+            if sqlite:
+                _busy_timeout(conn, lock_timeout)
     return [None] * len(rows)
+
+
+def _busy_timeout(conn: Any, seconds: float) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={max(1, int(seconds * 1000))}")
+    finally:
+        cursor.close()
 
 
 class BoundedProbe:

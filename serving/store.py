@@ -27,6 +27,16 @@ def from_storage(dt: datetime) -> datetime:
     return dt.replace(tzinfo=timezone.utc)
 
 
+@dataclass(frozen=True)
+class WriteDeadline:
+    """Rides with a request's rows to the group-commit writer: ``at`` (``time.monotonic()``) is
+    when the request stops waiting. The writer lets a transaction wait for SQLite's write lock only
+    until the earliest deadline of its requests (serving/services.py), so a write that started in
+    time cannot commit long after its request was answered."""
+
+    at: float
+
+
 def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None) -> None:
     """Insert rows, keyed by the table's column names, in one transaction (all or nothing): one
     request's, or several requests' together when the service groups concurrent writes (group commit).
