@@ -4,6 +4,8 @@ Hostile texts are the shapes that made the old masker super-linear (digit groups
 separators, long runs of candidate characters before an at-sign, street words followed by units,
 name cues in a row); normal text is feedback with personal data in it. Masking is linear when the
 ms/KB column stays flat from 1 to 100 KB: the last column is each size's ms/KB over the 1 KB one.
+Times are this process's CPU time (best of ``--repeat``), so other work on a shared machine does
+not move them; wall-clock time differs by the machine's load only.
 
     PYTHONPATH=. python bench/bench_pii.py [--sizes 1,10,100] [--repeat 3]
 """
@@ -43,9 +45,9 @@ def make(unit: str, kb: int) -> str:
 def per_kb(text: str, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         mask_text(text)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best * 1000 / (len(text.encode("utf-8")) / 1024)
 
 

@@ -359,16 +359,20 @@ _SURNAMES = frozenset(
 # Surnames that are also everyday function words: read as a surname only where a cue says a
 # name follows (我叫于丽), never before a bare title ("我和经理沟通", "向女士致歉", "应先生要求").
 _FUNCTION_SURNAMES = frozenset("和于向应时全连成单明常安文方关司车华宁尚路谷古简项商荣查迟池师解")
+# Of those, the ones that are particles first of all: never a surname before a title (和客户经理,
+# 向女士致歉); the others are (方先生) unless they end a word (公司经理, 基金经理: _NOT_NAMES).
+_PARTICLE_SURNAMES = frozenset("和于向应时全连成单")
 # Titles and roles after a name: 王小明先生, 王先生, 陈阿姨, 张经理.
 _TITLES = ("先生", "女士", "小姐", "阿姨", "师傅", "经理", "老师", "大爷", "大妈", "叔叔", "同志", "主任", "行长",
            "律师", "医生", "警官", "老板", "总监", "专员", "主管", "大姐", "大哥")
-_TITLE_RE = "|".join(_TITLES)
+_TITLE_RE = "|".join(_TITLES)  # not 总 (王总): as "always" it follows every other verb (登陆总闪退)
 # Words that introduce a name: 我叫…, 姓名：…, 持卡人…, 客户经理…, 柜员…
 _NAME_CUES = ("我叫", "我的名字是", "名字叫", "名字是", "叫做", "姓名", "本人", "联系人", "户名", "持卡人", "收款人",
               "付款人", "开户人", "借款人", "投诉人", "担保人", "申请人", "代理人", "经办人", "当事人", "客户", "客户经理",
               "理财经理", "大堂经理", "经理", "柜员", "业务员", "工作人员", "员工", "专员", "主管", "行长", "客服",
               "坐席", "催收员", "投资顾问", "顾问", "销售", "推销员", "同事", "老公", "老婆", "丈夫", "妻子", "儿子",
-              "女儿", "父亲", "母亲", "联系", "找", "叫")
+              "女儿", "父亲", "母亲", "名叫", "叫作", "收件人", "寄件人", "投保人",
+              "被保险人", "受益人", "法人", "法定代表人", "监护人", "签收人", "办理人", "贷款人", "还款人", "法人代表")
 _CUE_RE = re.compile(
     "(?P<cue>" + "|".join(sorted(_NAME_CUES, key=len, reverse=True)) + r")[:：\s]{0,2}(?:是|为|叫)?[:：\s]{0,2}"
 )
@@ -378,8 +382,19 @@ _AFTER_NAME = frozenset(
     "，,。.、；;：:！!？?）)」』”\"' \t\n的了是在说讲让要给把被和跟与也都就还又会已对向从为帮办告称答应承诺推荐"
     "反映投诉打来电话先女阿师经老同主行律医警身手卡住联号等您你我他她们"
 )
-# Characters that do not start a given name: 王某 is anonymous already; 张经理 is a title.
-_NOT_GIVEN = frozenset("某氏")
+# The most common given-name characters: after a weak cue (客户, 柜员…) a run of characters is
+# read as a name when it starts with one of these or is followed by what ends a name.
+_GIVEN_COMMON = frozenset(
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉力梅鹏飞斌宇浩凯健俊帆晨雪婷琳欣悦佳思雨嘉"
+    "子轩涵博瑞三四五六七八九一二小志永海波宁东春秋冬夏云峰龙凤慧颖倩晶燕莉丹亮林斌彬鑫淑珍贞莲琴惠芬芝萱"
+    "怡婉婕璐瑶雯蕾薇蓉菲岚琪娅妍彤宏伟成光荣庆福禄寿喜德义仁礼智信忠孝诚毅坚刚勤俭安康乐天振兴盛旺发财"
+    "金银宝珠玲珊瑾瑜璇晓晖昊昕阳旭日月星辰杰豪俊逸凡翔鸿鹤鹏博学士贤良君臣民生立新正清清泉江河湖川山石松柏"
+    "桃李梅竹菊兰荷莹丽娇媛嫣娴婧秀美艳芸芷若涵晗晴朗瀚浩然哲睿泽宸铭轩皓宇航远达"
+)
+# Characters that are not part of a given name: 王某 is anonymous already; particles, pronouns,
+# measure words and the characters of family titles (各位老板, 大爷大妈, 叫高么).
+_NOT_GIVEN = frozenset("某氏位个们不没么吗呢吧啊呀哦这那些各每该此其谁什怎与或及且都也还又再只被把让给对从于以所因"
+                       "虽曾将要会能需必得地爷妈姨叔婶哥姐弟妹叫说是")
 _CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 # Common words that look like a surname and a given name after a weak cue ("客户方面", "经理高兴").
 _NOT_NAMES = frozenset((
@@ -397,7 +412,7 @@ _NOT_NAMES = frozenset((
     "屈服", "解决", "解释", "艾滋", "时代", "农业", "农行", "司机", "古代", "吉林", "简历", "车主", "连锁", "麦当",
     "景区", "党员", "宫颈", "费用", "冷静", "席位", "卫生", "米饭", "柏林", "宗旨", "全国", "全款", "应用", "明细",
     "明确", "麻烦", "高度", "高效", "高价", "何时", "何况", "任意", "严重", "严格", "孔雀", "温度", "温馨", "和我", "和他", "和她", "池子", "查收", "苑区", "商量", "商业", "荣誉", "丛林", "仲裁", "虞某", "巩固",
-    "明年", "金融", "金卡", "钟头", "石家", "夏天", "白金", "万一", "高速", "高铁", "林某", "张某", "王某", "李某",
+    "明年", "金融", "金卡", "房东", "房租", "房间", "感谢", "谢谢", "多谢", "工商", "招商", "协商", "厂商", "电商", "外商", "磋商", "建行", "农行", "中行", "基金", "资金", "现金", "本金", "押金", "租金", "奖金", "年金", "美金", "定金", "订金", "税金", "佣金", "罚金", "保证金", "管控", "公司", "上司", "江西", "江南", "黄色", "白色", "蓝色", "马路", "上海", "东西", "钟头", "石家", "夏天", "白金", "万一", "高速", "高铁", "林某", "张某", "王某", "李某",
     "刘某", "陈某", "杨某", "赵某", "黄某", "吴某", "周某", "徐某", "孙某", "马某", "朱某", "胡某", "郭某",
 ))
 
@@ -408,7 +423,7 @@ def _given_name(folded: str, p: int) -> int:
     n = len(folded)
     if p >= n or not _CJK_CHAR.match(folded, p) or folded[p] in _NOT_GIVEN or folded[p] in _AFTER_NAME:
         return 0
-    if p + 1 < n and _CJK_CHAR.match(folded, p + 1) and folded[p + 1] not in _AFTER_NAME:
+    if p + 1 < n and _CJK_CHAR.match(folded, p + 1) and folded[p + 1] not in _AFTER_NAME and folded[p + 1] not in _NOT_GIVEN:
         return 2
     return 1
 
@@ -419,8 +434,10 @@ def _surname_at(folded: str, p: int) -> int:
     return 1 if p < len(folded) and folded[p] in _SURNAMES else 0
 
 
-_STRONG_CUES = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "叫做", "姓名", "户名", "持卡人", "收款人", "付款人",
-                          "开户人", "联系人"))
+# Cues after which even a function-word surname starts a name (我叫于丽): they say a name follows.
+_CALLED = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "叫做", "名叫", "叫作"))
+_STRONG_CUES = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "叫做", "名叫", "叫作", "姓名", "户名", "持卡人",
+                          "收款人", "付款人", "开户人", "联系人", "收件人", "寄件人", "投保人", "被保险人", "受益人"))
 
 
 def _names(folded: str, budget: _Budget) -> list[tuple[int, int]]:
@@ -435,14 +452,20 @@ def _names(folded: str, budget: _Budget) -> list[tuple[int, int]]:
         if not s:
             continue
         strong = cue in _STRONG_CUES
-        if folded[p] in _FUNCTION_SURNAMES and not strong and s == 1:
-            continue
+        if folded[p] in _FUNCTION_SURNAMES and s == 1 and not (cue in _CALLED or m.group() != cue):
+            continue  # 于丽 after 我叫 or 姓名：, not 和 after 姓名 (姓名和信用卡) or 持卡人查交易
         rest = p + s
         if folded.startswith(_TITLES, rest):
             if not (s == 1 and folded[p] in _FUNCTION_SURNAMES):
                 spans.append((p, rest))
             continue
+        if cue == "户名" and m.start() > 0 and folded[m.start() - 1] == "用":
+            continue  # 用户名 is a user name field, not an account holder
         g = _given_name(folded, rest)
+        if g and not strong and rest + g < len(folded) and folded[rest + g] not in _AFTER_NAME \
+                and folded[rest] not in _GIVEN_COMMON:
+            continue  # "客户管控比较严格": after a weak cue, three characters in a row are a name only
+            # when the first is a common given-name character (马建国态度…)
         if g and (s == 2 or folded[p:rest + g] not in _NOT_NAMES and folded[p:p + 2] not in _NOT_NAMES):
             spans.append((rest, rest + g))
     for m in _TITLED.finditer(folded):
@@ -456,12 +479,17 @@ def _names(folded: str, budget: _Budget) -> list[tuple[int, int]]:
             if not s or s > back:
                 continue
             given = back - s
+            if s == 1 and folded[p] in _PARTICLE_SURNAMES:
+                continue  # 和客户经理, 和大爷大妈
+            if p > 0 and (folded[p - 1].isdigit() or folded[p - 1] in _ZH_DIGITS or folded[p - 1] in "几两"):
+                continue  # 三张大妈: a measure word
             if given == 0:
-                if s == 1 and folded[p] in _FUNCTION_SURNAMES:
-                    continue
+                if p > 0 and folded[p - 1:p + 1] in _NOT_NAMES:
+                    continue  # 和经理, 基金经理
                 spans.append((p, t))
                 break
-            if given > 2 or not all(_CJK_CHAR.match(folded, q) and folded[q] not in _AFTER_NAME for q in range(p + s, t)):
+            if given > 2 or not all(_CJK_CHAR.match(folded, q) and folded[q] not in _AFTER_NAME
+                                    and folded[q] not in _NOT_GIVEN for q in range(p + s, t)):
                 continue
             if folded[p:p + 2] in _NOT_NAMES or (p > 0 and folded[p - 1:p + 1] in _NOT_NAMES):
                 continue

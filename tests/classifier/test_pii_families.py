@@ -12,7 +12,7 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from classifier.pii import _FUNCTION_SURNAMES, _NOT_NAMES, _STRONG_CUES, _PROVINCES, _SURNAMES, mask_text
+from classifier.pii import _CALLED, _FUNCTION_SURNAMES, _NOT_NAMES, _PARTICLE_SURNAMES, _PROVINCES, _SURNAMES, mask_text
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "50"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None)
@@ -89,13 +89,15 @@ BEFORE_NAME = ["", "请转告", "投诉", "营业厅的", "今天", "麻烦", "�
 AFTER_NAME = ["说", "反映", "来电", "的卡被冻结", "，", "。", "一直没回复", "让我等", "推荐的理财", "态度很差", "办的业务", ""]
 SURNAMES = sorted(_SURNAMES)
 PLAIN_SURNAMES = sorted(_SURNAMES - _FUNCTION_SURNAMES)
+TITLED_SURNAMES = sorted(_SURNAMES - _PARTICLE_SURNAMES)  # 和经理, 向女士: particles first
 
 
 @PROPERTY
-@given(before=words(BEFORE_NAME), surname=words(SURNAMES), given_name=st.text(GIVEN_CHARS, min_size=1, max_size=2),
+@given(before=words(BEFORE_NAME), surname=words(TITLED_SURNAMES), given_name=st.text(GIVEN_CHARS, min_size=1, max_size=2),
        title=words(TITLES), after=words(AFTER_NAME))
 def test_a_name_before_a_title_is_masked(before, surname, given_name, title, after):
     assume(surname + given_name[0] not in _NOT_NAMES and surname + given_name not in _NOT_NAMES)
+    assume(before[-1:] + surname not in _NOT_NAMES)
     text = before + surname + given_name + title + after
     masked = mask_text(text)
     at = len(before) + len(surname)
@@ -103,8 +105,9 @@ def test_a_name_before_a_title_is_masked(before, surname, given_name, title, aft
 
 
 @PROPERTY
-@given(before=words(BEFORE_NAME), surname=words(PLAIN_SURNAMES), title=words(TITLES), after=words(AFTER_NAME))
+@given(before=words(BEFORE_NAME), surname=words(TITLED_SURNAMES), title=words(TITLES), after=words(AFTER_NAME))
 def test_a_surname_before_a_title_is_masked(before, surname, title, after):
+    assume(before[-1:] + surname not in _NOT_NAMES)  # 感谢 + 老板 is thanks, not Mr 谢
     text = before + surname + title + after
     masked = mask_text(text)
     assert masked[len(before)] == "*", masked
@@ -117,7 +120,7 @@ def test_a_surname_before_a_title_is_masked(before, surname, title, after):
 def test_a_name_after_a_role_is_masked(role, surname, given_name, after):
     assume(surname + given_name[0] not in _NOT_NAMES and surname + given_name not in _NOT_NAMES)  # 万一, 高兴…: words first
     # 于, 和, 向…: a surname only after a cue that says a name follows (客户于是… is not a name)
-    assume(surname not in _FUNCTION_SURNAMES or role.rstrip("：") in _STRONG_CUES)
+    assume(surname not in _FUNCTION_SURNAMES or role.rstrip("：") in _CALLED or role.endswith("："))
     text = role + surname + given_name + after
     masked = mask_text(text)
     at = len(role) + len(surname)
@@ -134,8 +137,7 @@ def test_a_name_after_a_role_is_masked(role, surname, given_name, after):
        before=words(["邮箱", "发到", "邮件：", "联系 ", ""]), after=words(["谢谢", "，", " ", "一直没回", ""]))
 def test_emails_in_any_spelling_are_masked(local, at, domain, before, after):
     masked = mask_text(before + local + at + domain + after)
-    assert local not in masked, masked
-    assert domain in masked
+    assert masked == before + local[0] + "***@" + domain + after
 
 
 # --- addresses ------------------------------------------------------------------------------------
