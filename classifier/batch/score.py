@@ -57,7 +57,7 @@ from classifier.labels import DISPLAY_ZH, HEADS, LABELS
 
 CHECKPOINT_SUFFIX = ".partial.jsonl"
 SIDECAR_SUFFIX = ".score.json"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the calendar_uncovered column
 OUTPUT_LABELS = ("en", "zh")
 
 
@@ -98,8 +98,10 @@ class ScoreOptions:
             if self.scores:
                 names += [f"{head}_score_{label}" for label in LABELS[head]]
         # row: the 1-based position among the input's data rows, which `merge_shards` orders by.
+        # calendar_uncovered: resolve_by counted days of a year without holiday data (Mon-Fri
+        # assumed), so it is approximate (classifier/calendar.py).
         names += ["needs_review", "review_heads", "review_reasons", "quadrant", "priority_level", "respond_by",
-                  "resolve_by", "route", "model_version", "error", "row"]
+                  "resolve_by", "calendar_uncovered", "route", "model_version", "error", "row"]
         return [self.prefix + n for n in names]
 
 
@@ -125,6 +127,7 @@ class ScoreSummary:
     column_map: dict[str, str] = field(default_factory=dict)  # field -> the file's column
     deadlines_from: str = "scoring time"  # or the received_at column deadlines count from
     no_deadline: int = 0  # scored rows whose received time could not be read: respond_by/resolve_by empty
+    calendar_uncovered: int = 0  # rows whose resolve_by is approximate (a year without holiday data)
     warnings: list[str] = field(default_factory=list)
     error_counts: dict[str, int] = field(default_factory=dict)
     review_reasons: dict[str, int] = field(default_factory=dict)  # rows per reason (classifier/review.py)
@@ -390,9 +393,15 @@ def write_output(table: InputTable, done: dict[int, dict], output_path: Path, op
         else:
             summary.scored += 1
             summary.no_deadline += values.get(p + "resolve_by") is None
+            summary.calendar_uncovered += values.get(p + "calendar_uncovered") is True
             summary.needs_review += bool(values.get(p + "needs_review"))
             for reason in values.get(p + "review_reasons") or ():
                 summary.review_reasons[reason] = summary.review_reasons.get(reason, 0) + 1
+    if summary.calendar_uncovered:
+        summary.warnings.append(
+            f"{summary.calendar_uncovered} row(s) have an approximate resolve_by (calendar_uncovered): their deadline "
+            "counts days of a year without holiday data, as Monday-Friday; enter the year's schedule with "
+            "`triage calendar import FILE` and score again / 部分行的办结期限为估算（该年节假日安排未录入）")
     write_table(output_path, out_rows, table.columns + options.prediction_columns(), sheet="scored")
     k, n = options.shard
     summary.output_rows, summary.error_rows = len(out_rows), summary.errors
@@ -499,6 +508,7 @@ def score_chunk(chunk: list[_Row], table: InputTable, classifier: Predictor, mat
         if received is not None:  # an unreadable received time: no deadline rather than a wrong one
             values[p + "respond_by"] = priority.respond_by.isoformat(sep=" ", timespec="minutes")
             values[p + "resolve_by"] = priority.resolve_by.isoformat(sep=" ", timespec="minutes")
+            values[p + "calendar_uncovered"] = priority.calendar_uncovered
         values[p + "route"] = router.route(labels[0], pred.category_secondary, labels[1], labels[2],
                                            priority.level, metadata).queue
         out.append({"index": r.index, "values": values})

@@ -301,3 +301,21 @@ def test_a_workbook_with_an_empty_first_row_a_title_and_a_merged_two_row_header(
     summary = score(parts, src, out, column_map=(("text", "客户意见"),))
     assert (summary.rows, summary.scored, summary.errors) == (2, 1, 1) and summary.accounted
     assert read_csv(out)[0]["error"].startswith("E210")
+
+
+def test_a_deadline_in_a_year_without_holiday_data_is_flagged(parts, tmp_path):
+    import chinese_calendar
+
+    last = max(chinese_calendar.constants.holidays).year  # the package's last year (2026 for 1.11)
+    src = tmp_path / "in.csv"
+    src.write_text(f"id,text,received_at\n1,花呗怎么还款,{last}-06-01 09:00\n2,花呗怎么还款,{last}-12-30 09:00\n"
+                   "3,花呗怎么还款,不详\n", encoding="utf-8")
+    summary = score(parts, src, tmp_path / "out.csv")
+    inside, edge, unknown = read_csv(tmp_path / "out.csv")
+    assert inside["calendar_uncovered"] == "False"
+    assert edge["calendar_uncovered"] == "True" and edge["resolve_by"].startswith(str(last + 1))
+    assert unknown["calendar_uncovered"] == "" and unknown["resolve_by"] == ""  # no deadline, no flag
+    assert summary.calendar_uncovered == 1
+    assert any("calendar_uncovered" in w and "triage calendar import" in w for w in summary.warnings)
+    header = list(read_csv(tmp_path / "out.csv")[0])
+    assert header.index("calendar_uncovered") == header.index("resolve_by") + 1

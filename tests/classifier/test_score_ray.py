@@ -25,7 +25,7 @@ PRIORITY, ROUTING = ROOT / "configs" / "priority.yaml", ROOT / "configs" / "rout
 TEXTS = ["信用卡年费没经过我同意就扣了，要求退还", "手机银行转账一直失败", "花呗怎么还款", "催收天天打电话骚扰我家人，我要投诉",
          "服务很好，谢谢", "未经同意开通会员自动扣费，霸王条款", "理财产品到期了钱什么时候到账", "保险合同条款和销售说的不一样"]
 # Columns that depend on the wall clock when a row is scored (deadlines), if the output has them.
-CLOCK_COLUMNS = {"respond_by", "resolve_by"}
+CLOCK_COLUMNS = {"respond_by", "resolve_by", "calendar_uncovered"}
 
 
 @pytest.fixture(scope="module", autouse=True)
