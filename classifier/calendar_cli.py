@@ -108,11 +108,6 @@ def describe(cov: Coverage, calendar: WorkingCalendar, config: Path) -> list[str
     return lines
 
 
-def longest_deadline(matrix: PriorityMatrix) -> int:
-    """The matrix's largest ``resolve_working_days``: how far ahead a deadline set today reaches."""
-    return max(spec.resolve_working_days for spec in matrix.levels.values())
-
-
 def _print_error(exc: CalendarError) -> int:
     print(f"error: [{exc.code}] {exc.message}", file=sys.stderr)
     print(f"错误：[{exc.code}] {exc.message_zh}", file=sys.stderr)
@@ -125,7 +120,7 @@ def run_check(args: argparse.Namespace) -> int:
     except CalendarError as exc:  # a schedule in the config is invalid
         return _print_error(exc)
     today = args.today or datetime.now(matrix.tz).date()
-    cov = coverage(matrix.calendar, today, window_days(args.within), longest_deadline(matrix))
+    cov = coverage(matrix.calendar, today, window_days(args.within), matrix.longest_resolve_working_days)
     if args.json:
         print(json.dumps({**cov.to_dict(), "config": str(args.priority_config)}, ensure_ascii=False))
     else:

@@ -194,6 +194,11 @@ class PriorityMatrix:
         self.resolve_deadline = resolve_deadline
         self.calendar = calendar
 
+    @property
+    def longest_resolve_working_days(self) -> int:
+        """How many working days ahead the longest deadline reaches (the calendar must cover them)."""
+        return max(spec.resolve_working_days for spec in self.levels.values())
+
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import classifier
-from serving import handlers
+from serving import calendar_watch, handlers
 from serving.errors import ReloadFailed, ReloadInProgress
 from serving.metrics import Metrics
 from serving.middleware import TriageMiddleware
@@ -50,9 +50,14 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         services = await run_in_threadpool(Services.start, settings, app_metrics, classifier_override)
         app.state.services = services
         unhook = reload_on_signal(services, asyncio.get_running_loop()) if settings.reload_on_sighup else None
+        # The working-day calendar: warn now, and daily, while holiday data runs out within the window.
+        calendar_watch.check(services.matrix, settings.calendar_window_days)
+        calendar_task = asyncio.create_task(calendar_watch.watch(
+            lambda: services.matrix, settings.calendar_window_days, settings.calendar_check_interval_seconds))
         try:
             yield
         finally:
+            calendar_task.cancel()
             if unhook:
                 unhook()
             app.state.services = None

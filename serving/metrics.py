@@ -35,6 +35,26 @@ class _ReviewQueueCollector:
         yield family
 
 
+class _CalendarCollector:
+    """The last date the working-day calendar covers, as a Unix timestamp (00:00 of that date in
+    the priority matrix's time zone), read at scrape time: it moves when today's year changes or
+    the config is reloaded. Alert on ``triage_calendar_covered_until - time() < 60 * 86400``."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self):
+        source = self.metrics.calendar_covered_until
+        value = source() if source is not None else None
+        family = GaugeMetricFamily(
+            "triage_calendar_covered_until",
+            "Last date the Chinese working-day calendar covers (holiday schedule known), as a Unix timestamp",
+        )
+        if value is not None:
+            family.add_metric([], float(value))
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -74,6 +94,9 @@ class Metrics:
         )
         self.routes = Counter("triage_routed", "Items routed per queue", ["queue"], registry=r)
         self.priority_levels = Counter("triage_priority_level", "Items per priority level", ["level"], registry=r)
+        self.calendar_uncovered = Counter(
+            "triage_calendar_uncovered_deadlines", "Results whose resolution deadline counted days of a year without "
+            "holiday data (approximate, calendar_uncovered)", registry=r)
         self.solo_batches = Counter("triage_model_solo_batches", "Model calls that were all the work in flight and ran "
                                     "on every core (TRIAGE_MODEL_SOLO_SESSION)", registry=r)
         self.queue_items = Gauge("triage_batch_queue_items", "Items waiting for the model", registry=r)
@@ -104,7 +127,9 @@ class Metrics:
                                                 "Rate-limit checks let through because Redis did not answer", registry=r)
         # Set at start-up (the lifespan may run more than once per app, registration may not).
         self.review_depth: Callable[[], int | None] | None = None
+        self.calendar_covered_until: Callable[[], float | None] | None = None
         r.register(_ReviewQueueCollector(self))
+        r.register(_CalendarCollector(self))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -41,6 +41,9 @@ class PriorityColumns:
     respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     route: Mapped[str] = mapped_column(String(64), nullable=False)
+    # resolve_by counted days of a year without holiday data (Monday-Friday assumed): approximate
+    # (classifier/calendar.py; migration 0005).
+    calendar_uncovered: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
 
 class Classification(PriorityColumns, Base):

@@ -89,6 +89,7 @@ async def classify(
                 "important": priority.important,
                 "respond_by": priority.respond_by.isoformat(timespec="seconds"),
                 "resolve_by": priority.resolve_by.isoformat(timespec="seconds"),
+                "calendar_uncovered": priority.calendar_uncovered,
             },
             "route": route.queue,
             "needs_review": bool(pred.needs_review),
@@ -117,6 +118,7 @@ async def classify(
             "level": priority.level,
             "respond_by": store.to_storage(priority.respond_by),
             "resolve_by": store.to_storage(priority.resolve_by),
+            "calendar_uncovered": priority.calendar_uncovered,
             "route": route.queue,
             "needs_review": bool(pred.needs_review),
             "reviewed_at": None,
@@ -151,6 +153,8 @@ async def classify(
             metrics.predictions.labels(h, r[h]["label"]).inc()
         metrics.routes.labels(r["route"]).inc()
         metrics.priority_levels.labels(r["priority"]["level"]).inc()
+        if r["priority"]["calendar_uncovered"]:
+            metrics.calendar_uncovered.inc()
         if r["needs_review"]:
             metrics.needs_review.inc()
     return payload

@@ -7,7 +7,7 @@ error ``type`` maps to one specific error code (serving/validation.py).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -139,6 +139,10 @@ class PriorityResult(BaseModel):
     important: bool
     respond_by: datetime = Field(description="First-response deadline, ISO 8601 with offset (Asia/Shanghai)")
     resolve_by: datetime = Field(description="Resolution deadline in Chinese working days, ISO 8601 with offset")
+    calendar_uncovered: bool = Field(
+        False, description="True when resolve_by counted days of a year the working-day calendar has no holiday "
+        "schedule for (Monday-Friday assumed): the deadline is approximate until the year's schedule is entered "
+        "(`triage calendar import`)")
 
 
 class ItemResult(BaseModel):
@@ -181,7 +185,7 @@ class ClassifyResponse(BaseModel):
                                         "scores": {"high": 0.2, "medium": 0.72, "low": 0.08}},
                             "priority": {"quadrant": "important_not_urgent", "level": "P2", "urgent": False,
                                          "important": True, "respond_by": "2026-11-24T10:00:00+08:00",
-                                         "resolve_by": "2026-12-07T23:59:59+08:00"},
+                                         "resolve_by": "2026-12-07T23:59:59+08:00", "calendar_uncovered": False},
                             "route": "billing",
                             "needs_review": False,
                             "review_reasons": [],
@@ -375,7 +379,20 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class CalendarCoverage(BaseModel):
+    ok: bool = Field(description="Every date from today through the window has holiday data")
+    covered_until: date = Field(description="Last date of the unbroken covered run from today")
+    window_days: int = Field(description="TRIAGE_CALENDAR_WINDOW_DAYS")
+    uncovered_years: list[int] = Field(description="Years within the window without holiday data")
+    affected_from: Optional[date] = Field(
+        None, description="First receipt date from today whose longest deadline reaches an uncovered year")
+    message: str
+    message_zh: str
+
+
 class Readiness(BaseModel):
     status: Literal["ready"]
     model_version: str
     database: Literal["ok"]
+    calendar: CalendarCoverage = Field(description="Working-day calendar coverage (informational: a missing year "
+                                                   "makes deadlines approximate, not the service unready)")

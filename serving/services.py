@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.errors import TriageError
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
-from serving import db, idempotency, store
+from serving import calendar_watch, db, idempotency, store
 from serving.auth import KeyStore
 from serving.batcher import MicroBatcher
 from serving.keyguard import InvalidKeyGuard
@@ -121,6 +121,7 @@ class Services:
         )
         metrics.review_depth = BoundedProbe(lambda: store.review_queue_depth(sessions),
                                             timeout=min(1.0, settings.db_timeout_seconds))
+        metrics.calendar_covered_until = partial(calendar_watch.covered_until_timestamp, matrix)
         return cls(
             settings=settings,
             engine=engine,

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     # The labelling guideline the review page links to (served at /guideline).
     guideline_path: Path = Field(default_factory=default_guideline)
 
+    # --- working-day calendar (classifier/calendar.py, serving/calendar_watch.py) ----------------
+    # The holiday data must reach this many days past today; when it does not, a warning at start
+    # and every calendar_check_interval_seconds, and /readyz says so (the service stays ready).
+    calendar_window_days: int = Field(60, ge=0, le=3660)
+    calendar_check_interval_seconds: float = Field(86400.0, gt=0)
+
     # --- hardening (issue 13; see README "Timeouts, retries and safety") -------------------
     # Connect, statement, lock and pool-checkout timeout for the database; a request whose
     # database work takes longer gets 503 E522 with Retry-After, also when the server is frozen.

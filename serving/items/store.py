@@ -169,6 +169,7 @@ def _snapshot(row: Classification, revision: int, kind: str, by: int | None, not
     return ItemRevision(classification_id=row.id, revision=revision, kind=kind, labels=current_labels(row),
                         urgent=row.urgent, important=row.important, quadrant=row.quadrant, level=row.level,
                         respond_by=row.respond_by, resolve_by=row.resolve_by, route=row.route,
+                        calendar_uncovered=row.calendar_uncovered,
                         reviewed_by=by, note=note, created_at=at)
 
 
@@ -189,7 +190,8 @@ def _state(row: Classification, labels: dict[str, Any], rules: Rules) -> dict[st
         raise NotReviewable(f"item {row.id} cannot be re-prioritised: {exc}", details={"id": row.id}) from None
     return {**labels, "urgent": priority.urgent, "important": priority.important, "quadrant": priority.quadrant,
             "level": priority.level, "respond_by": to_storage(priority.respond_by),
-            "resolve_by": to_storage(priority.resolve_by), "route": route.queue}
+            "resolve_by": to_storage(priority.resolve_by), "calendar_uncovered": priority.calendar_uncovered,
+            "route": route.queue}
 
 
 def _final_labels(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +289,7 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
         back = session.scalars(select(ItemRevision).where(ItemRevision.classification_id == item,
                                                           ItemRevision.revision == read - 1)).one()
         restored = {k: getattr(back, k) for k in ("urgent", "important", "quadrant", "level", "respond_by",
-                                                   "resolve_by", "route")}
+                                                   "resolve_by", "calendar_uncovered", "route")}
         decided = back.kind != "prediction"
         values = {**back.labels, **restored, "revision": read + 1,
                   "reviewed_at": now if decided else None, "reviewed_labels": back.labels if decided else None,

@@ -38,7 +38,8 @@ def status_of(row: Classification) -> str:
 
 def _priority(obj: Classification | ItemRevision, tz: tzinfo) -> dict[str, Any]:
     return {"quadrant": obj.quadrant, "level": obj.level, "urgent": obj.urgent, "important": obj.important,
-            "respond_by": local(obj.respond_by, tz), "resolve_by": local(obj.resolve_by, tz)}
+            "respond_by": local(obj.respond_by, tz), "resolve_by": local(obj.resolve_by, tz),
+            "calendar_uncovered": bool(obj.calendar_uncovered)}
 
 
 def reviewer(key_id: int | None, names: Mapping[int, dict[str, Any]]) -> dict[str, Any] | None:

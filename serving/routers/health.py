@@ -1,11 +1,12 @@
-"""Liveness (the process answers) and readiness (model loaded, database reachable)."""
+"""Liveness (the process answers) and readiness (model loaded, database reachable; the working-day
+calendar's coverage is reported alongside but never makes the service unready)."""
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
 
-from serving import db
+from serving import calendar_watch, db
 from serving.errors import NotReady
 from serving.routers.common import error_responses
 from serving.schemas import Health, Readiness
@@ -29,4 +30,6 @@ async def readyz(request: Request) -> dict:
     done, _ = await asyncio.wait({probe}, timeout=services.settings.db_timeout_seconds)
     if not done or not probe.result():
         raise NotReady("database unreachable", details={"model": True, "database": False})
-    return {"status": "ready", "model_version": services.model_version, "database": "ok"}
+    # A year without holiday data is reported, never unready (serving/calendar_watch.py).
+    calendar = calendar_watch.readiness(services.matrix, services.settings.calendar_window_days)
+    return {"status": "ready", "model_version": services.model_version, "database": "ok", "calendar": calendar}

@@ -70,6 +70,7 @@ _TEMPLATE = """<!doctype html>
  .lvl { display: inline-block; min-width: 2.1rem; text-align: center; border-radius: 4px; color: #fff; font-weight: 700; padding: 0 .3rem; }
  .lvl.P1 { background: #c62828; } .lvl.P2 { background: #ef6c00; } .lvl.P3 { background: #f9a825; color: #222; } .lvl.P4 { background: #78909c; }
  .late { color: #b00020; font-weight: 600; }
+ .approx { display: inline-block; margin-left: .4rem; padding: 0 .35rem; border-radius: 3px; background: #fff3cd; color: #7a5a00; font-size: .8rem; }
  .pager { display: flex; gap: .5rem; align-items: center; margin: .5rem 0; }
  #detail { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .8rem 1rem; min-width: 0; }
  #text { font-size: 1.15rem; line-height: 1.8; white-space: pre-wrap; word-break: break-word; margin: .4rem 0; }
@@ -225,6 +226,13 @@ function deadline(iso) {
             `${localTime(iso)}（${left.text}）`);
 }
 
+// The deadline counted days of a year whose holiday schedule is not entered (Mon-Fri assumed).
+function uncoveredMark(p) {
+  return p.calendar_uncovered ? el("span", {className: "approx", id: "calendar-uncovered",
+    title: "该期限跨入尚未录入国务院节假日安排的年份，按周一至周五计算工作日；录入后（triage calendar import）新的期限才准确"},
+    "估算：节假日安排未录入") : "";
+}
+
 function routeName(route) { return ROUTE_ZH[route] || route; }
 function code(text) { return el("code", {className: "c"}, text); }
 function level(p) { return el("span", {className: `lvl ${p.level}`, title: LEVEL_ZH[p.level]}, p.level); }
@@ -352,7 +360,7 @@ function showItem(item, readonly = false, changed = false) {
     el("span", {}, "优先级"), el("span", {id: "level"}, level(p), " ", QUADRANT_ZH[p.quadrant], code(p.quadrant)),
     el("span", {}, "分派队列"), el("span", {id: "route"}, routeName(item.route), code(item.route)),
     el("span", {}, "首次响应"), el("span", {id: "respond-by"}, deadline(p.respond_by)),
-    el("span", {}, "办结期限"), el("span", {id: "resolve-by"}, deadline(p.resolve_by)));
+    el("span", {}, "办结期限"), el("span", {id: "resolve-by"}, deadline(p.resolve_by), uncoveredMark(p)));
   const predicted = item.predictions, flagged = new Set(predicted.review_heads || []);
   if (reasons.includes("possible_high_urgency")) flagged.add("urgency");
   if (reasons.includes("possible_contract_legal")) flagged.add("category");

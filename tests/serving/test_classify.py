@@ -50,7 +50,7 @@ def test_response_shape(tiny_api, tiny_classifier):
         assert res["category_secondary"] in (None, *CATEGORY)
         assert res["category_secondary"] != res["category"]["label"]
         p = res["priority"]
-        assert set(p) == {"quadrant", "level", "urgent", "important", "respond_by", "resolve_by"}
+        assert set(p) == {"quadrant", "level", "urgent", "important", "respond_by", "resolve_by", "calendar_uncovered"}
         assert p["quadrant"] in QUADRANTS and p["level"] in LEVELS
         respond, resolve = datetime.fromisoformat(p["respond_by"]), datetime.fromisoformat(p["resolve_by"])
         assert respond.utcoffset().total_seconds() == 8 * 3600  # Asia/Shanghai
