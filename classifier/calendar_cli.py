@@ -128,8 +128,8 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"OK: {cov.message()}\n正常：{cov.message_zh()}" if cov.ok else f"NOT COVERED / 未覆盖: "
               f"{', '.join(map(str, cov.uncovered_years))}")
     if not cov.ok:
-        print(f"error: [E302] {cov.message()}", file=sys.stderr)
-        print(f"错误：[E302] {cov.message_zh()}", file=sys.stderr)
+        print(f"error: [{CalendarError.code}] {cov.message()}", file=sys.stderr)
+        print(f"错误：[{CalendarError.code}] {cov.message_zh()}", file=sys.stderr)
         return EXIT_UNCOVERED
     return 0
 

@@ -199,6 +199,10 @@ class InvalidSetting(ConfigError):
 # acts on these, often from a Chinese notice, so each carries its message in Chinese too
 # (``message_zh``); the calendar commands print both.
 class CalendarError(ConfigError):
+    """The calendar family; E302 itself is the finding of `triage calendar check` and the service's
+    check: a date within the window lies in a year without holiday data (deadlines there count
+    Monday–Friday)."""
+
     code = "E302"
 
     def __init__(self, message: str, message_zh: str, details: Any = None):
@@ -207,13 +211,6 @@ class CalendarError(ConfigError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "message_zh": self.message_zh}
-
-
-class CalendarNotCovered(CalendarError):
-    """A date within the checked window lies in a year without holiday data (deadlines there
-    would count Monday–Friday)."""
-
-    code = "E302"
 
 
 class ScheduleInvalid(CalendarError):
