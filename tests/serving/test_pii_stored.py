@@ -52,3 +52,25 @@ def test_log_lines_are_masked():
     record = logging.LogRecord("triage.test", logging.WARNING, __file__, 1, "client sent %s", ("手机13812345678",), None)
     line = JsonFormatter().format(record)
     assert "13812345678" not in line and "138****5678" in line
+
+
+def test_the_request_deadline_fires_while_masking_runs(make_client, fake_classifier, monkeypatch):
+    """Masking runs in a worker thread (serving/pipeline.py), so a slow mask cannot hold the event
+    loop past the request deadline (before: masked on the loop, the 2 s deadline fired at 34.8 s)."""
+    import time
+
+    import serving.pipeline
+
+    api = make_client(fake_classifier, request_timeout_seconds=0.5)
+    assert api.classify([{"id": "warm", "text": "转账失败"}]).status_code == 200
+
+    def slow_mask(text: str) -> str:
+        time.sleep(2.0)
+        return text
+
+    monkeypatch.setattr(serving.pipeline, "mask_text", slow_mask)
+    start = time.monotonic()
+    r = api.classify([{"id": "a", "text": "转账失败"}])
+    elapsed = time.monotonic() - start
+    assert r.status_code == 504 and r.json()["error"]["code"] == "E526", r.text
+    assert elapsed < 1.5, elapsed
