@@ -507,16 +507,19 @@ _TITLED = re.compile(_TITLE_RE)
 # allowed between them ("文三路 259 号 6 幢 1 单元 701"); a bare room number may end it. Words that
 # are also everyday words (道, 里, 园…) need two units, so "知道3号还款" stays a date.
 _STREET_WORDS = ("大街", "大道", "胡同", "小区", "花园", "大厦", "公寓", "广场", "新村", "社区", "家园", "花苑", "公馆",
-                 "华庭", "嘉园", "雅苑", "名苑", "山庄", "路", "街", "巷", "弄")
+                 "华庭", "嘉园", "雅苑", "名苑", "山庄", "大楼", "写字楼", "路", "街", "巷", "弄")
 _WEAK_STREET_WORDS = ("道", "里", "村", "苑", "园", "城", "庄", "湾", "府", "院", "寓", "坊", "屯", "组", "期")
 _NUM = r"[0-9A-Za-z\-甲乙丙丁十百千]{1,7}"
 _UNIT = r"(?:号院|号楼|号|弄|栋|幢|座|楼|单元|室|层|组|段|户|门|期|排|区|支弄)"
 _UNITS = re.compile(rf"(?:\s{{0,2}}{_NUM}\s{{0,2}}{_UNIT}){{1,8}}(?:\s{{0,2}}[0-9]{{2,5}}(?![0-9]))?")
 _STREET = re.compile("|".join(_STREET_WORDS + _WEAK_STREET_WORDS))
+# A building's name may be followed by the room number alone: 华庭大厦1502, 阳光公寓302.
+_BUILDINGS = frozenset(("大厦", "公寓", "大楼", "写字楼", "小区", "花园", "华庭", "公馆"))
+_ROOM = re.compile(r"\s{0,2}[0-9]{3,5}(?![0-9]|\s{0,2}[人元个万年米次块天期%])")
 _UNIT_COUNT = re.compile(_UNIT)
 # Leftwards from the street word, the street's name: at most 8 characters, not past a region
 # (…区, …市) or the words that introduce an address.
-_NAME_STOP = frozenset("省市区县镇乡旗州盟，,。.、；;：:！!？?）)( \t\n住在址到于是为的向从")
+_NAME_STOP = frozenset("省市区县镇乡旗州盟，,。.、；;：:！!？?）)( \t\n住在址到于是为的向从号室层")
 _MAX_STREET_NAME = 8
 
 
@@ -525,6 +528,8 @@ def _addresses(folded: str, budget: _Budget) -> list[tuple[int, int]]:
     for m in _STREET.finditer(folded):
         budget.charge(16)
         units = _UNITS.match(folded, m.end())
+        if units is None and m.group() in _BUILDINGS:
+            units = _ROOM.match(folded, m.end())
         if units is None:
             continue
         weak = m.group() in _WEAK_STREET_WORDS

@@ -93,6 +93,7 @@ CORPUS: list[tuple[str, str, list[str]]] = [
     # --- addresses with spaces, and to the room ---
     ("address spaced", "住在文三路 259 号 6 幢 1 单元 701", ["文三路", "259", "701"]),
     ("address building room", "家住朝阳区望京花园5号楼1201室", ["5号楼", "1201"]),
+    ("address tower room", "广州市天河区体育西路123号华庭大厦1502", ["123号", "华庭大厦", "1502"]),
     # --- plates ---
     ("plate", "车牌京A12345被贴条", ["京A12345", "12345"]),
     ("plate dot new energy", "我的车粤B·D12345", ["D12345"]),
@@ -142,4 +143,5 @@ CLEAN: list[str] = [
     "沪深300指数基金亏了20%",
     "第2期账单1200元，分3期",
     "客户余额不足，扣款失败",
+    "广场1000人排队，大厦300个车位",
 ]
