@@ -367,7 +367,7 @@ _TITLES = ("先生", "女士", "小姐", "阿姨", "师傅", "经理", "老师",
            "律师", "医生", "警官", "老板", "总监", "专员", "主管", "大姐", "大哥")
 _TITLE_RE = "|".join(_TITLES)  # not 总 (王总): as "always" it follows every other verb (登陆总闪退)
 # Words that introduce a name: 我叫…, 姓名：…, 持卡人…, 客户经理…, 柜员…
-_NAME_CUES = ("我叫", "我的名字是", "名字叫", "名字是", "叫做", "姓名", "本人", "联系人", "户名", "持卡人", "收款人",
+_NAME_CUES = ("我叫", "我的名字是", "名字叫", "名字是", "名字", "叫做", "姓名", "本人", "联系人", "户名", "持卡人", "收款人",
               "付款人", "开户人", "借款人", "投诉人", "担保人", "申请人", "代理人", "经办人", "当事人", "客户", "客户经理",
               "理财经理", "大堂经理", "经理", "柜员", "业务员", "工作人员", "员工", "专员", "主管", "行长", "客服",
               "坐席", "催收员", "投资顾问", "顾问", "销售", "推销员", "同事", "老公", "老婆", "丈夫", "妻子", "儿子",
@@ -436,7 +436,7 @@ def _surname_at(folded: str, p: int) -> int:
 
 # Cues after which even a function-word surname starts a name (我叫于丽): they say a name follows.
 _CALLED = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "叫做", "名叫", "叫作"))
-_STRONG_CUES = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "叫做", "名叫", "叫作", "姓名", "户名", "持卡人",
+_STRONG_CUES = frozenset(("我叫", "我的名字是", "名字叫", "名字是", "名字", "叫做", "名叫", "叫作", "姓名", "户名", "持卡人",
                           "收款人", "付款人", "开户人", "联系人", "收件人", "寄件人", "投保人", "被保险人", "受益人"))
 
 
@@ -533,7 +533,7 @@ def _addresses(folded: str, budget: _Budget) -> list[tuple[int, int]]:
         if units is None:
             continue
         weak = m.group() in _WEAK_STREET_WORDS
-        count = len(_UNIT_COUNT.findall(units.group()))
+        count = len(_UNIT_COUNT.findall(units.group())) + units.group()[-1:].isdigit()  # 幸福里3栋502
         if weak and count < 2:
             continue
         start = m.start()
