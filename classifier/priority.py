@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # The calendar lives in classifier/calendar.py; these names stay importable from here.
 from classifier.calendar import PACKAGE_CALENDAR, WorkingCalendar, add_working_days, is_working_day  # noqa: F401
 from classifier.config import Condition, check_keys, config_error, load_yaml, parse_duration
-from classifier.labels import CATEGORY, LABELS, SENTIMENT, URGENCY
+from classifier.labels import CATEGORY, HEADS, LABELS, SENTIMENT, URGENCY
+from classifier.review import watch_reason
 
 # Quadrant codes, in display order (most to least pressing under the default mapping).
 URGENT_IMPORTANT = "urgent_important"
@@ -158,6 +159,69 @@ def aggregate(items: Iterable[Any]) -> MatrixCounts:
     return counts
 
 
+# --- watched labels: the review queue's risk order -------------------------------------------------
+
+RULE_PREFIX = "rule:"
+
+# possible_<label>[_<head>] -> {head: label}: the inverse of classifier.review.watch_reason, for every
+# label, so that a class the review policy starts watching needs no change here.
+POSSIBLE_REASONS: dict[str, dict[str, str]] = {
+    watch_reason(f"{head}.{label}"): {head: label} for head in HEADS for label in LABELS[head]}
+
+
+@dataclass(frozen=True)
+class WatchTable:
+    """Which labels a review reason says may hold although the model did not predict them.
+
+    The review policy queues an item *because* a high-stakes label may hold (``possible_<label>``)
+    or a guideline rule signal fired (``rule:<name>``); sorting it by the labels the model predicted
+    would put exactly those items last. ``possible_*`` reasons name their label; a rule's labels
+    come from the ``watch.rules`` table of the priority config, and a rule missing there implies
+    ``watch.rule_default`` — so a new rule is sorted up from its first day and needs no code."""
+
+    rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    rule_default: Mapping[str, str] = field(default_factory=lambda: {"urgency": "high"})
+
+    def implied(self, reason: str) -> dict[str, str]:
+        if reason.startswith(RULE_PREFIX):
+            name = reason[len(RULE_PREFIX):]
+            return dict(self.rules.get(name, self.rule_default))
+        return dict(POSSIBLE_REASONS.get(reason, {}))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None) -> "WatchTable":
+        if data is None:
+            return cls()
+        check_keys(data, ("rules", "rule_default"), source, "watch")
+
+        def labels(spec: Any, where: str) -> dict[str, str]:
+            check_keys(spec, ("category", "sentiment", "urgency"), source, where)
+            if not spec:
+                raise config_error(source, where, "names no label (give category, sentiment and/or urgency)")
+            for head, label in spec.items():
+                if label not in LABELS[head]:
+                    raise config_error(source, f"{where}.{head}",
+                                       f"unknown {head} label {label!r}; expected one of {', '.join(LABELS[head])}")
+            return dict(spec)
+
+        rules_data = data.get("rules") or {}
+        if not isinstance(rules_data, dict):
+            raise config_error(source, "watch.rules", "must map rule names to labels, e.g. money_gone: {urgency: high}")
+        rules = {str(name): labels(spec, f"watch.rules.{name}") for name, spec in rules_data.items()}
+        default = labels(data["rule_default"], "watch.rule_default") if "rule_default" in data else {"urgency": "high"}
+        return cls(rules, default)
+
+
+@dataclass(frozen=True)
+class SortLevel:
+    """Where the review queue sorts an item: ``level`` is the most pressing of the level in force
+    and the levels its watched labels would give; ``raised_by`` the reasons that made it more
+    pressing (empty when the level in force stands)."""
+
+    level: str
+    raised_by: tuple[str, ...] = ()
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 
@@ -171,7 +235,7 @@ class PriorityMatrix:
     """Configured urgent × important matrix; build with :meth:`from_yaml` or :meth:`from_dict`."""
 
     TOP_KEYS = ("timezone", "urgent_labels", "importance_rules", "quadrant_levels", "levels", "resolve_deadline",
-                "calendar")
+                "calendar", "watch", "metadata_rules_skip_categories")
     REQUIRED = ("urgent_labels", "importance_rules", "quadrant_levels", "levels")
 
     def __init__(
@@ -184,6 +248,8 @@ class PriorityMatrix:
         tz: str = DEFAULT_TIMEZONE,
         resolve_deadline: str = "end_of_day",
         calendar: WorkingCalendar = PACKAGE_CALENDAR,
+        watch: WatchTable | None = None,
+        metadata_rules_skip_categories: Iterable[str] = (),
     ):
         self.urgent_labels = tuple(urgent_labels)
         self.importance_rules = tuple(importance_rules)
@@ -193,6 +259,8 @@ class PriorityMatrix:
         self.tz = ZoneInfo(tz)
         self.resolve_deadline = resolve_deadline
         self.calendar = calendar
+        self.watch = watch or WatchTable()
+        self.metadata_rules_skip_categories = frozenset(metadata_rules_skip_categories)
 
     @property
     def longest_resolve_working_days(self) -> int:
@@ -284,7 +352,20 @@ class PriorityMatrix:
             tz=tz,
             resolve_deadline=resolve_deadline,
             calendar=WorkingCalendar.from_dict(data.get("calendar"), source),
+            watch=WatchTable.from_dict(data.get("watch"), source),
+            metadata_rules_skip_categories=cls._skip_categories(data.get("metadata_rules_skip_categories"), source),
         )
+
+    @staticmethod
+    def _skip_categories(value: Any, source: str | None) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v not in CATEGORY:
+                raise config_error(source, "metadata_rules_skip_categories",
+                                   f"unknown category {v!r}; expected one of {', '.join(CATEGORY)}")
+        return tuple(values)
 
     # -- assessment ---------------------------------------------------------------------------
 
@@ -324,6 +405,12 @@ class PriorityMatrix:
 
         values = {"category": category, "sentiment": sentiment}
         matched = tuple(r.name for r in self.importance_rules if r.condition.matches(values, metadata))
+        if category in self.metadata_rules_skip_categories:
+            skipped = tuple(r.name for r in self.importance_rules if r.name in matched and not r.condition.fields)
+            if skipped:
+                matched = tuple(n for n in matched if n not in skipped)
+                reasons.append(f"category {category!r} is in metadata_rules_skip_categories: "
+                               f"metadata-only rule(s) {', '.join(map(repr, skipped))} not applied")
         important = bool(matched)
         if important:
             by_name = {r.name: r for r in self.importance_rules}
@@ -365,3 +452,30 @@ class PriorityMatrix:
             reasons=tuple(reasons),
             calendar_uncovered=bool(uncovered_years),
         )
+
+    # -- the review queue's order ------------------------------------------------------------
+
+    def sort_level(self, labels: Mapping[str, Any], reasons: Iterable[str], metadata: Mapping[str, Any] | None,
+                   received_at: datetime, level: str | None = None) -> SortLevel:
+        """The level the review queue sorts an item at: the most pressing of its ``level`` in force
+        (computed from ``labels`` when not given) and the level the matrix gives with the labels its
+        review ``reasons`` watch for substituted — each reason's alone and all of them together."""
+        current = {h: labels[h] for h in ("category", "sentiment", "urgency")}
+        if level is None:
+            level = self.assess(current["category"], current["sentiment"], current["urgency"], metadata, received_at).level
+        best, raised, together, contributing = level, [], dict(current), []
+        for reason in reasons:
+            changed = {h: v for h, v in self.watch.implied(reason).items() if current.get(h) != v}
+            if not changed:
+                continue
+            together.update(changed)
+            contributing.append(reason)
+            alone = self.assess(**{**current, **changed}, metadata=metadata, received_at=received_at).level
+            if LEVELS.index(alone) < LEVELS.index(level):
+                raised.append(reason)
+                best = min(best, alone, key=LEVELS.index)
+        if len(contributing) > 1:
+            joint = self.assess(**together, metadata=metadata, received_at=received_at).level
+            if LEVELS.index(joint) < LEVELS.index(best):
+                best, raised = joint, contributing
+        return SortLevel(best, tuple(raised))

@@ -93,11 +93,18 @@ class Classification(PriorityColumns, Base):
     claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
 
+    # --- risk order (migration 0005) -------------------------------------------------------------
+    # The level the queue sorts the item at: `level`, or more pressing when the review policy queued
+    # it because a high-stakes label may hold (PriorityMatrix.sort_level); after a decision, `level`.
+    sort_level: Mapped[str] = mapped_column(String(8), nullable=False, server_default="P4")
+    # The review reasons that raised it, as ",reason," ("" when `level` stands).
+    sort_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
+
     __table_args__ = (
         Index("ix_classifications_received_at", "received_at"),
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
         Index("ix_classifications_reviewed_at", "reviewed_at"),
-        Index("ix_classifications_queue_order", "level", "respond_by", "margin", "received_at", "id"),
+        Index("ix_classifications_sort_order", "sort_level", "respond_by", "margin", "received_at", "id"),
     )
 
 

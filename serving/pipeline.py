@@ -21,6 +21,7 @@ from classifier.errors import TriageError
 from classifier.labels import HEADS
 from serving import dbwatch, idempotency, store
 from serving.errors import DatabaseUnavailable
+from serving.items.store import sort_columns
 from classifier.pii import mask_text, mask_value
 from serving.services import Services
 
@@ -78,6 +79,10 @@ async def classify(
         received = item.received_at or now
         priority = services.matrix.assess(category, sentiment, urgency, metadata, received)
         route = services.router.route(category, secondary, sentiment, urgency, priority.level, metadata)
+        reasons = list(getattr(pred, "review_reasons", []))
+        sort = (sort_columns(services.matrix, {"category": category, "sentiment": sentiment, "urgency": urgency},
+                             reasons, metadata, received, priority.level)
+                if pred.needs_review and reasons else {"sort_level": priority.level, "sort_reasons": ""})
         results.append({
             "id": item.id,
             **{h: heads[h] for h in HEADS},
@@ -116,6 +121,7 @@ async def classify(
             "important": priority.important,
             "quadrant": priority.quadrant,
             "level": priority.level,
+            **sort,
             "respond_by": store.to_storage(priority.respond_by),
             "resolve_by": store.to_storage(priority.resolve_by),
             "calendar_uncovered": priority.calendar_uncovered,

@@ -23,6 +23,7 @@ from classifier.routing import Router
 from serving import calendar_watch, db, idempotency, store
 from serving.auth import KeyStore
 from serving.batcher import MicroBatcher
+from serving.items.store import resort_pending
 from serving.keyguard import InvalidKeyGuard
 from serving.metrics import Metrics
 from serving.models_live import ModelSlot, ShadowScorer
@@ -66,6 +67,7 @@ class Services:
         if settings.migrate_on_start:
             db.migrate(engine)
         sessions = db.make_sessionmaker(engine)
+        _resort(sessions, matrix)
 
         workers, threads = model_parallelism(settings)
         solo = solo_threads(settings)
@@ -143,6 +145,19 @@ class Services:
         self.model.close()
         self.writer.close()
         self.engine.dispose()
+
+
+def _resort(sessions: Any, matrix: PriorityMatrix) -> None:
+    """Queued items sort by the watch table of the matrix in force (a changed table or matrix, or rows
+    migrated by 0005): re-derived at start. A failure (database not there yet) must not keep the
+    service down: the rows then keep the order they had."""
+    try:
+        changed = resort_pending(sessions, matrix)
+    except Exception as exc:  # noqa: BLE001 - any driver error
+        log.warning("queue sort levels not re-derived: %s", type(exc).__name__)
+        return
+    if changed:
+        log.info("queue sort levels re-derived", extra={"items": changed})
 
 
 def _predict_alone(model: ModelSlot, metrics: Metrics, texts: list[str]) -> list[Any]:

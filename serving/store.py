@@ -46,7 +46,8 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any =
     SQLite commit of a few rows)."""
     if not rows:
         return
-    rows = [{**r, "margin": margin_of(r["predictions"]), "review_reasons": reasons_column(r["predictions"])} for r in rows]
+    rows = [{"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
+             "review_reasons": reasons_column(r["predictions"])} for r in rows]
     if conn is not None:  # the caller's transaction (rows stored with their idempotency record)
         conn.execute(Classification.__table__.insert(), rows)
         return

@@ -26,6 +26,12 @@ class Claim(BaseModel):
     until: datetime = Field(description="When the claim's lease runs out")
 
 
+class SortRaise(BaseModel):
+    level: str = Field(description="The level the queue sorts the item at (more pressing than `priority.level`)")
+    raised_by: list[str] = Field(description="The review reasons that raised it: possible_<label> or rule:<name>")
+    note: str = Field(description="The same for people, e.g. 疑似紧急：按P1排序")
+
+
 class Item(BaseModel):
     id: int = Field(description="Stored item id: the `{id}` of /v1/items/{id} and POST /v1/review/{id}")
     item_id: str = Field(description="The id the ticket system sent to /v1/classify")
@@ -42,6 +48,9 @@ class Item(BaseModel):
     needs_review: bool
     review_reasons: list[str]
     margin: float = Field(description="Smallest top-1 minus top-2 probability over the heads (lower: less sure)")
+    sort: Optional[SortRaise] = Field(None, description="Set when the item is watched for a high-stakes label and "
+                                      "the queue sorts it at the level that label would give (its priority and "
+                                      "deadlines stay those of the labels in force until a person decides)")
     status: Literal["pending", "reviewed", "not_queued"]
     revision: int = Field(description="Number of the current state (0: the prediction); send it with a decision")
     review: Optional[ReviewInfo] = None
@@ -76,7 +85,8 @@ class DecisionOutcome(Item):
 
 class Queue(BaseModel):
     total: int = Field(description="Items under the filters (all pages)")
-    items: list[Item] = Field(description="P1 first, then first-response deadline, lowest margin, oldest")
+    items: list[Item] = Field(description="P1 first (a watched item at its `sort.level`), then first-response "
+                                          "deadline, lowest margin, oldest")
     next_cursor: Optional[str] = Field(None, description="Pass as `cursor` for the next page; null on the last page")
 
 

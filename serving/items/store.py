@@ -32,8 +32,9 @@ PENDING = (C.needs_review.is_(True), C.reviewed_at.is_(None))
 STATUSES = ("pending", "reviewed", "not_queued", "all")
 _LABEL_HEAD = {label: head for head, labels in LABELS.items() for label in labels}  # label names are unique
 
-# The queue's order: priority level (P1 first), first-response deadline, uncertainty (lowest margin), age.
-ORDER = (C.level, C.respond_by, C.margin, C.received_at, C.id)
+# The queue's order: the level it sorts at (P1 first; a watched item at the level of the label watched
+# for, see PriorityMatrix.sort_level), first-response deadline, uncertainty (lowest margin), age.
+ORDER = (C.sort_level, C.respond_by, C.margin, C.received_at, C.id)
 
 
 def reviewer_names(session: Session, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
@@ -101,7 +102,7 @@ class QueueQuery:
 
 
 def _encode_cursor(row: Classification, q: QueueQuery) -> str:
-    key = [row.level, row.respond_by.isoformat(), row.margin, row.received_at.isoformat(), row.id, q.fingerprint()]
+    key = [row.sort_level, row.respond_by.isoformat(), row.margin, row.received_at.isoformat(), row.id, q.fingerprint()]
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
@@ -179,6 +180,37 @@ class Rules:
     router: Router
 
 
+def sort_columns(matrix: PriorityMatrix, labels: dict[str, Any], reasons: Iterable[str], metadata: dict[str, Any],
+                 received_at: datetime, level: str) -> dict[str, str]:
+    """``sort_level`` and ``sort_reasons`` of an item nobody has decided yet (a decision's labels are
+    a person's: then the item sorts at its level)."""
+    sort = matrix.sort_level(labels, reasons, metadata, received_at, level=level)
+    return {"sort_level": sort.level, "sort_reasons": f",{','.join(sort.raised_by)}," if sort.raised_by else ""}
+
+
+def _row_sort(row: Classification, matrix: PriorityMatrix, labels: dict[str, Any], level: str) -> dict[str, str]:
+    reasons = [r for r in row.review_reasons.split(",") if r]
+    try:
+        return sort_columns(matrix, labels, reasons, row.metadata_masked, from_storage(row.received_at), level)
+    except ValueError:  # labels of another build: it sorts at its level
+        return {"sort_level": level, "sort_reasons": ""}
+
+
+def resort_pending(sessions: sessionmaker[Session], matrix: PriorityMatrix) -> int:
+    """Re-derive the sort level of the undecided items that have review reasons, under ``matrix``
+    (run when the service starts: the watch table or the matrix may have changed, and rows
+    migrated by 0005 start at their level). Returns how many changed."""
+    changed = 0
+    with sessions.begin() as session:
+        rows = session.scalars(select(C).where(C.reviewed_at.is_(None), C.review_reasons != "", C.revision == 0))
+        for row in rows:
+            new = _row_sort(row, matrix, current_labels(row), row.level)
+            if (new["sort_level"], new["sort_reasons"]) != (row.sort_level, row.sort_reasons):
+                row.sort_level, row.sort_reasons = new["sort_level"], new["sort_reasons"]
+                changed += 1
+    return changed
+
+
 def _state(row: Classification, labels: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """The columns of ``row`` under ``labels``: priority and route re-run by the configured rules."""
     try:
@@ -247,7 +279,8 @@ def decide(sessions: sessionmaker[Session], item: int, given: dict[str, Any], *,
         state = _state(row, final, rules)
         read = row.revision
         snapshots = [_snapshot(row, 0, "prediction", None, None, row.created_at)] if read == 0 else []
-        values = {**state, "revision": read + 1, "reviewed_at": now, "reviewed_labels": final, "reviewed_by": by,
+        values = {**state, "sort_level": state["level"], "sort_reasons": "",
+                  "revision": read + 1, "reviewed_at": now, "reviewed_labels": final, "reviewed_by": by,
                   "review_note": note, "claimed_by": None, "claimed_until": None}
         snapshots.append(ItemRevision(classification_id=row.id, revision=read + 1, kind="review", labels=final,
                                       reviewed_by=by, note=note, created_at=now,
@@ -275,7 +308,7 @@ def _stale(sessions: sessionmaker[Session], item: int, read: int, tz: Any, at: d
 
 
 def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | None, expected_revision: int | None,
-         tz: Any) -> dict[str, Any]:
+         tz: Any, rules: Rules | None = None) -> dict[str, Any]:
     """Take back the latest change: a new revision restoring the state before it (never a delete).
     Undoing the only decision puts the item back where the model left it (in the queue if queued)."""
     now = to_storage(at)
@@ -291,7 +324,10 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
         restored = {k: getattr(back, k) for k in ("urgent", "important", "quadrant", "level", "respond_by",
                                                    "resolve_by", "calendar_uncovered", "route")}
         decided = back.kind != "prediction"
-        values = {**back.labels, **restored, "revision": read + 1,
+        # Back to the model's labels: the item sorts by its review reasons again.
+        sort = (_row_sort(row, rules.matrix, back.labels, back.level) if rules is not None and not decided
+                else {"sort_level": back.level, "sort_reasons": ""})
+        values = {**back.labels, **restored, **sort, "revision": read + 1,
                   "reviewed_at": now if decided else None, "reviewed_labels": back.labels if decided else None,
                   "reviewed_by": back.reviewed_by if decided else None, "review_note": back.note if decided else None}
         snapshot = ItemRevision(classification_id=item, revision=read + 1, kind="undo", labels=back.labels,

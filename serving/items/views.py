@@ -8,11 +8,32 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any, Mapping
 
-from classifier.labels import HEADS
+from classifier.labels import DISPLAY_ZH, HEADS
+from classifier.priority import POSSIBLE_REASONS, RULE_PREFIX
 from serving.models import Classification, ItemRevision
 from serving.store import from_storage
 
 LABEL_FIELDS = ("category", "category_secondary", "sentiment", "urgency")
+
+# How the list names what an item is watched for (the queue's risk order); other labels: 疑似 + name.
+_SUSPECTED_ZH = {"urgency": {"high": "疑似紧急"}, "category": {"contract_legal": "疑似合同法律纠纷"}}
+
+
+def watched_zh(reason: str) -> str:
+    """``possible_high_urgency`` → 疑似紧急, ``rule:money_gone`` → 规则 money_gone."""
+    if reason.startswith(RULE_PREFIX):
+        return f"规则 {reason[len(RULE_PREFIX):]}"
+    (head, label), = (POSSIBLE_REASONS.get(reason) or {"": reason}).items()
+    return _SUSPECTED_ZH.get(head, {}).get(label) or f"疑似{DISPLAY_ZH.get(label, label)}"
+
+
+def sort_view(row: Classification) -> dict[str, Any] | None:
+    """Why the queue sorts an item above its level (None when it sorts at its level)."""
+    raised = [r for r in row.sort_reasons.split(",") if r]
+    if not raised or row.sort_level == row.level:
+        return None
+    return {"level": row.sort_level, "raised_by": raised,
+            "note": f"{'、'.join(dict.fromkeys(watched_zh(r) for r in raised))}：按{row.sort_level}排序"}
 
 
 def local(dt: datetime | None, tz: tzinfo) -> str | None:
@@ -68,6 +89,7 @@ def item_view(row: Classification, tz: tzinfo, names: Mapping[int, dict[str, Any
         "needs_review": row.needs_review,
         "review_reasons": reasons,
         "margin": row.margin,
+        "sort": sort_view(row),
         "status": status_of(row),
         "revision": row.revision,
         "review": None if row.reviewed_at is None else {

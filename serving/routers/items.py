@@ -87,7 +87,8 @@ def build_router(settings: Settings) -> APIRouter:
                    body: Annotated[Optional[UndoRequest], Body()] = None) -> JSONResponse:
         expected = body.revision if body else None
         await run_in_threadpool(lambda: items.undo(services.sessions, item, at=datetime.now(timezone.utc),
-                                                   by=caller.key_id, expected_revision=expected, tz=services.matrix.tz))
+                                                   by=caller.key_id, expected_revision=expected, tz=services.matrix.tz,
+                                                   rules=rules(services)))
         return JSONResponse(await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
                                                     datetime.now(timezone.utc).replace(tzinfo=None)))
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Optional
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import HEADS, LABELS
@@ -40,7 +41,9 @@ HeadQ = Annotated[Optional[list[Literal[HEADS]]], Query(  # type: ignore[valid-t
     description="Items sent to review over this head (its *_uncertain or possible_* reasons); repeat for several")]
 LabelQ = Annotated[Optional[list[Literal[ALL_LABELS]]], Query(  # type: ignore[valid-type]
     description="Label in force, e.g. contract_legal or high; several of one head: any; of several heads: all")]
-ReasonQ = Annotated[Optional[list[Literal[REASONS]]], Query(description="Review reason (repeat for several)")]  # type: ignore[valid-type]
+ReasonValue = Annotated[str, StringConstraints(pattern=f"^({'|'.join(REASONS)}|rule:[A-Za-z0-9_.-]{{1,64}})$")]
+ReasonQ = Annotated[Optional[list[ReasonValue]], Query(
+    description=f"Review reason (repeat for several): {', '.join(REASONS)}, or rule:<name> (a guideline rule signal)")]
 
 
 @router.get(

@@ -81,6 +81,8 @@ _TEMPLATE = """<!doctype html>
  #why { font-size: .85rem; color: #444; margin: 0 0 .5rem; }
  #why span.h { margin-right: .8rem; display: inline-block; }
  .reasons { color: #b00020; }
+ #queue li.watched { border-left: 4px solid #c62828; }
+ .watch { color: #b00020; font-size: .8rem; font-weight: 600; }
  #priority { display: grid; grid-template-columns: auto 1fr; gap: .2rem .8rem; background: #f3f6fb; border-radius: 6px; padding: .5rem .7rem; margin: .5rem 0; }
  #priority.changed { background: #e8f5e9; }
  fieldset.head { border: 1px solid #ddd; border-radius: 6px; margin: .4rem 0; padding: .3rem .5rem; display: flex; flex-wrap: wrap; gap: .3rem .6rem; }
@@ -270,11 +272,16 @@ function restoreFilters() {
   }
 }
 
+function reasonZh(r) { return REASONS[r] || (r.startsWith("rule:") ? "规则 " + r.slice(5) : r); }
+
 function entry(item, i) {
   const p = item.priority;
-  const li = el("li", {className: item.status === "reviewed" ? "done" : ""});
+  const li = el("li", {className: (item.status === "reviewed" ? "done" : "") + (item.sort ? " watched" : "")});
   li.dataset.id = item.id; li.dataset.index = i;
-  li.append(level(p), " ", el("small", {}, QUADRANT_ZH[p.quadrant] + " · " + routeName(item.route)), el("br"),
+  li.append(level(p), " ", el("small", {}, QUADRANT_ZH[p.quadrant] + " · " + routeName(item.route)), el("br"));
+  // Watched for a high-stakes label: sorted at that label's level, and the list says so.
+  if (item.sort) li.append(el("span", {className: "watch"}, item.sort.note), el("br"));
+  li.append(
             el("span", {className: "snippet"}, item.text), el("small", {}, "首次响应 "), deadline(p.respond_by));
   li.addEventListener("click", () => openItem(i));
   return li;
@@ -353,7 +360,8 @@ function showItem(item, readonly = false, changed = false) {
   $("#text").replaceChildren(item.text);
   $("#why").replaceChildren(el("span", {className: "muted"}, "正在计算判断依据…"));
   const reasons = item.review_reasons || [];
-  $("#reasons").textContent = reasons.length ? "复核原因：" + reasons.map(r => REASONS[r] || r).join("、") : "";
+  $("#reasons").textContent = (reasons.length ? "复核原因：" + reasons.map(reasonZh).join("、") : "") +
+    (item.sort ? `（${item.sort.note}）` : "");
   const p = item.priority;
   const box = $("#priority"); box.classList.toggle("changed", changed);
   box.replaceChildren(

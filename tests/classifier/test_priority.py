@@ -14,6 +14,7 @@ from classifier import calendar as calendar_mod
 from classifier.config import load_yaml, parse_duration
 from classifier.errors import ConfigError
 from classifier.labels import CATEGORY
+from classifier.priority import LEVELS
 from classifier.priority import (
     QUADRANTS,
     MatrixCounts,
@@ -284,6 +285,12 @@ def test_default_config_summary(matrix):
         (lambda d: d.update(timezone="Asia/Beijing"), r"timezone.*Asia/Beijing"),
         (lambda d: d.update(resolve_deadline="noon"), r"resolve_deadline"),
         (lambda d: d.update(extra=1), r"unknown key.*'extra'"),
+        (lambda d: d["watch"]["rules"].update(x={"urgency": "urgentest"}), r"watch\.rules\.x\.urgency.*urgentest"),
+        (lambda d: d["watch"]["rules"].update(x={"level": "P1"}), r"watch\.rules\.x.*unknown key.*'level'"),
+        (lambda d: d["watch"]["rules"].update(x={}), r"watch\.rules\.x: names no label"),
+        (lambda d: d["watch"].update(rule_default={"category": "legal"}), r"watch\.rule_default\.category"),
+        (lambda d: d["watch"].update(rules=["money_gone"]), r"watch\.rules: must map"),
+        (lambda d: d.update(metadata_rules_skip_categories=["noise"]), r"metadata_rules_skip_categories.*'noise'"),
     ],
 )
 def test_config_errors_name_the_key(raw, mutate, expected):
@@ -366,3 +373,44 @@ def test_calendar_config_errors(raw, calendar, expected):
     raw["calendar"] = calendar
     with pytest.raises(ConfigError, match=expected):
         PriorityMatrix.from_dict(raw)
+
+
+# --- the review queue's risk order -----------------------------------------------------------------
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("labels, reasons, metadata, level, raised", [
+    # the model said low urgency, the policy watches for high: the level urgency high would give
+    (("fees", "negative", "low"), ["possible_high_urgency"], None, "P1", ["possible_high_urgency"]),
+    (("product_service", "neutral", "low"), ["possible_high_urgency"], None, "P3", ["possible_high_urgency"]),
+    (("product_service", "neutral", "low"), ["possible_high_urgency"], {"amount": 80000}, "P1", ["possible_high_urgency"]),
+    # contract_legal is important only when negative (legal_negative): a neutral one is not raised
+    (("product_service", "negative", "low"), ["possible_contract_legal"], None, "P2", ["possible_contract_legal"]),
+    (("product_service", "neutral", "low"), ["possible_contract_legal"], None, "P4", []),
+    # neither alone reaches P1, together they do
+    (("product_service", "negative", "low"), ["possible_contract_legal", "possible_high_urgency"], None, "P1",
+     ["possible_contract_legal", "possible_high_urgency"]),
+    # a listed rule implies its labels, an unlisted one the default (urgency high)
+    (("product_service", "negative", "low"), ["rule:money_gone"], None, "P1", ["rule:money_gone"]),
+    (("product_service", "negative", "low"), ["rule:a_rule_added_tomorrow"], None, "P3", ["rule:a_rule_added_tomorrow"]),
+    # confidence reasons say nothing about which label may hold; a watched label already predicted changes nothing
+    (("product_service", "negative", "low"), ["category_uncertain", "urgency_uncertain"], None, "P4", []),
+    (("contract_legal", "negative", "high"), ["possible_contract_legal", "rule:money_gone"], None, "P1", []),
+])
+def test_sort_level_is_the_level_the_watched_label_would_give(matrix, labels, reasons, metadata, level, raised):
+    current = dict(zip(("category", "sentiment", "urgency"), labels))
+    sort = matrix.sort_level(current, reasons, metadata, NOW)
+    assert (sort.level, list(sort.raised_by)) == (level, raised)
+    own = matrix.assess(*labels, metadata, NOW).level
+    assert LEVELS.index(sort.level) <= LEVELS.index(own)  # never below its own level
+
+
+def test_the_watch_table_comes_from_the_config(raw):
+    raw["watch"] = {"rules": {"lost_phone": {"urgency": "high"}}, "rule_default": {"urgency": "medium"}}
+    m = PriorityMatrix.from_dict(raw)
+    current = {"category": "fees", "sentiment": "negative", "urgency": "low"}
+    assert m.sort_level(current, ["rule:lost_phone"], None, NOW).level == "P1"
+    assert m.sort_level(current, ["rule:unlisted"], None, NOW).level == "P2"  # medium is not urgent: stays
+    del raw["watch"]
+    assert PriorityMatrix.from_dict(raw).watch.implied("rule:anything") == {"urgency": "high"}  # the safe default

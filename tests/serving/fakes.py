@@ -51,6 +51,10 @@ class FakeClassifier:
             heads["category"] = HeadPrediction(heads["category"].label, top,
                                                {lab: (top if lab == heads["category"].label else rest) for lab in LABELS["category"]})
         secondary = "contract_legal" if heads["category"].label == "fees" and "未经同意" in text else None
-        return Prediction(heads=heads, needs_review=review, category_secondary=secondary,
-                          review_heads=["category"] if review else [],
-                          review_reasons=["category_uncertain"] if review else [])
+        reasons = ["category_uncertain"] if review else []
+        # the review policy's watch (疑似紧急 / 疑似法律) and guideline rule signals ("rule:NAME ")
+        reasons += [r for word, r in (("疑似紧急", "possible_high_urgency"), ("疑似法律", "possible_contract_legal"))
+                    if word in text]
+        reasons += [w for w in text.split() if w.startswith("rule:")]
+        return Prediction(heads=heads, needs_review=bool(reasons), category_secondary=secondary,
+                          review_heads=["category"] if review else [], review_reasons=reasons)

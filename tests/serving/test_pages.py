@@ -378,3 +378,34 @@ def test_docs_and_redoc_render_without_internet(server, browser):
     assert any(url == f"{base}/docs-assets/redoc.standalone.js" and status == 200 for url, status, _ in resources)
     outside = [r for r in resources if not r[0].startswith(base)]
     assert all(status == 0 and size == 0 for _, status, size in outside), outside
+
+
+def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(server, browser):
+    """The review policy queued it because it may be urgent although the model said low: the list
+    shows it at the level urgency high would give (P1 here), above the P2 and P4 items, marked."""
+    from selenium.webdriver.common.by import By
+
+    base, keys, app = server
+    items = [
+        {"id": "WATCHED", "text": "年费 投诉 我的钱不见了 疑似紧急", "received_at": received("12:00")},  # model: P2, low
+        {"id": "P2-EARLY", "text": "年费 投诉 不确定", "received_at": received("08:00")},  # P2, earlier deadline
+        {"id": "P4-EARLY", "text": "转账 不确定 早", "received_at": received("07:00")},  # P4, earliest of all
+    ]
+    r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": items})
+    assert r.status_code == 200, r.text
+    viewport(browser, 1280, 800)
+    browser.get(f"{base}/review")  # the key is kept for this tab
+    watched = str(stored(app)["WATCHED"].id)
+    wait_for(lambda: watched in [li.get_attribute("data-id") for li in browser.find_elements(By.CSS_SELECTOR, "#items li")])
+    entries = browser.find_elements(By.CSS_SELECTOR, "#items li")
+    rows = {str(r.id): r for r in stored(app).values()}
+    position = [li.get_attribute("data-id") for li in entries].index(watched)
+    below = [li.get_attribute("data-id") for li in entries[position + 1:]]
+    unwatched_non_p1 = [i for i in (li.get_attribute("data-id") for li in entries)
+                        if i != watched and rows[i].level != "P1" and not rows[i].sort_reasons]
+    assert unwatched_non_p1 and set(unwatched_non_p1) <= set(below)
+    assert {str(stored(app)[i].id) for i in ("P2-EARLY", "P4-EARLY")} <= set(below)
+    mark = entries[position].find_element(By.CSS_SELECTOR, ".watch")
+    assert mark.text == "疑似紧急：按P1排序" and "watched" in entries[position].get_attribute("class")
+    assert entries[position].find_element(By.CSS_SELECTOR, ".lvl").text == "P2"  # its priority is unchanged
+    screenshot(browser, "review-watched-1280x800.png")

@@ -1,0 +1,143 @@
+"""The queue's risk order: an item the review policy queued because a high-stakes label may hold
+sorts at the level the matrix gives it with that label (PriorityMatrix.sort_level), and says so.
+
+Fake classifier words (tests/serving/fakes.py): 疑似紧急 → review reason possible_high_urgency,
+疑似法律 → possible_contract_legal, a word "rule:NAME" → that rule reason; 年费 → fees, 投诉 →
+negative, 催收 → contract_legal/negative/high (P1), 不确定 → queued as category_uncertain.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from classifier.priority import PriorityMatrix
+from classifier.config import load_yaml
+from serving.items import store as items
+from serving.items.schemas import Queue
+from serving.models import Classification
+
+T0 = datetime(2026, 12, 1, 9, 0)  # a Tuesday, Asia/Shanghai
+
+
+def at(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat() + "+08:00"
+
+
+def queue(api, **params) -> list[dict]:
+    r = api.client.get("/v1/review", headers=api.headers("supervisor"), params={"limit": 500, **params})
+    assert r.status_code == 200, r.text
+    return Queue.model_validate(r.json()).model_dump(mode="json")["items"]
+
+
+MIX = [
+    {"id": "p1", "text": "催收 不确定", "received_at": at(60)},  # P1 by the model
+    # the model: fees, negative, low → P2; watched for high urgency: P1 if that held
+    {"id": "watched-high", "text": "年费 投诉 疑似紧急", "received_at": at(0)},
+    {"id": "p2", "text": "年费 投诉 不确定", "received_at": at(-600)},  # P2, older: deadline before the watched one
+    {"id": "p4", "text": "转账 不确定", "received_at": at(-900)},  # P4, oldest
+    # product_service, negative, low → P4; if contract_legal held: important → P2
+    {"id": "watched-legal", "text": "转账 投诉 疑似法律", "received_at": at(5)},
+    # P4; rule money_gone implies contract_legal + high (configs/priority.yaml watch.rules): P1
+    {"id": "rule-known", "text": "转账 投诉 rule:money_gone", "received_at": at(10)},
+    # P4; a rule not in the table implies watch.rule_default (urgency high): urgent, not important → P3
+    {"id": "rule-new", "text": "转账 rule:brand_new", "received_at": at(15)},
+]
+
+
+def test_watched_items_sort_at_the_level_of_the_label_watched_for(make_client, fake_classifier, db_url):
+    api = make_client(fake_classifier, database_url=db_url)
+    assert api.classify(MIX).status_code == 200
+    listed = queue(api)
+    order = [i["item_id"] for i in listed]
+    assert order == ["p1", "watched-high", "rule-known", "p2", "watched-legal", "rule-new", "p4"]
+    by_id = {i["item_id"]: i for i in listed}
+    # priority and deadlines stay those of the model's labels: only the order changes
+    assert by_id["watched-high"]["priority"]["level"] == "P2" and by_id["rule-known"]["priority"]["level"] == "P4"
+    assert by_id["watched-high"]["sort"] == {"level": "P1", "raised_by": ["possible_high_urgency"],
+                                             "note": "疑似紧急：按P1排序"}
+    assert by_id["watched-legal"]["sort"]["note"] == "疑似合同法律纠纷：按P2排序"
+    assert by_id["rule-known"]["sort"] == {"level": "P1", "raised_by": ["rule:money_gone"],
+                                           "note": "规则 money_gone：按P1排序"}
+    assert by_id["rule-new"]["sort"]["level"] == "P3"
+    assert by_id["p1"]["sort"] is None and by_id["p2"]["sort"] is None
+    # keyset paging walks the same order across the raised levels
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = api.client.get("/v1/review", headers=api.headers("supervisor"), params=params).json()
+        seen += [i["item_id"] for i in body["items"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert seen == order
+
+
+def test_a_decision_ends_the_raise_and_undo_to_the_prediction_brings_it_back(make_client, fake_classifier, db_url):
+    api = make_client(fake_classifier, database_url=db_url)
+    api.classify(MIX)
+    sup = api.headers("supervisor")
+    item = next(i for i in queue(api) if i["item_id"] == "watched-high")
+    # a person says low urgency after all: the item sorts at its (decided) level, unmarked
+    r = api.client.post(f"/v1/items/{item['id']}/review", headers=sup, json={"urgency": "low", "revision": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["sort"] is None
+    assert [i["item_id"] for i in queue(api, status="reviewed")] == ["watched-high"]
+    with api.services.sessions() as session:
+        assert session.get(Classification, item["id"]).sort_level == "P2"
+    r = api.client.post(f"/v1/items/{item['id']}/undo", headers=sup, json={"revision": 1})
+    assert r.status_code == 200, r.text
+    assert r.json()["sort"]["level"] == "P1" and r.json()["status"] == "pending"
+    assert [i["item_id"] for i in queue(api)][:2] == ["p1", "watched-high"]
+
+
+def test_a_changed_watch_table_applies_to_the_queue_at_the_next_start(make_client, fake_classifier, db_url, tmp_path):
+    api = make_client(fake_classifier, database_url=db_url)
+    api.classify(MIX)
+    assert {i["item_id"]: i["sort"]["level"] for i in queue(api) if i["sort"]}["rule-new"] == "P3"
+    raw = load_yaml("configs/priority.yaml")
+    raw["watch"]["rules"]["brand_new"] = {"category": "contract_legal", "sentiment": "negative", "urgency": "high"}
+    matrix = PriorityMatrix.from_dict(raw)
+    assert items.resort_pending(api.services.sessions, matrix) == 1  # only that item changes
+    assert items.resort_pending(api.services.sessions, matrix) == 0
+    assert {i["item_id"]: i for i in queue(api)}["rule-new"]["sort"]["level"] == "P1"
+    # a desk that stops trusting unlisted rules: they no longer raise anything
+    del raw["watch"]["rules"]["brand_new"]
+    raw["watch"]["rule_default"] = {"urgency": "low"}
+    assert items.resort_pending(api.services.sessions, PriorityMatrix.from_dict(raw)) == 1
+    listed = queue(api)
+    assert {i["item_id"]: i for i in listed}["rule-new"]["sort"] is None and listed[-1]["item_id"] == "rule-new"
+
+
+def test_rows_migrated_from_0004_are_sorted_by_their_reasons_at_start(make_client, fake_classifier, db_url):
+    from serving import db
+
+    engine = db.make_engine(db_url)
+    db.migrate(engine, "0004")
+    now = datetime(2026, 12, 1, 1, 0)
+    scores = {h: {"label": lab, "confidence": 0.9, "scores": {lab: 0.9}} for h, lab in
+              (("category", "fees"), ("sentiment", "negative"), ("urgency", "low"))}
+    row = {"request_id": "r1", "item_id": "old-watched", "text_masked": "年费", "metadata": {},
+           "predictions": {**scores, "review_reasons": ["possible_high_urgency"]}, "model_version": "v0",
+           "category": "fees", "category_secondary": None, "sentiment": "negative", "urgency": "low", "urgent": False,
+           "important": True, "quadrant": "important_not_urgent", "level": "P2", "respond_by": now, "resolve_by": now,
+           "route": "billing", "needs_review": True, "received_at": now, "created_at": now,
+           "review_reasons": ",possible_high_urgency,", "margin": 0.5}
+    with engine.begin() as conn:  # only the columns release 0004 had
+        conn.execute(Classification.__table__.insert(), [row])
+    engine.dispose()
+    api = make_client(fake_classifier, database_url=db_url)  # start-up migrates to head and re-sorts
+    (item,) = queue(api)
+    assert item["priority"]["level"] == "P2" and item["sort"]["level"] == "P1"
+    with api.services.sessions() as session:
+        assert session.scalars(select(Classification.sort_level)).one() == "P1"
+
+
+def test_the_queue_filters_by_a_rule_reason(make_client, fake_classifier):
+    api = make_client(fake_classifier)
+    api.classify(MIX)
+    assert [i["item_id"] for i in queue(api, reason="rule:money_gone")] == ["rule-known"]
+    assert [i["item_id"] for i in queue(api, reason=["rule:brand_new", "possible_high_urgency"])] == [
+        "watched-high", "rule-new"]
+    r = api.client.get("/v1/review", headers=api.headers("supervisor"), params={"reason": "rule:"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E513"
