@@ -106,7 +106,11 @@ class Metrics:
                                      registry=r)
         self.model_reloads = Counter("triage_model_reloads", "Model reload attempts by trigger (api, sighup) and result",
                                      ["trigger", "result"], registry=r)
-        self.shadow_info = Info("triage_shadow_model", "The shadow bundle (TRIAGE_SHADOW_BUNDLE)", registry=r)
+        # A gauge, not an Info: an Info reads 1 before anything is set, so a service without a shadow
+        # looked as if it had one. 1 {version=…} while a shadow runs, else 0 {version=""}.
+        self.shadow_info = Gauge("triage_shadow_model_info", "The shadow bundle (TRIAGE_SHADOW_BUNDLE): 1 with its "
+                                 "version while one runs, else 0", ["version"], registry=r)
+        self.shadow_info.labels(version="").set(0)
         self.shadow_items = Counter("triage_shadow_items", "Items scored by the shadow model", registry=r)
         self.shadow_agreements = Counter("triage_shadow_agreements", "Items whose shadow label equals the primary's, per head",
                                          ["head"], registry=r)

@@ -138,7 +138,8 @@ class ShadowScorer:
         self._review = {"primary": 0, "shadow": 0}
         self._idle = threading.Event()
         self._idle.set()
-        metrics.shadow_info.info({"version": classifier.model_version})
+        metrics.shadow_info.clear()
+        metrics.shadow_info.labels(version=classifier.model_version).set(1)
         self._thread = threading.Thread(target=self._run, name="triage-shadow", daemon=True)
         self._thread.start()
 
@@ -203,3 +204,5 @@ class ShadowScorer:
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        self.metrics.shadow_info.clear()
+        self.metrics.shadow_info.labels(version="").set(0)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from classifier.batch.insights import Item, summarize
 from classifier.batch.score import read_sidecar
 from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
-from classifier.errors import FileAccessError, NotAScoredFile, require
+from classifier.errors import NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
 from classifier.review import REASON_ZH
@@ -148,8 +148,7 @@ def build_report(
     prefix = prefix if prefix is not None else str(scoring.get("prefix") or "")
     text_column = text_column or str(scoring.get("text_column") or "text")
     aliases = {str(k): str(v) for k, v in (scoring.get("column_map") or {}).items()}
-    if not out_dir.parent.is_dir():
-        raise FileAccessError(f"{out_dir.parent}: no such folder for the report")
+
     jinja2 = require("jinja2", "report")
     from classifier.batch import charts as charting
 
@@ -158,7 +157,7 @@ def build_report(
         raise NotAScoredFile(f"{scored}: no scored rows ({errors} rows with an error)")
     summary = summarize(items, mask, top_terms=top_terms, quotes=quotes)
     summary.update({"input": str(scored), "error_rows": errors, "notes": notes, "date_column": date_column, "by": by})
-    out_dir.mkdir(exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a missing folder is made, as --out says
     font = charting.cjk_font()
     if font is None:
         notes.append("no CJK font installed (Debian: apt-get install fonts-noto-cjk): Chinese labels in the charts "

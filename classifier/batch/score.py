@@ -46,7 +46,6 @@ from classifier.errors import (
     CheckpointMismatch,
     ColumnClash,
     EmptyText,
-    FileAccessError,
     RowWithoutText,
     ScoreOptionError,
     ShardMismatch,
@@ -191,8 +190,9 @@ def score_file(
     """Score ``input_path`` into ``output_path`` (formats by extension); see the module docstring."""
     input_path, output_path = Path(input_path), Path(output_path)
     file_format(output_path)  # an unsupported output type fails before any work
-    if not output_path.parent.is_dir():  # found out now, not after hours of scoring
-        raise FileAccessError(f"{output_path.parent}: no such folder for the output")
+    # A missing folder is made (as `triage report --out` does); one that cannot be is found out now,
+    # not after hours of scoring (E204).
+    output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.resolve() == input_path.resolve():
         raise ScoreOptionError("the output file must not be the input file")
     k, n = options.shard
@@ -320,12 +320,19 @@ def rule_metadata_keys(matrix: Any, router: Any) -> dict[str, list[str]]:
 
 
 def missing_rule_keys(table: InputTable, matrix: Any, router: Any) -> list[str]:
-    """A warning per metadata key the rules use that no column (or --map) provides."""
+    """A warning per metadata key the rules use that no column (or --map) provides, when the file has
+    a column the key might be under: one that is neither the text, the id, a mapped column nor a
+    rule's key. A survey export with only its texts (and the columns the rules use) gets none: its
+    rules on customer_tier or amount do not apply, and a warning on every run would only be noise."""
     present = (set(table.columns) - {table.text_column, table.id_column}) | set(table.mapping)
+    used = rule_metadata_keys(matrix, router)
+    spare = set(table.columns) - {table.text_column, table.id_column} - set(table.mapping.values()) - set(used)
+    if not spare:
+        return []
     return [
         f"the rules use metadata {key!r} ({', '.join(rules)}) but the file has no such column, so they never "
         f"match; map one with --map {key}=COLUMN (columns: {', '.join(table.columns)})"
-        for key, rules in rule_metadata_keys(matrix, router).items() if key not in present
+        for key, rules in used.items() if key not in present
     ]
 
 

@@ -289,7 +289,10 @@ def test_unwritable_outputs_fail_with_a_code_not_a_traceback(tmp_path, capsys):
     src = tmp_path / "in.csv"
     write_table(src, survey(2), ["id", "text"])
     args = ["--bundle", str(TINY), "--quiet"]
-    assert main(["score", str(src), "--out", str(tmp_path / "missing" / "out.csv"), *args]) == 1
+    assert main(["score", str(src), "--out", str(tmp_path / "new" / "folder" / "out.csv"), *args]) == 0  # made
+    assert (tmp_path / "new" / "folder" / "out.csv").is_file()
+    (tmp_path / "a-file").write_text("")
+    assert main(["score", str(src), "--out", str(tmp_path / "a-file" / "out.csv"), *args]) == 1  # cannot be made
     assert "[E204]" in capsys.readouterr().err
     locked = tmp_path / "locked"
     locked.mkdir()

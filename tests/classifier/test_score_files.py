@@ -188,6 +188,11 @@ def test_mapped_chinese_columns_feed_the_rules_and_a_missing_key_is_warned_about
     err = capsys.readouterr().err
     assert "warning: the rules use metadata 'customer_tier'" in err and "metadata 'channel'" not in err
 
+    # A survey file: its texts and a column the rules use, nothing else: no warnings on every run
+    survey_file = tmp_path / "survey.csv"
+    survey_file.write_text("id,text,channel\n1,花呗怎么还款,app\n", encoding="utf-8")
+    assert score(parts, survey_file, tmp_path / "e.csv").warnings == []
+
 
 def test_the_xlsx_output_is_ready_for_an_analyst(parts, tmp_path):
     src, out = tmp_path / "in.csv", tmp_path / "out.xlsx"

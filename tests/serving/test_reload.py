@@ -170,6 +170,9 @@ def test_a_shadow_that_cannot_load_does_not_stop_the_service(make_client, v1, tm
     assert api.services.model.shadow is None
     assert api.classify(items()).status_code == 200
     assert any("shadow bundle not loaded" in r.getMessage() for r in caplog.records)
+    # No shadow runs, and the metric says so (an Info metric read 1 here)
+    body = api.client.get("/metrics").text
+    assert 'triage_shadow_model_info{version=""} 0.0' in body and "triage_shadow_model_info 1" not in body
 
 
 def test_a_shadow_that_falls_behind_skips_batches_instead_of_queueing(tiny_classifier):
