@@ -36,12 +36,48 @@ def pyplot():
 
 
 def cjk_font() -> str | None:
-    """The first installed family of :data:`CJK_FAMILIES`, or None."""
+    """The first installed family of :data:`CJK_FAMILIES`, or None.
+
+    matplotlib knows the fonts of its cache, built the first time it ran: a CJK font installed
+    after that (``apt-get install fonts-noto-cjk`` on a machine that already drew a chart) is not in
+    it, and the charts showed boxes while the font was there. So when no known family is CJK, the
+    system's font files that the cache lacks are added and the cache is written again.
+    """
     require("matplotlib", "report")
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FAMILIES if name in installed), None)
+    def known() -> str | None:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FAMILIES if name in installed), None)
+
+    found = known()
+    if found is None and _add_unknown_system_fonts(font_manager):
+        found = known()
+    return found
+
+
+def _add_unknown_system_fonts(font_manager: Any) -> bool:
+    """Add the system's font files matplotlib's cache lacks; True if any was added (cache rewritten)."""
+    import matplotlib
+
+    manager = font_manager.fontManager
+    cached = {str(Path(f.fname).resolve()) for f in manager.ttflist}
+    added = False
+    for path in font_manager.findSystemFonts():
+        if str(Path(path).resolve()) in cached:
+            continue
+        try:
+            manager.addfont(path)
+            added = True
+        except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+            continue
+    if added:
+        cache = Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+        try:
+            font_manager.json_dump(manager, cache)
+        except OSError:  # a read-only cache folder: found again next time, at the same small cost
+            pass
+    return added
 
 
 def zh(label: str) -> str:
@@ -74,7 +110,18 @@ def _ink(value: float, grid: Sequence[Sequence[float]]) -> str:
 
 
 def draw_all(summary: Mapping[str, Any], out_dir: Path) -> dict[str, list[Path]]:
-    """Every chart the summary has data for: ``{chart name: [png, svg]}``."""
+    """Every chart the summary has data for: ``{chart name: [png, svg]}``.
+
+    Without a CJK font, matplotlib warns once per missing glyph and chart (hundreds of lines); the
+    report says it once, in its notes, so those warnings are silenced here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        return _draw_all(summary, out_dir)
+
+
+def _draw_all(summary: Mapping[str, Any], out_dir: Path) -> dict[str, list[Path]]:
     plt = pyplot()
     charts = {}
 

@@ -160,8 +160,8 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)  # a missing folder is made, as --out says
     font = charting.cjk_font()
     if font is None:
-        notes.append("no CJK font installed (Debian: apt-get install fonts-noto-cjk): Chinese labels in the charts "
-                     "show as boxes")
+        notes.append("未找到中文字体，图表中的中文会显示为方框：请安装一种中文字体（Debian/Ubuntu: apt-get install "
+                     "fonts-noto-cjk）后重新生成报告 (no CJK font installed)")
     charts = charting.draw_all(summary, out_dir)
     images = {name: base64.b64encode(paths[0].read_bytes()).decode("ascii") for name, paths in charts.items()}
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -169,3 +169,35 @@ def test_the_report_remembers_how_the_file_was_scored(tmp_path, capsys):
     (tmp_path / "scored.xlsx.score.json").unlink()
     assert main(["report", str(out), "--out", str(tmp_path / "report2"), "--by", "channel"]) == 1
     assert "[E234]" in capsys.readouterr().err
+
+
+def test_a_font_installed_after_matplotlibs_cache_was_built_is_found(tmp_path, monkeypatch):
+    """The cache predates the font (fonts-noto-cjk installed after matplotlib first ran): the font
+    files the cache lacks are added and the cache is written again. The system's font folders are
+    the one thing stood in for (a copy of a font in a temporary folder)."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    from classifier.batch import charts
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    fresh = tmp_path / "fonts" / "NewlyInstalled.ttf"
+    fresh.parent.mkdir()
+    fresh.write_bytes(source.read_bytes())
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [str(fresh)])
+    monkeypatch.setattr(matplotlib, "get_cachedir", lambda: str(tmp_path))
+    before = len(font_manager.fontManager.ttflist)
+    try:
+        assert charts._add_unknown_system_fonts(font_manager) is True
+        assert str(fresh) in {f.fname for f in font_manager.fontManager.ttflist}
+        assert list(tmp_path.glob("fontlist-v*.json"))  # the cache written again, so the next run knows it
+        assert charts._add_unknown_system_fonts(font_manager) is False  # known now: nothing to add
+    finally:
+        del font_manager.fontManager.ttflist[before:]
+
+
+def test_no_glyph_warnings_whatever_the_fonts(scored, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_report(scored, tmp_path / "report", mask_text)
+    assert not [w for w in caught if "Glyph" in str(w.message)]
