@@ -359,6 +359,9 @@ def test_compose_file():
     assert services["migrate"]["command"] == ["triage", "db", "migrate"]
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert (REPO / "deploy" / services["migrate"]["build"]["context"] / services["migrate"]["build"]["dockerfile"]).is_file()
+    text = (REPO / "deploy" / "compose.yaml").read_text()
+    assert "change-me" not in text and "${POSTGRES_PASSWORD:?" in text  # no default password: compose refuses
+    assert all(str(p).startswith("127.0.0.1:") for p in services["api"]["ports"])  # loopback only
     for spec in services.values():
         image = spec.get("image", "")
         assert ":" in image and not image.endswith(":latest"), image
