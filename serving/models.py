@@ -93,7 +93,7 @@ class Classification(PriorityColumns, Base):
     claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
 
-    # --- risk order (migration 0005) -------------------------------------------------------------
+    # --- risk order (migration 0006) -------------------------------------------------------------
     # The level the queue sorts the item at: `level`, or more pressing when the review policy queued
     # it because a high-stakes label may hold (PriorityMatrix.sort_level); after a decision, `level`.
     sort_level: Mapped[str] = mapped_column(String(8), nullable=False, server_default="P4")

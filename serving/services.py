@@ -149,7 +149,7 @@ class Services:
 
 def _resort(sessions: Any, matrix: PriorityMatrix) -> None:
     """Queued items sort by the watch table of the matrix in force (a changed table or matrix, or rows
-    migrated by 0005): re-derived at start. A failure (database not there yet) must not keep the
+    migrated by 0006): re-derived at start. A failure (database not there yet) must not keep the
     service down: the rows then keep the order they had."""
     try:
         changed = resort_pending(sessions, matrix)

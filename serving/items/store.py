@@ -199,7 +199,7 @@ def _row_sort(row: Classification, matrix: PriorityMatrix, labels: dict[str, Any
 def resort_pending(sessions: sessionmaker[Session], matrix: PriorityMatrix) -> int:
     """Re-derive the sort level of the undecided items that have review reasons, under ``matrix``
     (run when the service starts: the watch table or the matrix may have changed, and rows
-    migrated by 0005 start at their level). Returns how many changed."""
+    migrated by 0006 start at their level). Returns how many changed."""
     changed = 0
     with sessions.begin() as session:
         rows = session.scalars(select(C).where(C.reviewed_at.is_(None), C.review_reasons != "", C.revision == 0))

@@ -1,7 +1,7 @@
 """risk order: the level the review queue sorts an item at (sort_level) and the reasons that raised it
 
-Revision ID: 0005_risk_order
-Revises: 0004_supervisor
+Revision ID: 0006_risk_order
+Revises: 0005_calendar_uncovered
 Create Date: 2026-12-07
 
 Self-contained (only these columns and the queue index), so it can be re-chained on top of other
@@ -13,8 +13,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_risk_order"
-down_revision: Union[str, Sequence[str], None] = "0004_supervisor"
+revision: str = "0006_risk_order"
+down_revision: Union[str, Sequence[str], None] = "0005_calendar_uncovered"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
