@@ -146,8 +146,8 @@ def test_one_reload_at_a_time(tiny_classifier):
 
 def test_shadow_scores_the_same_traffic_and_exports_agreement_and_review_share(make_client, v1, tmp_path):
     # Same weights, but a review policy that sends nothing to review (the tiny bundle's sends
-    # nearly everything): labels agree, review shares differ.
-    no_review = {"thresholds": {"category": 0.0, "sentiment": 0.0, "urgency": 0.0}, "watch": {}}
+    # nearly everything; no rule signals either): labels agree, review shares differ.
+    no_review = {"thresholds": {"category": 0.0, "sentiment": 0.0, "urgency": 0.0}, "watch": {}, "signals": []}
     shadow = bundle_copy(tmp_path / "shadow", "tiny-shadow", src=v1, calibration=no_review)
     api = make_client(None, bundle_dir=v1, shadow_bundle=shadow)
     body = api.classify(items(20)).json()

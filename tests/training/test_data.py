@@ -256,9 +256,10 @@ def test_project_labelled_files_are_clean():
     train = read_labelled(LABELED / "train.jsonl")
     dev = read_labelled(LABELED / "dev.jsonl")
     test = read_labelled(LABELED / "test.jsonl")
-    assert (len(train), len(dev), len(test)) == (9157, 1217, 1797)
+    test_hard = read_labelled(LABELED / "test_hard.jsonl")
+    assert (len(train), len(dev), len(test), len(test_hard)) == (11557, 1217, 1797, 600)
     assert not {r["id"] for r in train} & {r["id"] for r in dev}
-    for name in ("train", "dev", "forum_new"):
+    for name in ("train", "dev", "forum_new", "round4"):
         assert read_labelled(LABELED.parent / "maintainers" / f"{name}.jsonl")
 
 
