@@ -30,6 +30,7 @@ from classifier.calendar import PACKAGE_CALENDAR, WorkingCalendar, add_working_d
 from classifier.config import Condition, check_keys, config_error, load_yaml, parse_duration
 from classifier.labels import CATEGORY, HEADS, LABELS, SENTIMENT, URGENCY
 from classifier.review import watch_reason
+from classifier.signals import BY_NAME as SIGNALS_BY_NAME, REASON_PREFIX as RULE_PREFIX
 
 # Quadrant codes, in display order (most to least pressing under the default mapping).
 URGENT_IMPORTANT = "urgent_important"
@@ -161,8 +162,6 @@ def aggregate(items: Iterable[Any]) -> MatrixCounts:
 
 # --- watched labels: the review queue's risk order -------------------------------------------------
 
-RULE_PREFIX = "rule:"
-
 # possible_<label>[_<head>] -> {head: label}: the inverse of classifier.review.watch_reason, for every
 # label, so that a class the review policy starts watching needs no change here.
 POSSIBLE_REASONS: dict[str, dict[str, str]] = {
@@ -175,9 +174,11 @@ class WatchTable:
 
     The review policy queues an item *because* a high-stakes label may hold (``possible_<label>``)
     or a guideline rule signal fired (``rule:<name>``); sorting it by the labels the model predicted
-    would put exactly those items last. ``possible_*`` reasons name their label; a rule's labels
-    come from the ``watch.rules`` table of the priority config, and a rule missing there implies
-    ``watch.rule_default`` — so a new rule is sorted up from its first day and needs no code."""
+    would put exactly those items last. ``possible_*`` reasons name their label; a rule's labels are
+    those the guideline assigns to it (``Signal.implies`` in classifier/signals.py), unless the
+    ``watch.rules`` table of the priority config overrides them; a rule known to neither (a bundle
+    newer than this runtime) implies ``watch.rule_default`` — so a new rule is sorted up from its
+    first day and needs no code."""
 
     rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     rule_default: Mapping[str, str] = field(default_factory=lambda: {"urgency": "high"})
@@ -185,7 +186,11 @@ class WatchTable:
     def implied(self, reason: str) -> dict[str, str]:
         if reason.startswith(RULE_PREFIX):
             name = reason[len(RULE_PREFIX):]
-            return dict(self.rules.get(name, self.rule_default))
+            if name in self.rules:
+                return dict(self.rules[name])
+            if name in SIGNALS_BY_NAME:
+                return dict(key.split(".", 1) for key in SIGNALS_BY_NAME[name].implies)
+            return dict(self.rule_default)
         return dict(POSSIBLE_REASONS.get(reason, {}))
 
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from classifier.labels import DISPLAY_ZH, HEADS
 from classifier.priority import POSSIBLE_REASONS, RULE_PREFIX
+from classifier.signals import signal_of
 from serving.models import Classification, ItemRevision
 from serving.store import from_storage
 
@@ -20,9 +21,11 @@ _SUSPECTED_ZH = {"urgency": {"high": "疑似紧急"}, "category": {"contract_leg
 
 
 def watched_zh(reason: str) -> str:
-    """``possible_high_urgency`` → 疑似紧急, ``rule:money_gone`` → 规则 money_gone."""
+    """``possible_high_urgency`` → 疑似紧急, ``rule:money_gone`` → 规则：资金不明减少 (the signal's own
+    Chinese name; an unknown rule by its name)."""
     if reason.startswith(RULE_PREFIX):
-        return f"规则 {reason[len(RULE_PREFIX):]}"
+        signal = signal_of(reason)
+        return signal.zh if signal else f"规则 {reason[len(RULE_PREFIX):]}"
     (head, label), = (POSSIBLE_REASONS.get(reason) or {"": reason}).items()
     return _SUSPECTED_ZH.get(head, {}).get(label) or f"疑似{DISPLAY_ZH.get(label, label)}"
 

@@ -414,3 +414,6 @@ def test_the_watch_table_comes_from_the_config(raw):
     assert m.sort_level(current, ["rule:unlisted"], None, NOW).level == "P2"  # medium is not urgent: stays
     del raw["watch"]
     assert PriorityMatrix.from_dict(raw).watch.implied("rule:anything") == {"urgency": "high"}  # the safe default
+    # a known guideline rule implies what the guideline assigns it (classifier/signals.py)
+    assert PriorityMatrix.from_dict(raw).watch.implied("rule:money_gone") == {"urgency": "high", "category": "contract_legal"}
+    assert PriorityMatrix.from_dict(raw).watch.implied("rule:lost_device") == {"urgency": "high"}

@@ -39,7 +39,7 @@ MIX = [
     {"id": "p4", "text": "转账 不确定", "received_at": at(-900)},  # P4, oldest
     # product_service, negative, low → P4; if contract_legal held: important → P2
     {"id": "watched-legal", "text": "转账 投诉 疑似法律", "received_at": at(5)},
-    # P4; rule money_gone implies contract_legal + high (configs/priority.yaml watch.rules): P1
+    # P4; rule money_gone implies contract_legal + high (classifier/signals.py): P1
     {"id": "rule-known", "text": "转账 投诉 rule:money_gone", "received_at": at(10)},
     # P4; a rule not in the table implies watch.rule_default (urgency high): urgent, not important → P3
     {"id": "rule-new", "text": "转账 rule:brand_new", "received_at": at(15)},
@@ -59,7 +59,7 @@ def test_watched_items_sort_at_the_level_of_the_label_watched_for(make_client, f
                                              "note": "疑似紧急：按P1排序"}
     assert by_id["watched-legal"]["sort"]["note"] == "疑似合同法律纠纷：按P2排序"
     assert by_id["rule-known"]["sort"] == {"level": "P1", "raised_by": ["rule:money_gone"],
-                                           "note": "规则 money_gone：按P1排序"}
+                                           "note": "规则：资金不明减少：按P1排序"}
     assert by_id["rule-new"]["sort"]["level"] == "P3"
     assert by_id["p1"]["sort"] is None and by_id["p2"]["sort"] is None
     # keyset paging walks the same order across the raised levels
