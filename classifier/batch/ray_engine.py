@@ -21,6 +21,7 @@ same image, or a shared volume): actors load them where they run.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import time
@@ -28,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from classifier.errors import ScoreOptionError, require
+from classifier.errors import RayAddressUnreachable, RayClusterNotFound, ScoreOptionError, require
 from classifier.batch.score import (
     InputTable, ScoreOptions, ScoreSummary, describe_input, read_input, score_chunk, write_output,
     write_sidecar,
@@ -72,21 +73,85 @@ def code_path() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Connect to ``address`` (``ray://…``, ``auto``; default ``RAY_ADDRESS``) or start a local Ray.
+# Seconds to wait for a TCP answer from a Ray address before saying it is unreachable: Ray itself
+# retries a wrong GCS address for minutes, printing a warning every few seconds.
+CONNECT_TIMEOUT_S = 5.0
 
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> bool:
+    """Connect to ``address`` (``ray://HOST:10001``, ``HOST:6379``, ``auto``; default ``RAY_ADDRESS``)
+    or start a local Ray. Ray's own log lines (some 60 INFO lines per run) stay out of the progress
+    output unless ``verbose``.
+
+    A cluster that cannot be reached is an error with its code (E410 none running for ``auto``,
+    E411 nothing answering at the address), and ``ray://`` without Ray Client's packages is E400.
     Returns True when this call started or connected Ray (and so should shut it down)."""
     ray = require("ray", "distributed")
     if ray.is_initialized():
         return False
+    quiet_ray(verbose)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    kwargs: dict[str, Any] = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
     if address is None:  # a local instance on this machine
-        kwargs["num_cpus"] = num_cpus
+        kwargs.update(include_dashboard=False, num_cpus=num_cpus)
         kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
             p for p in (code_path(), os.environ.get("PYTHONPATH")) if p)}}
-    ray.init(address=address, **kwargs)
+    elif address.startswith("ray://"):
+        require("grpc", "distributed")  # Ray Client: ray[client], in the [distributed] extra
+        _check_reachable(address, address[len("ray://"):], default_port=10001)
+        kwargs = {}  # Ray Client passes other ray.init arguments on to the cluster, with a warning each
+    elif address != "auto":
+        _check_reachable(address, address, default_port=6379)
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as exc:  # an OSError: the CLI would call it a file-access error (E204)
+        if address == "auto":
+            raise RayClusterNotFound(
+                "找不到 Ray 集群: --address auto found no Ray cluster running on this machine; start one "
+                "(`ray start --head`), give its address (--address HOST:6379 or ray://HOST:10001), or leave "
+                "--address out for a local Ray", details={"address": address}) from None
+        raise RayAddressUnreachable(f"无法连接 Ray 集群: {address}: {exc}", details={"address": address}) from None
     return True
+
+
+def _check_reachable(address: str, host_port: str, default_port: int) -> None:
+    """A TCP connection to the address within :data:`CONNECT_TIMEOUT_S`, else E411."""
+    import socket
+
+    host, _, port = host_port.rstrip("/").rpartition(":")
+    if not host:
+        host, port = port, str(default_port)
+    try:
+        number = int(port)
+    except ValueError:
+        raise RayAddressUnreachable(f"无法连接 Ray 集群: {address}: not HOST:PORT (e.g. ray://head:10001, head:6379)",
+                                    details={"address": address}) from None
+    try:
+        with socket.create_connection((host.strip("[]"), number), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayAddressUnreachable(
+            f"无法连接 Ray 集群: nothing answers at {address} ({exc.strerror or exc}); check the host and port "
+            f"(Ray Client: ray://HEAD:10001; a node of the cluster: HEAD:6379) and that the cluster is up",
+            details={"address": address}) from None
+
+
+def quiet_ray(verbose: bool = False) -> None:
+    """Keep Ray's and Ray Data's INFO lines and progress bars out of stderr, where the command's own
+    progress line is, unless ``verbose``."""
+    if not verbose:
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from ray.data import DataContext  # importing ray.data configures its logger: set the level after
+
+        context = DataContext.get_current()
+        context.enable_progress_bars = verbose
+        context.print_on_execution_start = verbose
+    except (ImportError, AttributeError):
+        pass
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("ray", "ray.data", "ray._private", "ray.util"):
+        logging.getLogger(name).setLevel(level)
 
 
 def score_file_ray(
