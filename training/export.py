@@ -27,6 +27,8 @@ from training.calibrate import fit_calibration
 from training.data import data_version, read_labelled
 from training.evaluate import evaluate_bundle
 from training.model import ExportWrapper, load_model
+from training.token_quantization import QUANTIZATION
+from training.token_quantization import rewrite_file as per_token_file
 from training.trainer import collate, predict_logits
 
 log = logging.getLogger(__name__)
@@ -85,37 +87,38 @@ def fuse(fp32: Path, fused: Path, num_heads: int, hidden_size: int, attention: b
 def quantize(fp32: Path, int8: Path, keep_fp32: list[str] | tuple[str, ...] = ()) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # MatMul and fused Attention weights (per output channel) and the embedding table (Gather, or
-    # the fused EmbedLayerNormalization) to int8; activations are quantized per batch tensor at run time. ``keep_fp32`` names nodes left fp32.
+    # MatMul weights (per output channel) and the embedding table (Gather, or the fused
+    # EmbedLayerNormalization) to int8. ``keep_fp32`` names nodes left fp32. A fused ``Attention``
+    # stays fp32: its int8 form quantizes its input per batch tensor inside the operator.
     # (shape inference does not type the outputs of fused contrib ops: every tensor here is float)
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul", "Attention", "Gather", "EmbedLayerNormalization"],
+                     op_types_to_quantize=["MatMul", "Gather", "EmbedLayerNormalization"],
                      nodes_to_exclude=list(keep_fp32),
                      extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
+    # Activations: one int8 scale per token instead of per batch tensor, so that a text's scores do
+    # not depend on its batch (training/token_quantization.py).
+    per_token_file(int8, int8)
 
 
 def fp32_fallback_order(fp32: Path) -> list[str]:
-    """Weight-carrying MatMul (and fused Attention) nodes in the order they stay fp32 when int8 parity fails.
+    """Weight-carrying MatMul nodes in the order they stay fp32 when int8 parity fails (a fused
+    ``Attention`` is fp32 anyway, ``quantize``).
 
     First the FFN output projections (their inputs are GELU outputs with large outliers, where a
     per-tensor int8 activation scale loses most; see bench/bench_quantization.py), then the
     remaining projections layer by layer from the bottom, where errors compound through the stack.
-    In a fused graph a layer's Q/K/V projections are its ``Attention`` node (layer = order in the graph).
     """
     import onnx
 
     graph = onnx.load(str(fp32), load_external_data=False).graph
     weights = {i.name for i in graph.initializer}
     matmuls = [n.name for n in graph.node if n.op_type == "MatMul" and any(i in weights for i in n.input)]
-    attention = {n.name: k for k, n in enumerate(x for x in graph.node if x.op_type == "Attention")}
 
     def layer(name: str) -> int:
-        if name in attention:
-            return attention[name]
         return int(name.split("layer.")[1].split("/")[0]) if "layer." in name else 99
 
     ffn_out = sorted((n for n in matmuls if "/output/dense/" in n and "attention" not in n), key=layer)
-    rest = sorted((n for n in [*matmuls, *attention] if n not in ffn_out), key=layer)
+    rest = sorted((n for n in matmuls if n not in ffn_out), key=layer)
     return ffn_out + rest
 
 
@@ -253,7 +256,7 @@ def export_bundle(
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     (out / "labels.json").write_text(json.dumps({h: list(v) for h, v in LABELS.items()}, ensure_ascii=False, indent=1))
     config = {"max_length": max_length, "pad_id": pad_id, "inputs": ["input_ids", "attention_mask"],
-              "outputs": OUTPUT_NAMES, "quantization": "int8-dynamic" if quantize_int8 else "fp32", "opset": OPSET,
+              "outputs": OUTPUT_NAMES, "quantization": QUANTIZATION if quantize_int8 else "fp32", "opset": OPSET,
               "normalization": "classifier.normalize.normalize_text", "pooling": "mean",
               "num_layers": enc_cfg.num_hidden_layers, "fused": fused_ops}
     (out / "lexicon").mkdir()
@@ -503,7 +506,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
     lines += ["", "## Export parity (int8 ONNX vs PyTorch fp32, dev texts)", "",
               "Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)
               + f"; max probability difference {max(p[h]['max_prob_diff'] for h in HEADS):.4f}."]
-    if report.get("quantization") == "int8-dynamic" and report.get("weight_nodes"):
+    if str(report.get("quantization")).startswith("int8") and report.get("weight_nodes"):
         kept = report.get("fp32_nodes") or []
         lines += ["", f"Weight MatMuls kept fp32 for parity: {len(kept)} of {report['weight_nodes']} "
                   f"({report.get('fp32_order') or 'fixed'} order)" + (": " + ", ".join(f"`{n}`" for n in kept) if kept else "")
