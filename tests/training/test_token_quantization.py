@@ -102,9 +102,9 @@ def test_a_graph_without_dynamic_quantizers_is_left_alone(graphs):
         assert model.SerializeToString() == before
 
 
-def test_converting_a_bundle_rewrites_graph_config_and_manifest(tmp_path):
-    """The shipped bundles are converted; the conversion of an already converted bundle writes nothing,
-    and a converted bundle verifies (every file's hash in the manifest)."""
+def test_a_converted_bundle_verifies_and_is_not_converted_twice(tmp_path):
+    """The test bundle was converted with ``python -m training.token_quantization``: it verifies (every
+    file's hash in its manifest) and converting it again writes nothing."""
     bundle = tmp_path / "b"
     shutil.copytree(ROOT / "tests" / "fixtures" / "tiny_bundle", bundle)
     assert json.loads((bundle / "config.json").read_text())["quantization"] == QUANTIZATION
