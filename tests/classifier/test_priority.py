@@ -54,13 +54,18 @@ def at(y, m, d, hh=10, mm=0) -> datetime:
         ("product_service", "negative", "high", None, "urgent_not_important", "P3"),
         ("product_service", "neutral", "low", None, "not_urgent_not_important", "P4"),
         # metadata makes otherwise ordinary feedback important
-        ("other", "positive", "high", {"customer_tier": "vip"}, "urgent_important", "P1"),
-        ("other", "neutral", "medium", {"amount": 50000}, "important_not_urgent", "P2"),
-        ("other", "neutral", "low", {"amount": "80,000.50"}, "important_not_urgent", "P2"),
-        ("other", "neutral", "low", {"amount": 49999.99}, "not_urgent_not_important", "P4"),
-        ("other", "neutral", "low", {"amount": "n/a"}, "not_urgent_not_important", "P4"),
-        ("other", "neutral", "low", {"channel": 12378}, "important_not_urgent", "P2"),
-        ("other", "neutral", "low", {"customer_tier": "retail"}, "not_urgent_not_important", "P4"),
+        ("product_service", "positive", "high", {"customer_tier": "vip"}, "urgent_important", "P1"),
+        ("product_service", "neutral", "medium", {"amount": 50000}, "important_not_urgent", "P2"),
+        ("product_service", "neutral", "low", {"amount": "80,000.50"}, "important_not_urgent", "P2"),
+        ("product_service", "neutral", "low", {"amount": 49999.99}, "not_urgent_not_important", "P4"),
+        ("product_service", "neutral", "low", {"amount": "n/a"}, "not_urgent_not_important", "P4"),
+        ("product_service", "neutral", "low", {"channel": 12378}, "important_not_urgent", "P2"),
+        ("product_service", "neutral", "low", {"customer_tier": "retail"}, "not_urgent_not_important", "P4"),
+        # ... but not noise (metadata_rules_skip_categories: [other]): it keeps its own level
+        ("other", "neutral", "low", {"customer_tier": "vip"}, "not_urgent_not_important", "P4"),
+        ("other", "neutral", "low", {"customer_tier": "private_banking", "amount": 80000, "channel": "regulator"},
+         "not_urgent_not_important", "P4"),
+        ("other", "positive", "high", {"customer_tier": "vip"}, "urgent_not_important", "P3"),
         # category alone is not enough in the default rules: sentiment must be negative too
         ("contract_legal", "positive", "low", None, "not_urgent_not_important", "P4"),
         ("fees", "neutral", "high", None, "urgent_not_important", "P3"),
@@ -417,3 +422,18 @@ def test_the_watch_table_comes_from_the_config(raw):
     # a known guideline rule implies what the guideline assigns it (classifier/signals.py)
     assert PriorityMatrix.from_dict(raw).watch.implied("rule:money_gone") == {"urgency": "high", "category": "contract_legal"}
     assert PriorityMatrix.from_dict(raw).watch.implied("rule:lost_device") == {"urgency": "high"}
+
+
+def test_noise_is_not_lifted_by_metadata_alone_unless_the_config_says_so(raw):
+    vip = {"customer_tier": "vip", "amount": 80000}
+    strict = PriorityMatrix.from_dict(raw)
+    p = strict.assess("other", "neutral", "low", vip, NOW)
+    assert p.level == "P4" and p.matched_rules == ()
+    assert any("metadata_rules_skip_categories" in r and "high_value_customer" in r for r in p.reasons)
+    assert strict.assess("product_service", "negative", "low", vip, NOW).level == "P2"  # real feedback still is
+    # a rule that names the category itself still applies to it
+    raw["importance_rules"].append({"name": "other_from_regulator", "when": {"category": ["other"],
+                                                                             "metadata": {"channel": ["regulator"]}}})
+    assert PriorityMatrix.from_dict(raw).assess("other", "neutral", "low", {"channel": "regulator"}, NOW).level == "P2"
+    del raw["metadata_rules_skip_categories"]
+    assert PriorityMatrix.from_dict(raw).assess("other", "neutral", "low", vip, NOW).level == "P2"

@@ -382,7 +382,8 @@ def test_docs_and_redoc_render_without_internet(server, browser):
 
 def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(server, browser):
     """The review policy queued it because it may be urgent although the model said low: the list
-    shows it at the level urgency high would give (P1 here), above the P2 and P4 items, marked."""
+    shows it at the level urgency high would give (P1 here), above the P2 and P4 items, marked. An
+    `other` text from a VIP customer stays low (metadata alone does not lift noise)."""
     from selenium.webdriver.common.by import By
 
     base, keys, app = server
@@ -390,11 +391,14 @@ def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(ser
         {"id": "WATCHED", "text": "年费 投诉 我的钱不见了 疑似紧急", "received_at": received("12:00")},  # model: P2, low
         {"id": "P2-EARLY", "text": "年费 投诉 不确定", "received_at": received("08:00")},  # P2, earlier deadline
         {"id": "P4-EARLY", "text": "转账 不确定 早", "received_at": received("07:00")},  # P4, earliest of all
+        # noise from a VIP: metadata alone does not lift an `other` text (configs/priority.yaml)
+        {"id": "VIP-NOISE", "text": "哈哈哈哈 不确定", "received_at": received("06:00"),
+         "metadata": {"customer_tier": "vip", "amount": 80000}},
     ]
     r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": items})
     assert r.status_code == 200, r.text
     viewport(browser, 1280, 800)
-    browser.get(f"{base}/review")  # the key is kept for this tab
+    login(browser, base, keys["supervisor"])
     watched = str(stored(app)["WATCHED"].id)
     wait_for(lambda: watched in [li.get_attribute("data-id") for li in browser.find_elements(By.CSS_SELECTOR, "#items li")])
     entries = browser.find_elements(By.CSS_SELECTOR, "#items li")
@@ -408,4 +412,6 @@ def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(ser
     mark = entries[position].find_element(By.CSS_SELECTOR, ".watch")
     assert mark.text == "疑似紧急：按P1排序" and "watched" in entries[position].get_attribute("class")
     assert entries[position].find_element(By.CSS_SELECTOR, ".lvl").text == "P2"  # its priority is unchanged
+    noise = [li for li in entries if li.get_attribute("data-id") == str(stored(app)["VIP-NOISE"].id)]
+    assert noise and noise[0].find_element(By.CSS_SELECTOR, ".lvl").text not in ("P1", "P2")
     screenshot(browser, "review-watched-1280x800.png")

@@ -141,3 +141,19 @@ def test_the_queue_filters_by_a_rule_reason(make_client, fake_classifier):
         "watched-high", "rule-new"]
     r = api.client.get("/v1/review", headers=api.headers("supervisor"), params={"reason": "rule:"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "E513"
+
+
+def test_an_other_text_from_a_vip_customer_is_not_p1_or_p2(make_client, fake_classifier):
+    """configs/priority.yaml metadata_rules_skip_categories: [other] — metadata alone lifts no noise."""
+    api = make_client(fake_classifier)
+    meta = {"customer_tier": "vip", "amount": 80000, "channel": "regulator"}
+    r = api.classify([{"id": "noise", "text": "哈哈 不确定", "metadata": meta},
+                      {"id": "real", "text": "转账 不确定", "metadata": meta}])
+    assert r.status_code == 200, r.text
+    levels = {x["id"]: (x["category"]["label"], x["priority"]["level"]) for x in r.json()["results"]}
+    assert levels == {"noise": ("other", "P4"), "real": ("product_service", "P2")}
+    # a decision re-runs the same matrix: confirming keeps the noise low, correcting it lifts it
+    item = {i["item_id"]: i for i in queue(api)}["noise"]
+    sup = api.headers("supervisor")
+    r = api.client.post(f"/v1/items/{item['id']}/review", headers=sup, json={"category": "fees", "revision": 0})
+    assert r.json()["priority"]["level"] == "P2"
