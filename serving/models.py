@@ -104,6 +104,7 @@ class Classification(PriorityColumns, Base):
         Index("ix_classifications_received_at", "received_at"),
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
         Index("ix_classifications_reviewed_at", "reviewed_at"),
+        Index("ix_classifications_item_id", "item_id"),  # GET /v1/items?item_id= (migration 0007)
         Index("ix_classifications_sort_order", "sort_level", "respond_by", "margin", "received_at", "id"),
     )
 

@@ -57,6 +57,10 @@ class Item(BaseModel):
     claim: Optional[Claim] = Field(None, description="A live claim: the item is open with this supervisor")
 
 
+class ItemList(BaseModel):
+    items: list[Item] = Field(description="Newest first")
+
+
 class Revision(BaseModel):
     revision: int
     kind: Literal["prediction", "review", "undo"]

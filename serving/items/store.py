@@ -159,6 +159,15 @@ def get_item(sessions: sessionmaker[Session], item: int, tz: Any, now: datetime,
     return view
 
 
+def find_items(sessions: sessionmaker[Session], item_id: str, limit: int, tz: Any, now: datetime) -> list[dict[str, Any]]:
+    """The stored items of a caller's item id, newest first (a ticket sent again is stored again)."""
+    with sessions() as session:
+        rows = list(session.scalars(select(C).where(C.item_id == item_id)
+                                    .order_by(C.created_at.desc(), C.id.desc()).limit(limit)))
+        names = reviewer_names(session, [r.reviewed_by for r in rows] + [r.claimed_by for r in rows])
+    return [item_view(r, tz, names, now) for r in rows]
+
+
 def history_rows(session: Session, row: Classification) -> list[ItemRevision]:
     """Every state in order; an item nobody decided has one: its prediction (not yet written)."""
     stored = list(session.scalars(select(ItemRevision).where(ItemRevision.classification_id == row.id)

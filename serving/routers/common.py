@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from classifier.labels import CATEGORY
 from serving import store
@@ -59,3 +59,27 @@ def aware(services: Services, value: datetime | None, name: str) -> datetime | N
     except OverflowError:
         raise InvalidRequest(f"{name} is out of range", details=[{"loc": ["query", name], "type": "out_of_range"}]) from None
     return value
+
+
+def no_unknown_query(request: Request) -> None:
+    """Dependency of the list routes: a query parameter the route does not take is 422 E513 naming it.
+
+    Without it a misspelt or unsupported filter (``?item_id=`` on the queue, ``?lmit=``) is silently
+    ignored and the caller gets everything, which looks like an answer."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = {p.alias for p in _query_params(dependant)}
+    unknown = sorted({k for k in request.query_params.keys() if k not in known})
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter(s): {', '.join(unknown)}; this route takes "
+                             f"{', '.join(sorted(known)) or 'none'}",
+                             details=[{"loc": ["query", k], "type": "unknown_parameter"} for k in unknown])
+
+
+def _query_params(dependant: Any) -> list[Any]:
+    out = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        out += _query_params(sub)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +18,9 @@ from classifier.labels import HEADS
 from serving.deps import ReviewCaller, ServicesDep
 from serving.items import store as items
 from serving.items.explain import ExplanationCache, explain
-from serving.items.schemas import DecisionOutcome, Explanation, History, ItemDecision, ItemWithHistory, UndoRequest
-from serving.routers.common import error_responses
+from serving.items.schemas import (DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
+                                   UndoRequest)
+from serving.routers.common import error_responses, no_unknown_query
 from serving.services import Services
 from serving.settings import Settings
 
@@ -45,6 +46,20 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/v1/items", tags=["items"])
     cache = ExplanationCache(settings.explain_cache_items)
     lease = timedelta(seconds=settings.claim_lease_seconds)
+
+    @router.get("", summary="Stored items of a caller's item id, newest first (how a ticket system finds its ticket)",
+                description="`item_id` is the id the caller sent to /v1/classify (kept as sent). A ticket classified "
+                            "more than once has several stored items: the newest is first. Unknown query "
+                            "parameters are 422 E513 naming them. Role: supervisor or admin.",
+                response_model=ItemList, responses=error_responses(401, 403, 422, 429, 503),
+                dependencies=[Depends(no_unknown_query)])
+    async def find_items(services: ServicesDep, caller: ReviewCaller,
+                         item_id: Annotated[str, Query(min_length=1, max_length=256,
+                                                       description="The caller's item id")],
+                         limit: Annotated[int, Query(ge=1, le=100)] = 20) -> JSONResponse:
+        found = await run_in_threadpool(items.find_items, services.sessions, item_id, limit, services.matrix.tz,
+                                        datetime.now(timezone.utc).replace(tzinfo=None))
+        return JSONResponse({"items": found})
 
     @router.get("/{item}", summary="A stored item: prediction, labels in force, priority, route, history",
                 response_model=ItemWithHistory, responses=error_responses(401, 403, 404, 422, 429, 503))

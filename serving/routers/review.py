@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
@@ -28,12 +28,13 @@ from serving.items.keys import REASONS
 from serving.items.schemas import Queue
 from serving.routers.common import error_responses
 from serving.routers.items import count_decision, rules
-from serving.routers.common import ChannelQ, FromQ, ToQ, aware
+from serving.routers.common import ChannelQ, FromQ, ToQ, aware, no_unknown_query
 from serving.schemas import ID_PATTERN, IsoOnlyQuery, ReviewDecision, ReviewOutcome
 
 ALL_LABELS = tuple(label for labels in LABELS.values() for label in labels)
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
+ListRoute = [Depends(no_unknown_query)]  # the list routes refuse parameters they do not take
 
 
 LevelQ = Annotated[Optional[list[Literal[LEVELS]]], Query(description="Priority level (repeat for several)")]  # type: ignore[valid-type]
@@ -53,7 +54,7 @@ ReasonQ = Annotated[Optional[list[ReasonValue]], Query(
                 "`status=reviewed`, `not_queued` or `all` list other items (any item can be reviewed). Items "
                 "another supervisor has claimed are left out until the claim runs out. Page with `next_cursor`. "
                 "Role: supervisor or admin.",
-    response_model=Queue, responses=error_responses(401, 403, 422, 429, 503))
+    response_model=Queue, responses=error_responses(401, 403, 422, 429, 503), dependencies=ListRoute)
 async def list_review(
     services: ServicesDep, caller: ReviewCaller,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -88,7 +89,7 @@ async def list_review(
         "labelled columns; for an id in several exports the later row wins). The same as "
         "`triage review export`, for whoever has a key but no database access. Role: supervisor or admin."
     ),
-    response_class=Response,
+    response_class=Response, dependencies=ListRoute,
     responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
         '{"id": "review-7", "text": "催收电话打到我单位", "category": "contract_legal", "category_secondary": null, '
         '"sentiment": "negative", "urgency": "high", "source": "review:default-2026-11-23-d3fdf701", "item_id": "T-1001", '
