@@ -45,7 +45,7 @@ def main() -> None:
     from classifier.calibration import softmax
     from classifier.labels import HEADS
     from classifier.normalize import normalize_text
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
     from training.distill import build_student, student_layers
     from training.export import MIN_AGREEMENT, export_onnx, fp32_fallback_order, fuse, quantize
     from training.model import MultiHeadClassifier, load_model

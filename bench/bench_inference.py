@@ -94,8 +94,8 @@ def main() -> None:
     import transformers
 
     from classifier.runtime import Classifier
-    from training.arguments import TrainConfig
-    from training.data import read_labelled, read_labelled_files
+    from training.config import TrainConfig
+    from training.data.schema import read_labelled, read_labelled_files
     from training.trainer import ensure_base_model
 
     cfg = TrainConfig.from_yaml(args.config)

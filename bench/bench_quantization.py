@@ -33,10 +33,11 @@ def main() -> None:
     from classifier.calibration import softmax
     from classifier.labels import HEADS
     from classifier.normalize import normalize_text
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
     from training.export import export_onnx, quantize
     from training.model import load_model
-    from training.trainer import BEST_DIR, collate, predict_logits
+    from training.run_dir import BEST_DIR
+    from training.trainer import collate, predict_logits
 
     torch.set_num_threads(args.threads)
     model = load_model(args.run / BEST_DIR)

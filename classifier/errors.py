@@ -276,48 +276,5 @@ def require(module: str, extra: str):
         ) from exc
 
 
-# --- E6xx: training and export -------------------------------------------------------------
-class TrainingError(TriageError):
-    code = "E600"
-
-
-class ExportParityError(TrainingError):
-    """The exported ONNX model disagrees with the PyTorch model beyond the allowed tolerance."""
-
-    code = "E601"
-
-
-class TestSplitLeak(TrainingError):
-    """Rows about to be fitted on (training, early stopping, baseline tuning, calibration, review
-    policy) include texts of the held-out test split (training/splits.py)."""
-
-    __test__ = False  # not a pytest test class despite the name
-    code = "E602"
-
-
-class StudentBelowTeacher(TrainingError):
-    """The export's quality guard refused a distilled student: on the test split a head's macro-F1 is
-    below the teacher's by more than the tolerance, or a review recall target is missed."""
-
-    code = "E603"
-
-
-class SoftLabelError(TrainingError):
-    """A soft-label file cannot be used for distillation (malformed, other labels, a dev text)."""
-
-    code = "E604"
-
-
-class GuardMissing(TrainingError):
-    """A distilled run was exported without the teacher's test metrics to guard it against."""
-
-    code = "E605"
-
-
-class LeakyCrossFit(TrainingError):
-    """A distilled student's fold learns from something that saw its held-out rows — a teacher (or
-    starting weights) trained on every training row, or another fold's teacher — so the scores of
-    its "held-out" fold are in-sample, and calibration and the review policy fitted on them would be
-    too lax. A fold is honest with its own fold teacher (training/distill.py: check_fold_teacher)."""
-
-    code = "E606"
+# --- E5xx: the service (serving/errors.py); E6xx: training and export (training/errors.py) ---------
+# Codes are unique across the three packages (tests/test_error_codes.py).

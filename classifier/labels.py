@@ -17,7 +17,7 @@ LABELS: dict[str, tuple[str, ...]] = {
 }
 HEADS: tuple[str, ...] = tuple(LABELS)
 
-# Columns of a labelled row, in file order: what training reads (training/data.py validates them)
+# Columns of a labelled row, in file order: what training reads (training/data/schema.py validates them)
 # and what `triage review export` writes from supervisors' decisions.
 LABELLED_FIELDS: tuple[str, ...] = ("id", "text", "category", "category_secondary", "sentiment", "urgency", "source")
 

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from classifier.normalize import normalize_text
     from training.base_model import build_base_model
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
 
     texts = None
     if args.trim_to:

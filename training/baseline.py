@@ -27,6 +27,7 @@ from classifier.labels import HEADS, LABELS
 from classifier.linear import FORMAT, FORMAT_VERSION, WordTokenizer, encode_vocab
 from classifier.normalize import normalize_text
 from classifier.segment import DEFAULT_USER_DICT
+from training.stats import macro_f1
 
 _sklearn_text = require("sklearn.feature_extraction.text", "train")
 _sklearn_linear = require("sklearn.linear_model", "train")
@@ -179,9 +180,9 @@ def tune_baseline(
         best = None
         for C in c_grid:
             clf = _fit_head(X, y, C, config)
-            pred = [LABELS[head][i] for i in _proba_in_label_order(clf, X_dev, head).argmax(axis=1)]
-            f1 = float(_sklearn_metrics.f1_score(y_dev, pred, average="macro"))
-            acc = float(_sklearn_metrics.accuracy_score(y_dev, pred))
+            pred = _proba_in_label_order(clf, X_dev, head).argmax(axis=1)
+            f1 = macro_f1(_indices(y_dev, head), pred, len(LABELS[head]))
+            acc = float((_indices(y_dev, head) == pred).mean())
             trials.append({"head": head, "C": C, "dev_macro_f1": f1, "dev_accuracy": acc, "n_iter": int(clf.n_iter_.max())})
             msg = f"tune {head:9s} C={C:<6g} dev macro-F1={f1:.4f} acc={acc:.4f}"
             log.info(msg)
@@ -206,9 +207,13 @@ def _proba_in_label_order(clf, X, head: str) -> np.ndarray:
 
 
 # --- evaluation -----------------------------------------------------------------------------------
+def _indices(labels: Sequence[str], head: str) -> np.ndarray:
+    return np.array([LABELS[head].index(lab) for lab in labels], dtype=np.int64)
+
+
 def evaluate_baseline(model: BaselineModel, rows: Sequence[dict]) -> dict:
-    """Per head: accuracy, macro-F1 (over the labels seen in truth or prediction, sklearn's default),
-    per-class precision/recall/F1/support in ``LABELS`` order; plus the majority-class macro-F1."""
+    """Per head: accuracy, macro-F1 (over all of the head's labels: training/stats.py), per-class
+    precision/recall/F1/support in ``LABELS`` order; plus the majority-class macro-F1."""
     preds = model.predict([r["text"] for r in rows])
     out: dict = {"n": len(rows)}
     for head in HEADS:
@@ -217,14 +222,15 @@ def evaluate_baseline(model: BaselineModel, rows: Sequence[dict]) -> dict:
         labels = list(LABELS[head])
         prec, rec, f1, sup = _sklearn_metrics.precision_recall_fscore_support(y, p, labels=labels, zero_division=0)
         majority = max(set(y), key=y.count)
+        y_idx, k = _indices(y, head), len(labels)
         out[head] = {
             "accuracy": float(_sklearn_metrics.accuracy_score(y, p)),
-            "macro_f1": float(_sklearn_metrics.f1_score(y, p, average="macro", zero_division=0)),
+            "macro_f1": macro_f1(y_idx, _indices(p, head), k),
             "per_class": {
                 lab: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(sup[i])}
                 for i, lab in enumerate(labels)
             },
-            "majority_macro_f1": float(_sklearn_metrics.f1_score(y, [majority] * len(y), average="macro", zero_division=0)),
+            "majority_macro_f1": macro_f1(y_idx, np.full(len(y), labels.index(majority)), k),
         }
     return out
 

@@ -27,10 +27,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from classifier.labels import HEADS, LABELS
     from training.baseline import BaselineConfig, evaluate_baseline, export_linear, tune_baseline
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
 
     start = time.perf_counter()
-    from training.splits import guard_fitting_rows
+    from training.data.splits import guard_fitting_rows
 
     train_rows, dev_rows = read_labelled(args.train), read_labelled(args.dev)
     guard_fitting_rows(train_rows, "training data")

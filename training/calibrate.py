@@ -3,11 +3,11 @@ temperature per head, then the review policy (training/review_policy.py)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from classifier.bundle import Calibration
 from classifier.calibration import blend, calibrate
 from classifier.labels import HEADS, LABELS
+from training.stats import macro_f1 as _macro_f1
 
 # Abstention: the lowest threshold at which the accepted dev items reach this accuracy.
 DEFAULT_TARGET_ACCURACY = {"category": 0.95, "sentiment": 0.92, "urgency": 0.92}
@@ -52,7 +52,7 @@ def abstention_threshold(probs: np.ndarray, targets: np.ndarray, target_accuracy
 
 
 def macro_f1(probs: np.ndarray, targets: np.ndarray, head: str) -> float:
-    return float(f1_score(targets, probs.argmax(1), average="macro", labels=list(range(len(LABELS[head]))), zero_division=0))
+    return _macro_f1(targets, probs.argmax(1), len(LABELS[head]))
 
 
 def fit_calibration(

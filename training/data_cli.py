@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from classifier.batch.columns import parse_pair
-from training.data import FIELDS, data_version, label_distribution, load_labelled
+from training.data.schema import FIELDS, data_version, label_distribution, load_labelled
 
 
 def register(subparsers) -> None:
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
     s = sub.add_parser(
         "split",
-        help="draw the fixed train/dev/test split from the maintainers' files (see training/splits.py)",
+        help="draw the fixed train/dev/test split from the maintainers' files (see training/data/splits.py)",
         description="Pool the maintainers' labelled files, draw a stratified test split (only from --test-from "
         "files) and dev split, write them with a manifest (hashes, recipe, distributions, test text keys).",
     )
@@ -76,7 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _split(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from training.splits import SplitRecipe, SplitOverlap, write_split
+    from training.data.splits import SplitRecipe, SplitOverlap, write_split
 
     recipe = SplitRecipe(seed=args.seed, test_fraction=args.test_fraction, dev_fraction=args.dev_fraction,
                          sources=list(args.sources), test_from=list(args.test_from),

@@ -54,68 +54,13 @@ from typing import Sequence
 
 import numpy as np
 
-from classifier.errors import ConfigError, GuardMissing, SoftLabelError, StudentBelowTeacher  # noqa: F401 (re-exported)
+from classifier.errors import ConfigError
 from classifier.labels import HEADS, LABELS, label_index
+from training.config import DEFAULT_TOLERANCE, DistillConfig
+from training.errors import GuardMissing, SoftLabelError, leaky_crossfit
+from training.run_dir import FOLD_TEACHER_FILE, HELDOUT_FILE, PROVENANCE_FILE
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TOLERANCE = 0.01
-INITS = ("teacher", "bundle", "base")
-
-
-@dataclass
-class DistillConfig:
-    # where the student's weights come from: "teacher" — the teacher's training run (its best/ model
-    # gives the weights, heads and vocabulary); "bundle" — an exported bundle's model, dequantized
-    # (training/bundle_weights.py, written to base_model_dir); "base" — the pretrained encoder
-    init: str = "teacher"
-    teacher_run: str = "runs/default"
-    teacher_bundle: str = "models/default"
-    # soft-label files from `triage teacher` (labelled training texts and unlabelled in-domain texts)
-    soft_labels: list[str] = field(default_factory=list)
-    num_layers: int = 4  # teacher layers kept, evenly spaced up to the top one ...
-    layers: list[int] | None = None  # ... or exactly these (0-based)
-    temperature: float = 2.0
-    alpha: float = 0.5  # weight of the KL term on labelled rows (1 - alpha: gold labels)
-    # weight of the pooled-representation term on every row (0: off); needs init teacher or bundle
-    feature_weight: float = 0.0
-    max_unlabeled: int | None = None  # tiny configs take a slice of the unlabelled texts
-    # quality guard of the export (triage export on a distilled run)
-    teacher_metrics: str | None = None  # `triage teacher` metrics on the test split (test.metrics.json)
-    guard_tolerance: float = DEFAULT_TOLERANCE
-
-    def __post_init__(self):
-        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"distill: temperature must be > 0 and alpha in [0, 1], not {self.temperature}, {self.alpha}")
-        if self.layers is not None and (not self.layers or any(not isinstance(i, int) or i < 0 for i in self.layers)):
-            raise ConfigError(f"distill.layers must be non-empty 0-based layer indices, not {self.layers}")
-        if self.num_layers < 1:
-            raise ConfigError(f"distill.num_layers must be >= 1, not {self.num_layers}")
-        if self.init not in INITS:
-            raise ConfigError(f"distill.init must be one of {', '.join(INITS)}, not {self.init!r}")
-        if self.feature_weight < 0:
-            raise ConfigError(f"distill.feature_weight must be >= 0, not {self.feature_weight}")
-        if self.feature_weight and self.init == "base":
-            raise ConfigError("distill.feature_weight needs the teacher's model (init: teacher or bundle); "
-                              "with init: base the student does not start from it")
-        if self.guard_tolerance < 0:
-            raise ConfigError(f"distill.guard_tolerance must be >= 0, not {self.guard_tolerance}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "DistillConfig":
-        names = set(cls.__dataclass_fields__)
-        unknown = set(data) - names
-        if unknown:
-            raise ConfigError(f"unknown distill options: {', '.join(sorted(unknown))}; options are {', '.join(sorted(names))}")
-        return cls(**data)
-
-    @property
-    def teacher_dir(self) -> Path:
-        from training.trainer import BEST_DIR
-
-        run = Path(self.teacher_run)
-        return run / BEST_DIR if (run / BEST_DIR).is_dir() else run
-
 
 def student_layers(teacher_layers: int, num_layers: int, layers: Sequence[int] | None = None) -> list[int]:
     """Teacher layers the student keeps: ``layers``, or ``num_layers`` evenly spaced ending at the top
@@ -151,7 +96,6 @@ def build_student(source_dir: str | Path, layers: Sequence[int], dropout: float 
 
 
 # --- soft labels -------------------------------------------------------------------------------
-FOLD_TEACHER_FILE = "fold_teacher.json"  # in a student fold's run: the checked fold teacher
 
 
 def check_fold_teacher(distill: DistillConfig, heldout_ids: Sequence[str], fold: str) -> dict:
@@ -160,10 +104,6 @@ def check_fold_teacher(distill: DistillConfig, heldout_ids: Sequence[str], fold:
     cross-fitting run whose held-out rows are this fold's; with ``init: teacher`` the starting weights
     are that run's too. Returns the record kept in the fold's run (``FOLD_TEACHER_FILE``), which the
     export's ``--crossfit`` requires of a student's fold."""
-    from training.arguments import leaky_crossfit
-    from training.teacher import PROVENANCE_FILE
-    from training.trainer import HELDOUT_FILE
-
     what = f"student fold {fold}"
     runs = set()
     for soft in distill.soft_labels:
@@ -196,7 +136,7 @@ def check_fold_teacher(distill: DistillConfig, heldout_ids: Sequence[str], fold:
 
 def read_soft_labels(paths: Sequence[str | Path]) -> list[dict]:
     """``[{"text", "soft": {head: np.ndarray}}]`` from `triage teacher` files, first file wins per text."""
-    from training.splits import text_key
+    from training.data.splits import text_key
 
     out, seen = [], set()
     for path in paths:
@@ -226,7 +166,7 @@ def attach_soft_labels(train_rows: list[dict], all_train_rows: list[dict], dev_r
     Unlabelled rows are soft-labelled texts that are no labelled training row (of any fold) and no dev
     row; a dev text among them is refused, and so is any test text (E602).
     """
-    from training.splits import guard_fitting_rows, text_key
+    from training.data.splits import guard_fitting_rows, text_key
 
     by_key = {text_key(r["text"]): r["soft"] for r in soft_rows}
     labelled_keys = {text_key(r["text"]) for r in all_train_rows}
@@ -335,7 +275,7 @@ def paired_differences(gold: dict[str, np.ndarray], teacher: dict[str, np.ndarra
     """95 % bootstrap interval of student − teacher macro-F1 per head, both scored on the same resampled
     rows (evaluate's resamples: 1,000, fixed seed). On the 1,797-row test split it is ~±0.025 wide for
     category: the guard's 0.01 tolerance is inside the noise, and the verdict shows how far."""
-    from training.evaluate import class_f1_bootstrap, interval, resamples
+    from training.stats import class_f1_bootstrap, interval, resamples
 
     samples = resamples(len(gold[HEADS[0]]))
     out = {}
@@ -383,7 +323,7 @@ def guard_student_bundle(bundle_dir: Path, teacher_metrics: str | Path, test_fil
     done) and return ``check_student``'s verdict (the caller raises)."""
     import tempfile
 
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
     from training.evaluate import evaluate_bundle
 
     teacher = teacher_test_metrics(teacher_metrics)

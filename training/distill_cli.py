@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from classifier.errors import ConfigError
-    from training.arguments import TrainConfig
+    from training.config import TrainConfig
     from training.train_cli import run as train_run
 
     cfg = TrainConfig.from_yaml(args.config)

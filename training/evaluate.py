@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from classifier.bundle import Calibration
 from classifier.calibration import blend, expected_calibration_error
@@ -29,55 +28,9 @@ from classifier.labels import HEADS, LABELS, label_index
 from classifier.review import DEFAULT_WATCH_CLASSES, parse_class, watch_reason
 from classifier.runtime import Classifier, RawScores
 from classifier.signals import REASON_PREFIX as SIGNAL_PREFIX
-from training.data import read_labelled
-
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 7
-
-
-# --- statistics -------------------------------------------------------------------------------
-def _f1_from_counts(tp, fp, fn):
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-
-
-def class_f1_bootstrap(targets: np.ndarray, pred: np.ndarray, k: int, samples: np.ndarray) -> dict:
-    """Per-class and macro F1 over bootstrap resamples ``samples`` (B, n) of item indices."""
-    t, p = targets[samples], pred[samples]
-    per_class = []
-    for c in range(k):
-        tp = ((t == c) & (p == c)).sum(1)
-        fp = ((t != c) & (p == c)).sum(1)
-        fn = ((t == c) & (p != c)).sum(1)
-        per_class.append(_f1_from_counts(tp, fp, fn))
-    per_class = np.stack(per_class, 1)  # (B, k)
-    return {"per_class": per_class, "macro": per_class.mean(1)}
-
-
-def interval(values: np.ndarray) -> list[float]:
-    values = values[~np.isnan(values)]
-    if not len(values):
-        return [float("nan"), float("nan")]
-    lo, hi = np.percentile(values, [2.5, 97.5])
-    return [round(float(lo), 4), round(float(hi), 4)]
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
-    """Exact binomial interval of a proportion k/n. Used for seen recall: near 100 % a bootstrap
-    interval collapses to a point (17/17 resamples to 17/17), the exact interval does not."""
-    from scipy.stats import beta
-
-    if n == 0:
-        return [float("nan"), float("nan")]
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return [round(lo, 4), round(hi, 4)]
-
-
-def resamples(n: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(samples, n))
-
+from training.data.schema import read_labelled
+from training.stats import (BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, class_f1, class_f1_bootstrap, clopper_pearson, interval,
+                            macro_f1, resamples)
 
 RANKING_SHARES = (0.05, 0.10, 0.15)
 
@@ -116,7 +69,7 @@ def head_metrics(probs_raw: np.ndarray, probs_final: np.ndarray, targets: np.nda
     tp = np.diag(cm)
     precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
     recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-    f1 = _f1_from_counts(tp, predicted - tp, support - tp)
+    f1 = class_f1(targets, pred, k)
     boot = class_f1_bootstrap(targets, pred, k, samples)
     conf = probs_final.max(1)
     accepted = conf >= threshold
@@ -147,7 +100,7 @@ def _raw_blended(raw: RawScores, cal: Calibration, head: str) -> np.ndarray:
 
 
 def _macro_f1(targets: np.ndarray, pred: np.ndarray, head: str) -> float:
-    return float(f1_score(targets, pred, average="macro", labels=list(range(len(LABELS[head]))), zero_division=0))
+    return macro_f1(targets, pred, len(LABELS[head]))
 
 
 def evaluate_bundle(bundle_dir: str | Path, data_file: str | Path, out_dir: str | Path, plots: bool = True,

@@ -17,14 +17,15 @@ from transformers import AutoTokenizer
 
 from classifier.bundle import Calibration, sha256_file, write_manifest
 from classifier.calibration import softmax
-from classifier.errors import ConfigError, ExportParityError
+from classifier.errors import ConfigError
 from classifier.labels import HEADS, LABELS, label_index
 from classifier.normalize import normalize_text
 from classifier.runtime import Classifier
 from classifier.signals import SIGNALS_VERSION, find as find_signals
 from classifier.segment import DEFAULT_USER_DICT
 from training.calibrate import fit_calibration
-from training.data import data_version, read_labelled
+from training.data.schema import data_version, read_labelled
+from training.errors import ExportParityError
 from training.evaluate import evaluate_bundle
 from training.model import ExportWrapper, load_model
 from training.token_quantization import QUANTIZATION
@@ -337,7 +338,7 @@ def export_bundle(
     report["model_version"] = version
     verdict = report.get("quality_guard")
     if verdict and not verdict["passed"]:
-        from training.distill import StudentBelowTeacher
+        from training.errors import StudentBelowTeacher
 
         rejected = out.with_name(out.name + ".rejected")
         shutil.rmtree(rejected, ignore_errors=True)
@@ -351,7 +352,8 @@ def export_bundle(
 
 def run_guard(out: Path, guard: dict, review) -> dict:
     """The quality guard on the finished bundle (all fitting done): training/distill.py."""
-    from training.distill import DEFAULT_TOLERANCE, guard_student_bundle
+    from training.config import DEFAULT_TOLERANCE
+    from training.distill import guard_student_bundle
 
     return guard_student_bundle(out, guard["teacher_metrics"], guard.get("test_file") or "data/labeled/test.jsonl",
                                 review.recall_targets, guard.get("tolerance", DEFAULT_TOLERANCE),
@@ -361,9 +363,8 @@ def run_guard(out: Path, guard: dict, review) -> dict:
 def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
     """E606 before any work when a cross-fitting run is a distilled student's fold without a checked
     fold teacher (training/distill.py: ``check_fold_teacher`` writes the record it needs)."""
-    from training.arguments import leaky_crossfit
-    from training.distill import FOLD_TEACHER_FILE
-    from training.runs import CONFIG_FILE
+    from training.errors import leaky_crossfit
+    from training.run_dir import CONFIG_FILE, FOLD_TEACHER_FILE
 
     for run in crossfit_runs:
         config = Path(run) / CONFIG_FILE
@@ -375,10 +376,10 @@ def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
 def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):
     """(transformer probs, linear probs or None, targets, description, texts) to fit calibration on: the
     exported model's dev scores, plus the out-of-fold scores of cross-fitting runs."""
-    from classifier.errors import TrainingError
-    from training.data import read_labelled_files
+    from training.data.schema import read_labelled_files
+    from training.errors import TrainingError
     from training.runs import load_heldout
-    from training.splits import guard_fitting_rows
+    from training.data.splits import guard_fitting_rows
 
     guard_fitting_rows(dev_rows, "dev data (calibration)")
     rows = list(dev_rows)

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 from classifier.labels import HEADS, LABELS
-from training.splits import guard_fitting_rows
+from training.config import TrainConfig
+from training.data.folds import split_fold
+from training.data.splits import guard_fitting_rows
+from training.run_dir import BEST_DIR, CONFIG_FILE, DEV_LOGITS_FILE
+from training.stats import class_f1
 
 RARE = (("urgency", "high"), ("category", "contract_legal"), ("category", "other"), ("category", "fees"))
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
@@ -35,18 +38,15 @@ def nested_subsets(rows: Sequence[dict], fractions: Sequence[float], seed: int =
     return [[r for members in groups.values() for r in members[: max(1, round(f * len(members)))]] for f in fractions]
 
 
-def _class_f1(targets: list[str], pred: list[str], label: str) -> float:
-    return float(f1_score(targets, pred, labels=[label], average="macro", zero_division=0))
-
-
 def _point(model_name: str, train_rows: Sequence[dict], dev_rows: Sequence[dict], pred: dict[str, list[str]]) -> dict:
     point = {"model": model_name, "train_rows": len(train_rows)}
+    f1 = {h: class_f1(np.array([LABELS[h].index(r[h]) for r in dev_rows]),
+                      np.array([LABELS[h].index(p) for p in pred[h]]), len(LABELS[h])) for h in HEADS}
     for head, label in RARE:
         point[f"{head}.{label}"] = {"train_examples": sum(r[head] == label for r in train_rows),
-                                    "dev_f1": round(_class_f1([r[head] for r in dev_rows], pred[head], label), 4)}
+                                    "dev_f1": round(float(f1[head][LABELS[head].index(label)]), 4)}
     for h in HEADS:
-        t = [r[h] for r in dev_rows]
-        point[f"{h}_macro_f1"] = round(float(np.mean([_class_f1(t, pred[h], lab) for lab in LABELS[h]])), 4)
+        point[f"{h}_macro_f1"] = round(float(f1[h].mean()), 4)
     return point
 
 
@@ -64,16 +64,12 @@ def linear_curve(train_rows: Sequence[dict], dev_rows: Sequence[dict], fractions
 
 def run_points(run_dirs: Sequence[str | Path], train_rows: Sequence[dict], dev_rows: Sequence[dict]) -> list[dict]:
     """Dev points of transformer runs (their saved dev logits), with the training rows each one saw."""
-    from training.arguments import TrainConfig
-    from training.runs import CONFIG_FILE
-    from training.trainer import BEST_DIR, split_fold
-
     points = []
     for d in run_dirs:
         d = Path(d)
         cfg = TrainConfig.from_yaml(d / CONFIG_FILE)
         seen, _ = split_fold(list(train_rows), cfg)
-        logits = np.load(d / BEST_DIR / "dev_logits.npz")
+        logits = np.load(d / BEST_DIR / DEV_LOGITS_FILE)
         pred = {h: [LABELS[h][i] for i in logits[h].argmax(1)] for h in HEADS}
         points.append(_point(f"transformer ({d.name})", seen, dev_rows, pred))
     return points

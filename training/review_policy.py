@@ -16,7 +16,7 @@ this order:
    of the budget goes back to the confidence rule.
 
 The fitting scores are out-of-fold scores of every training row (cross-fitting) plus the dev split,
-never the test split (training/splits.py).
+never the test split (training/data/splits.py).
 """
 from __future__ import annotations
 

@@ -20,26 +20,18 @@ from typing import Sequence
 
 import numpy as np
 
-from training.trainer import BEST_DIR, HELDOUT_FILE
-
-LINEAR_FILE = "linear.npz"
-HELDOUT_LINEAR_FILE = "heldout_linear.npz"
-CONFIG_FILE = "train_config.yaml"
+from training.run_dir import BASELINE_METRICS_FILE, BEST_DIR, CONFIG_FILE, HELDOUT_FILE, HELDOUT_LINEAR_FILE, LINEAR_FILE
 
 log = logging.getLogger(__name__)
-
-
-def fold_run_dir(output_dir: str | Path, fold: int, folds: int) -> Path:
-    return Path(f"{output_dir}-fold{fold}of{folds}")
 
 
 def fit_run_baseline(cfg) -> dict:
     """Fit (C tuned on dev) the run's TF-IDF model on its training rows; in a cross-fitting run also
     score the held-out fold. Returns the dev metrics."""
     from training.baseline import evaluate_baseline, export_linear, tune_baseline
-    from training.data import read_labelled, read_labelled_files
-    from training.splits import guard_fitting_rows
-    from training.trainer import split_fold
+    from training.data.schema import read_labelled, read_labelled_files
+    from training.data.splits import guard_fitting_rows
+    from training.data.folds import split_fold
 
     all_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
@@ -53,7 +45,7 @@ def fit_run_baseline(cfg) -> dict:
         probs = model.predict_proba([r["text"] for r in heldout_rows])
         np.savez(out / HELDOUT_LINEAR_FILE, ids=np.array([r["id"] for r in heldout_rows]), **probs)
     metrics = evaluate_baseline(model, dev_rows)
-    (out / "baseline_metrics.json").write_text(json.dumps(metrics, indent=1))
+    (out / BASELINE_METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
@@ -61,7 +53,7 @@ def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
     """Out-of-fold scores of cross-fitting runs, merged: ``{"ids": [...], "transformer": {head: probs},
     "linear": {head: probs} | None}``. Every id must come from exactly one run."""
     from classifier.calibration import softmax
-    from classifier.errors import TrainingError
+    from training.errors import TrainingError
     from classifier.labels import HEADS
 
     ids: list[str] = []
@@ -98,7 +90,7 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
     """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
     evaluated on the test split against the teacher's metrics (``guard_teacher`` or
     ``distill.teacher_metrics``); ``no_guard`` skips that (the bundle is then not a candidate default)."""
-    from training.arguments import TrainConfig
+    from training.config import TrainConfig
     from training.export import MIN_AGREEMENT, export_bundle
 
     logging.basicConfig(level=logging.WARNING)
@@ -107,7 +99,8 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
     guard = None
     distill = cfg.distill_config()
     if (distill or guard_teacher) and not no_guard:
-        from training.distill import DEFAULT_TOLERANCE, GuardMissing
+        from training.config import DEFAULT_TOLERANCE
+        from training.errors import GuardMissing
 
         teacher = guard_teacher or (distill.teacher_metrics if distill else None)
         if not teacher:

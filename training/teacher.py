@@ -20,10 +20,7 @@ import numpy as np
 from classifier.calibration import blend, softmax
 from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
-
-# Written by `triage teacher` beside its soft-label files: which runs and bundles labelled them, so
-# that a student fold can show that its teacher never saw its held-out rows (training/distill.py).
-PROVENANCE_FILE = "teacher.json"
+from training.run_dir import BEST_DIR, CONFIG_FILE, LINEAR_FILE, PROVENANCE_FILE
 
 
 def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
@@ -32,9 +29,8 @@ def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[
 
     from classifier.linear import LinearTfidfModel
     from training.model import load_model
-    from training.runs import CONFIG_FILE, LINEAR_FILE
-    from training.arguments import TrainConfig
-    from training.trainer import BEST_DIR, predict_logits
+    from training.config import TrainConfig
+    from training.trainer import predict_logits
 
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from classifier.bundle import load_bundle
     from classifier.errors import InvalidData
     from classifier.labels import HEADS
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
     from training.evaluate import score_metrics
     from classifier.errors import ConfigError
     from training.teacher import bundle_probs, ensemble, member_probs, write_provenance, write_soft_labels

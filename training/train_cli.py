@@ -33,8 +33,9 @@ def _fold(value: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from training.arguments import TrainConfig
-    from training.runs import fit_run_baseline, fold_run_dir
+    from training.config import TrainConfig
+    from training.run_dir import fold_run_dir
+    from training.runs import fit_run_baseline
     from training.trainer import train
 
     cfg = TrainConfig.from_yaml(args.config)

@@ -12,24 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
-from training.arguments import TrainConfig
 from training.base_model import build_base_model
-from training.data import read_labelled, read_labelled_files, to_dataset
+from training.config import TrainConfig
+from training.data.folds import split_fold
+from training.data.schema import read_labelled, read_labelled_files, to_dataset
+from training.data.splits import guard_fitting_rows
 from training.model import MultiHeadClassifier, load_model, save_model
-from training.splits import guard_fitting_rows
+from training.run_dir import BEST_DIR, CHECKPOINT, CONFIG_FILE, DEV_LOGITS_FILE, FOLD_TEACHER_FILE, HELDOUT_FILE, SUMMARY_FILE, model_dir
+from training.stats import macro_f1
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "last.pt"
-BEST_DIR = "best"
-HELDOUT_FILE = "heldout.npz"  # cross-fitting: the held-out fold's ids and logits per head
 
 
 @dataclass
@@ -139,10 +137,8 @@ def predict_logits(model: MultiHeadClassifier, input_ids: list[list[int]], pad_i
 
 
 def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
-    scores = {}
-    for h in HEADS:
-        pred = logits[h].argmax(1)
-        scores[h] = float(f1_score(targets[h], pred, average="macro", labels=list(range(len(LABELS[h]))), zero_division=0))
+    """Dev macro-F1 per head and their mean (early stopping's criterion)."""
+    scores = {h: macro_f1(targets[h], logits[h].argmax(1), len(LABELS[h])) for h in HEADS}
     scores["mean"] = float(np.mean([scores[h] for h in HEADS]))
     return scores
 
@@ -151,31 +147,6 @@ def repeats(row: dict, oversample: dict[str, int]) -> int:
     """How often a training row appears per epoch: the largest factor among its oversampled classes."""
     return max((times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]),
                default=1)
-
-
-def fold_of(rows: list[dict], folds: int, seed: int) -> list[int]:
-    """Fold index per row, stratified by urgency × category (seeded, independent of row order)."""
-    rng = random.Random(seed)
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        groups.setdefault((r["urgency"], r["category"]), []).append(i)
-    fold = [0] * len(rows)
-    offset = 0
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda i: rows[i]["id"])
-        rng.shuffle(members)
-        for j, i in enumerate(members):
-            fold[i] = (offset + j) % folds
-        offset += len(members)  # rotate so that small classes do not all start in fold 0
-    return fold
-
-
-def split_fold(rows: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
-    """(training rows, held-out rows) for the config's fold; all rows and none without folds."""
-    if not cfg.cv_folds:
-        return rows, []
-    fold = fold_of(rows, cfg.cv_folds, cfg.seed)
-    return ([r for r, f in zip(rows, fold) if f != cfg.cv_fold], [r for r, f in zip(rows, fold) if f == cfg.cv_fold])
 
 
 def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
@@ -212,17 +183,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         fold_teacher = check_fold_teacher(distill, [r["id"] for r in heldout_rows], f"{cfg.cv_fold}/{cfg.cv_folds}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "train_config.yaml")
+    cfg.save(out / CONFIG_FILE)
     if fold_teacher:
-        from training.distill import FOLD_TEACHER_FILE
-
         (out / FOLD_TEACHER_FILE).write_text(json.dumps(fold_teacher, indent=1), encoding="utf-8")
     soft_rows = None
     # every fold shares the full run's base model and vocabulary, so their scores are comparable;
     # a student starts from its teacher's model and vocabulary, or from the pretrained encoder with a
     # vocabulary that also covers the unlabelled texts it learns from
     if distill and distill.init == "teacher":
-        base = distill.teacher_dir
+        base = model_dir(distill.teacher_run)
     elif distill and distill.init == "bundle":
         from training.bundle_weights import recover_model
 
@@ -342,7 +311,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             best, best_epoch = scores["mean"], epoch + 1
             save_model(model, out / BEST_DIR)
             tokenizer.save_pretrained(out / BEST_DIR)
-            np.savez(out / BEST_DIR / "dev_logits.npz", **dev_logits)
+            np.savez(out / BEST_DIR / DEV_LOGITS_FILE, **dev_logits)
         torch.save(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history,
@@ -359,7 +328,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         logits = predict_logits(load_model(out / BEST_DIR), held_enc.input_ids, pad_id)
         np.savez(out / HELDOUT_FILE, ids=np.array([r["id"] for r in heldout_rows]), **logits)
         summary["heldout_rows"] = len(heldout_rows)
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
 
 

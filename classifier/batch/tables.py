@@ -1,6 +1,6 @@
 """Tabular files in and out: JSONL, CSV, Excel (.xlsx) and Parquet, chosen by file extension.
 
-Readers are shared by labelled-data validation (``training.data``) and batch scoring
+Readers are shared by labelled-data validation (``training.data.schema``) and batch scoring
 (``classifier.batch.score``). Each yields ``(line, record, None)`` for a row or ``(line, None, problem)``
 for a row that cannot be read, so a caller can report every bad row instead of stopping at the
 first. ``line`` is the 1-based physical line of a JSONL or CSV file (the CSV header is line 1, so

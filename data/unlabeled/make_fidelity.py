@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_unlabeled import draw, labelled_keys, write_rows  # noqa: E402
-from training.splits import text_key  # noqa: E402
+from training.data.splits import text_key  # noqa: E402
 
 SEED = 20261207
 QUOTAS = {"ccf_bank_review": 600, "icbc_app_review": 2000, "atec_cs_question": 1500, "bq_cs_question": 500,

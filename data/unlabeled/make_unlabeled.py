@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from classifier.normalize import normalize_text  # noqa: E402
-from training.splits import load_test_keys, text_key  # noqa: E402
+from training.data.splits import load_test_keys, text_key  # noqa: E402
 
 SEED = 20261206
 # source name (as in the labelled `source` field) -> texts kept at most

@@ -20,7 +20,7 @@ import numpy as np
 
 from classifier.labels import HEADS, LABELS
 from classifier.runtime import Classifier
-from training.evaluate import class_f1_bootstrap, interval, resamples
+from training.stats import class_f1_bootstrap, interval, resamples
 from training.teacher import bundle_probs, member_probs
 
 ap = argparse.ArgumentParser()

@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from training.distill import DEFAULT_TOLERANCE, guard_student_bundle
+from training.config import DEFAULT_TOLERANCE
+from training.distill import guard_student_bundle
 from training.review_policy import ReviewConfig
 
 ap = argparse.ArgumentParser()

@@ -36,7 +36,7 @@ SPECIAL_TEXTS = [
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     from training.baseline import BaselineConfig, export_linear, fit_baseline
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
 
     rows = read_labelled(TRAIN)[:600]
     model = fit_baseline(rows, BaselineConfig())
@@ -46,7 +46,7 @@ def fitted(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def heldout_texts():
-    from training.data import read_labelled
+    from training.data.schema import read_labelled
 
     return [r["text"] for r in read_labelled(DEV)[:150]] + SPECIAL_TEXTS
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from classifier.cli import main
 from serving.models import Classification
-from training.data import read_labelled
+from training.data.schema import read_labelled
 
 
 def queued(api, items):

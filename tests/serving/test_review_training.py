@@ -14,7 +14,7 @@ import yaml
 pytest.importorskip("torch")
 
 from classifier.cli import main  # noqa: E402
-from training.data import read_labelled, read_labelled_files  # noqa: E402
+from training.data.schema import read_labelled, read_labelled_files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from training.baseline import (  # noqa: E402
     fit_baseline,
     tune_baseline,
 )
-from training.data import read_labelled  # noqa: E402
+from training.data.schema import read_labelled  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "data" / "labeled" / "train.jsonl"

@@ -10,7 +10,7 @@ import pytest
 from classifier.cli import main
 from classifier.errors import BadEncoding, DataError, InvalidData, UnsupportedFormat
 from classifier.labels import LABELS
-from training.data import (
+from training.data.schema import (
     FIELDS,
     MAX_TEXT_CHARS,
     RowProblem,
@@ -264,8 +264,8 @@ def test_project_labelled_files_are_clean():
 
 
 def test_extra_training_files_are_read_after_the_main_one_and_ids_stay_unique(tmp_path):
-    from training.arguments import TrainConfig
-    from training.data import read_labelled_files
+    from training.config import TrainConfig
+    from training.data.schema import read_labelled_files
 
     def write(name, ids):
         path = tmp_path / name

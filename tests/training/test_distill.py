@@ -13,11 +13,12 @@ pytest.importorskip("torch")
 from classifier.cli import main  # noqa: E402
 from classifier.labels import HEADS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
-from training.distill import (  # noqa: E402
-    DistillConfig, SoftLabelError, attach_soft_labels, check_student, read_soft_labels, student_layers)
+from training.config import DistillConfig  # noqa: E402
+from training.distill import attach_soft_labels, check_student, read_soft_labels, student_layers  # noqa: E402
+from training.errors import SoftLabelError  # noqa: E402
 from training.export import MIN_AGREEMENT, export_bundle  # noqa: E402
 from training.model import load_model  # noqa: E402
-from training.trainer import BEST_DIR  # noqa: E402
+from training.run_dir import BEST_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SPLIT = (ROOT / "data" / "labeled" / "test.jsonl").resolve()
@@ -185,7 +186,7 @@ def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
     assert "Quality guard" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     Classifier.load(out).predict(["花呗怎么还款"])
 
-    from training.distill import StudentBelowTeacher
+    from training.errors import StudentBelowTeacher
     from training.runs import export_run
 
     # the teacher's labels beside its metrics (as `triage teacher` writes them): here the gold ones
@@ -210,7 +211,7 @@ def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
 def test_a_student_is_not_cross_fitted(teacher, student, tmp_path):
     """Its teacher trained on every training row: a fold student's held-out scores are in-sample (E606),
     both when the fold is trained and when a fold run made before is given to the export."""
-    from classifier.errors import LeakyCrossFit
+    from training.errors import LeakyCrossFit
     from training.runs import export_run
 
     soft = [str(teacher / "soft/train96.soft.jsonl"), str(teacher / "soft/unlabeled.soft.jsonl")]
@@ -230,7 +231,7 @@ def test_a_student_fold_learns_from_its_fold_teacher_alone(teacher, student, tmp
     """Fold K of a student: the weights and soft labels of fold K of the teacher, checked against the
     held-out rows (E606 for another fold's teacher or the full teacher's soft labels); the export then
     takes the fold for --crossfit."""
-    from training.distill import FOLD_TEACHER_FILE
+    from training.run_dir import FOLD_TEACHER_FILE
     from training.export import refuse_distilled_folds
 
     assert main(["train", "--config", str(teacher / "teacher.yaml"), "--fold", "0/2"]) == 0
@@ -314,7 +315,7 @@ def test_the_verdict_carries_the_paired_interval(tmp_path):
 
 
 def test_soft_labels_of_dev_or_test_texts_are_refused(tmp_path):
-    from classifier.errors import TestSplitLeak
+    from training.errors import TestSplitLeak
 
     dev = [json.loads(line) for line in _lines(DEV, 3)]
     test = [json.loads(line) for line in _lines(TEST_SPLIT, 2)]

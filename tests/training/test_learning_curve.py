@@ -1,7 +1,7 @@
 """Learning curve: nested stratified subsets, rare-class points on dev."""
 from pathlib import Path
 
-from training.data import read_labelled
+from training.data.schema import read_labelled
 from training.learning_curve import RARE, linear_curve, nested_subsets, write_report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import pytest
 pytest.importorskip("torch")
 
 from classifier.errors import ConfigError  # noqa: E402
-from training.arguments import TrainConfig  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
 from training.trainer import repeats  # noqa: E402
 
 

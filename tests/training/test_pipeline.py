@@ -13,12 +13,12 @@ import yaml
 pytest.importorskip("torch")
 
 from classifier.cli import main  # noqa: E402
-from classifier.errors import ExportParityError  # noqa: E402
 from classifier.labels import HEADS, LABELS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
+from training.errors import ExportParityError  # noqa: E402
 from training.export import export_bundle  # noqa: E402
 from training.model import load_model  # noqa: E402
-from training.trainer import BEST_DIR  # noqa: E402
+from training.run_dir import BEST_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SPLIT = (ROOT / "data" / "labeled" / "test.jsonl").resolve()

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from classifier.cli import main
-from classifier.errors import TestSplitLeak
-from training.data import read_labelled
-from training.splits import SplitRecipe, check_disjoint, guard_fitting_rows, load_test_keys, make_splits, text_key
+from training.data.schema import read_labelled
+from training.data.splits import SplitRecipe, check_disjoint, guard_fitting_rows, load_test_keys, make_splits, text_key
+from training.errors import TestSplitLeak
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELED = ROOT / "data" / "labeled"

@@ -1,4 +1,10 @@
-"""Training arguments: one dataclass, read from YAML, written next to every run for reproducibility."""
+"""Training settings: ``TrainConfig`` (read from YAML, written next to every run for reproducibility)
+and its ``distill:`` section, ``DistillConfig``.
+
+Both are plain validated data at the bottom of training/: every layer above reads them, and nothing
+here knows where a run keeps its files (training/run_dir.py) or how a student is trained
+(training/distill/).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +16,60 @@ import yaml
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
 from classifier.review import parse_class
+from training.errors import leaky_crossfit
+
+DEFAULT_TOLERANCE = 0.01  # the release guard: macro-F1 per head a student may lose against its teacher
+INITS = ("teacher", "bundle", "base")
+
+
+@dataclass
+class DistillConfig:
+    """Options of ``triage distill`` (a training config's ``distill:`` section; training/distill/ says
+    what each does)."""
+
+    # where the student's weights come from: "teacher" — the teacher's training run (its best/ model
+    # gives the weights, heads and vocabulary); "bundle" — an exported bundle's model, dequantized
+    # (training/modeling/from_bundle.py, written to base_model_dir); "base" — the pretrained encoder
+    init: str = "teacher"
+    teacher_run: str = "runs/default"
+    teacher_bundle: str = "models/default"
+    # soft-label files from `triage teacher` (labelled training texts and unlabelled in-domain texts)
+    soft_labels: list[str] = field(default_factory=list)
+    num_layers: int = 4  # teacher layers kept, evenly spaced up to the top one ...
+    layers: list[int] | None = None  # ... or exactly these (0-based)
+    temperature: float = 2.0
+    alpha: float = 0.5  # weight of the KL term on labelled rows (1 - alpha: gold labels)
+    # weight of the pooled-representation term on every row (0: off); needs init teacher or bundle
+    feature_weight: float = 0.0
+    max_unlabeled: int | None = None  # tiny configs take a slice of the unlabelled texts
+    # quality guard of the export (triage export on a distilled run)
+    teacher_metrics: str | None = None  # `triage teacher` metrics on the test split (test.metrics.json)
+    guard_tolerance: float = DEFAULT_TOLERANCE
+
+    def __post_init__(self):
+        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"distill: temperature must be > 0 and alpha in [0, 1], not {self.temperature}, {self.alpha}")
+        if self.layers is not None and (not self.layers or any(not isinstance(i, int) or i < 0 for i in self.layers)):
+            raise ConfigError(f"distill.layers must be non-empty 0-based layer indices, not {self.layers}")
+        if self.num_layers < 1:
+            raise ConfigError(f"distill.num_layers must be >= 1, not {self.num_layers}")
+        if self.init not in INITS:
+            raise ConfigError(f"distill.init must be one of {', '.join(INITS)}, not {self.init!r}")
+        if self.feature_weight < 0:
+            raise ConfigError(f"distill.feature_weight must be >= 0, not {self.feature_weight}")
+        if self.feature_weight and self.init == "base":
+            raise ConfigError("distill.feature_weight needs the teacher's model (init: teacher or bundle); "
+                              "with init: base the student does not start from it")
+        if self.guard_tolerance < 0:
+            raise ConfigError(f"distill.guard_tolerance must be >= 0, not {self.guard_tolerance}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DistillConfig":
+        names = set(cls.__dataclass_fields__)
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(f"unknown distill options: {', '.join(sorted(unknown))}; options are {', '.join(sorted(names))}")
+        return cls(**data)
 
 
 @dataclass
@@ -59,7 +119,7 @@ class TrainConfig:
     cv_folds: int | None = None
     cv_fold: int | None = None
     # distillation (`triage distill`): a student cut from a teacher run, trained on the teacher's soft
-    # labels; options in training/distill.py (DistillConfig). Empty: ordinary fine-tuning.
+    # labels; options in DistillConfig above. Empty: ordinary fine-tuning.
     distill: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -86,9 +146,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
 
-    def distill_config(self):
-        from training.distill import DistillConfig
-
+    def distill_config(self) -> DistillConfig | None:
         return DistillConfig.from_dict(self.distill) if self.distill else None
 
     @property
@@ -117,18 +175,3 @@ class TrainConfig:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
-
-def leaky_crossfit(what: str, why: str | None = None):
-    """E606 for a distilled student's cross-fitting fold whose teacher saw its held-out rows
-    (training/distill.py says why)."""
-    from classifier.errors import LeakyCrossFit
-
-    why = why or ("its teacher trained on every training row (and its starting weights too, with init: bundle "
-                  "or teacher)")
-    return LeakyCrossFit(
-        f"{what}: a distilled student's fold is honest only when everything it learns from never saw its held-out "
-        f"rows, but {why}. Its held-out scores would be in-sample, and a calibration or review policy fitted on them "
-        "too lax. Either give each fold its own teacher — `triage train --fold K/N` with the teacher's config, "
-        "`triage teacher --runs THAT_RUN --data … --out DIR`, then `triage distill --fold K/N --fold-teacher "
-        "THAT_RUN --teacher DIR/*.soft.jsonl` — or export the student without --crossfit (its fitting set is dev, "
-        "which neither the teacher nor the student trained on)")

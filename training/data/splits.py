@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from classifier.errors import ConfigError, TestSplitLeak
+from classifier.errors import ConfigError
 from classifier.normalize import normalize_text
 from classifier.resources import resource_path
+from training.data.schema import read_labelled
+from training.errors import TestSplitLeak
 
 SPLITS = ("train", "dev", "test", "test_hard")
 HELD_OUT = ("test", "test_hard")  # splits no fitting step may read
@@ -162,8 +164,6 @@ def write_split(recipe: SplitRecipe, out: Path) -> dict:
     Rows are validated by the labelled-data schema; each keeps the ``annotation`` field its source
     line has (the guideline version of its label), which the schema itself does not carry.
     """
-    from training.data import read_labelled
-
     unknown = sorted(set(recipe.test_from) - set(recipe.sources))
     if unknown:
         raise ConfigError(f"--test-from files must be among the sources: {', '.join(unknown)}")

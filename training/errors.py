@@ -1,0 +1,70 @@
+"""Training's numbered errors (``E6xx``): stable codes, as in classifier/errors.py.
+
+They live here, not in the runtime: only training raises them, and the runtime never imports
+training/. They subclass ``classifier.errors.TriageError``, so the ``triage`` CLI reports them like
+every other error. Codes never change meaning and are unique across classifier/, training/ and serving/
+(tests/test_error_codes.py).
+"""
+from __future__ import annotations
+
+from classifier.errors import TriageError
+
+
+class TrainingError(TriageError):
+    code = "E600"
+
+
+class ExportParityError(TrainingError):
+    """The exported ONNX model disagrees with the PyTorch model beyond the allowed tolerance."""
+
+    code = "E601"
+
+
+class TestSplitLeak(TrainingError):
+    """Rows about to be fitted on (training, early stopping, baseline tuning, calibration, review
+    policy) include texts of the held-out test split (training/data/splits.py)."""
+
+    __test__ = False  # not a pytest test class despite the name
+    code = "E602"
+
+
+class StudentBelowTeacher(TrainingError):
+    """The export's quality guard refused a distilled student: on the test split a head's macro-F1 is
+    below the teacher's by more than the tolerance, or a review recall target is missed."""
+
+    code = "E603"
+
+
+class SoftLabelError(TrainingError):
+    """A soft-label file cannot be used for distillation (malformed, other labels, a dev text)."""
+
+    code = "E604"
+
+
+class GuardMissing(TrainingError):
+    """A distilled run was exported without the teacher's test metrics to guard it against."""
+
+    code = "E605"
+
+
+class LeakyCrossFit(TrainingError):
+    """A distilled student's fold learns from something that saw its held-out rows — a teacher (or
+    starting weights) trained on every training row, or another fold's teacher — so the scores of
+    its "held-out" fold are in-sample, and calibration and the review policy fitted on them would be
+    too lax. A fold is honest with its own fold teacher (training/crossfit.py: check_fold_teacher)."""
+
+    code = "E606"
+
+
+def leaky_crossfit(what: str, why: str | None = None) -> LeakyCrossFit:
+    """E606 for a distilled student's cross-fitting fold whose teacher saw its held-out rows; one
+    message for the config check, the training run and the export (training/crossfit.py says why)."""
+    why = why or ("its teacher trained on every training row (and its starting weights too, with init: bundle "
+                  "or teacher)")
+    return LeakyCrossFit(
+        f"{what}: a distilled student's fold is honest only when everything it learns from never saw its held-out "
+        f"rows, but {why}. Its held-out scores would be in-sample, and a calibration or review policy fitted on them "
+        "too lax. Either give each fold its own teacher — `triage train --fold K/N` with the teacher's config, "
+        "`triage teacher --runs THAT_RUN --data … --out DIR`, then `triage distill --fold K/N --fold-teacher "
+        "THAT_RUN --teacher DIR/*.soft.jsonl` — or export the student without --crossfit (its fitting set is dev, "
+        "which neither the teacher nor the student trained on)")
