@@ -48,8 +48,8 @@ def main() -> None:
     from training.data.schema import read_labelled
     from training.distill import build_student, student_layers
     from training.export import MIN_AGREEMENT, export_onnx, fp32_fallback_order, fuse, quantize
-    from training.model import MultiHeadClassifier, load_model
-    from training.trainer import collate, predict_logits
+    from training.modeling.model import MultiHeadClassifier, load_model
+    from training.modeling.inference import collate, predict_logits
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

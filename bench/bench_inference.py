@@ -96,7 +96,7 @@ def main() -> None:
     from classifier.runtime import Classifier
     from training.config import TrainConfig
     from training.data.schema import read_labelled, read_labelled_files
-    from training.trainer import ensure_base_model
+    from training.modeling.base_encoder import ensure_base_model
 
     cfg = TrainConfig.from_yaml(args.config)
     dev_rows, train_rows = read_labelled(cfg.dev_file), read_labelled_files(cfg.train_files)

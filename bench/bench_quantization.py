@@ -35,9 +35,9 @@ def main() -> None:
     from classifier.normalize import normalize_text
     from training.data.schema import read_labelled
     from training.export import export_onnx, quantize
-    from training.model import load_model
+    from training.modeling.model import load_model
     from training.run_dir import BEST_DIR
-    from training.trainer import collate, predict_logits
+    from training.modeling.inference import collate, predict_logits
 
     torch.set_num_threads(args.threads)
     model = load_model(args.run / BEST_DIR)

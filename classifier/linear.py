@@ -1,6 +1,6 @@
 """The TF-IDF + linear baseline at inference time, in numpy only (no sklearn, no scipy).
 
-``training/baseline.py`` fits two sklearn ``TfidfVectorizer``s (jieba word n-grams and character
+``training/fitting/baseline.py`` fits two sklearn ``TfidfVectorizer``s (jieba word n-grams and character
 n-grams), one multinomial logistic regression per head over their concatenated features, and
 exports everything to one ``.npz`` file. This module loads that file and reproduces sklearn's
 ``predict_proba`` exactly (to float32 rounding of the stored weights):
@@ -264,7 +264,7 @@ class LinearTfidfModel:
         return ranked[:k]
 
 
-# --- (de)serialisation helpers, also used by training/baseline.py --------------------------------
+# --- (de)serialisation helpers, also used by training/fitting/baseline.py --------------------------------
 def encode_vocab(vocab: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Terms in column order → (uint8 utf-8 bytes, int64 offsets of length n + 1)."""
     encoded = [t.encode("utf-8") for t in vocab]

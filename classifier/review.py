@@ -13,7 +13,7 @@ Why the second kind: what matters most is that no urgent or regulatory complaint
 truly urgent item predicted `medium` with confidence 0.8 passes every confidence rule and gets a
 P2–P4 deadline; its P(high) of, say, 0.12 is still far above that of a typical item. Thresholds on
 those probabilities are fitted for a recall target ("seen recall": predicted as the class or sent
-to review) within a review budget shared with the confidence rule (training/review_policy.py), and
+to review) within a review budget shared with the confidence rule (training/fitting/review_policy.py), and
 stored in the bundle's ``calibration.json`` under ``watch``.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from classifier.normalize import normalize_text
-    from training.base_model import build_base_model
+    from training.modeling.base_encoder import build_base_model
     from training.data.schema import read_labelled
 
     texts = None

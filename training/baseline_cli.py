@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from classifier.labels import HEADS, LABELS
-    from training.baseline import BaselineConfig, evaluate_baseline, export_linear, tune_baseline
+    from training.fitting.baseline import BaselineConfig, evaluate_baseline, export_linear, tune_baseline
     from training.data.schema import read_labelled
 
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 The student is the teacher's own fine-tuned model (a training run's ``best/``: embeddings, heads and
 vocabulary) cut to ``num_layers`` of its encoder layers — evenly spaced, ending at the top layer, or the
 ``layers`` listed. With ``init: bundle`` the fine-tuned model comes from an exported bundle instead (its
-ONNX weights dequantized, ``training/bundle_weights.py``: runs do not survive a machine, the shipped
+ONNX weights dequantized, ``training/modeling/from_bundle.py``: runs do not survive a machine, the shipped
 bundle does); with ``init: base`` the student is the pretrained encoder cut the same way, its vocabulary
 trimmed to the training, dev and unlabelled texts, with new heads (measured much worse: README). It is
 trained by ``triage distill`` (``trainer.train`` with a ``distill:`` section):
@@ -79,7 +79,7 @@ def build_student(source_dir: str | Path, layers: Sequence[int], dropout: float 
     heads kept) or a pretrained encoder directory (new heads)."""
     from torch import nn
 
-    from training.model import WEIGHTS_FILE, MultiHeadClassifier, load_model
+    from training.modeling.model import WEIGHTS_FILE, MultiHeadClassifier, load_model
 
     if (Path(source_dir) / WEIGHTS_FILE).is_file():
         model = load_model(source_dir)
@@ -96,42 +96,6 @@ def build_student(source_dir: str | Path, layers: Sequence[int], dropout: float 
 
 
 # --- soft labels -------------------------------------------------------------------------------
-
-
-def check_fold_teacher(distill: DistillConfig, heldout_ids: Sequence[str], fold: str) -> dict:
-    """What a student fold learns from, checked never to have seen its held-out rows (else E606):
-    every soft-label file was written by `triage teacher` (its provenance file) with one member, a
-    cross-fitting run whose held-out rows are this fold's; with ``init: teacher`` the starting weights
-    are that run's too. Returns the record kept in the fold's run (``FOLD_TEACHER_FILE``), which the
-    export's ``--crossfit`` requires of a student's fold."""
-    what = f"student fold {fold}"
-    runs = set()
-    for soft in distill.soft_labels:
-        provenance = Path(soft).parent / PROVENANCE_FILE
-        try:
-            members = json.loads(provenance.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise leaky_crossfit(what, f"{soft} has no readable {PROVENANCE_FILE} beside it, so nothing shows which "
-                                       "model labelled it") from None
-        if members.get("bundles") or len(members.get("runs") or []) != 1:
-            raise leaky_crossfit(what, f"{soft} was labelled by {members}, not by one fold run of the teacher")
-        runs.add(members["runs"][0])
-    if len(runs) != 1:
-        raise leaky_crossfit(what, f"its soft labels come from several teachers ({sorted(runs)})")
-    run = Path(runs.pop())
-    if distill.init == "teacher" and Path(distill.teacher_run).resolve() != run:
-        raise leaky_crossfit(what, f"its starting weights come from {distill.teacher_run}, its soft labels from {run}")
-    try:
-        teacher_heldout = {str(i) for i in np.load(run / HELDOUT_FILE)["ids"]}
-    except (OSError, KeyError, ValueError):
-        raise leaky_crossfit(what, f"its teacher {run} is not a cross-fitting run (no readable {HELDOUT_FILE})") from None
-    ours = {str(i) for i in heldout_ids}
-    if teacher_heldout != ours:
-        raise leaky_crossfit(what, f"its teacher {run} held out other rows ({len(teacher_heldout & ours)} of this "
-                                   f"fold's {len(ours)} rows; {len(teacher_heldout - ours)} others): a fold of the "
-                                   "same K/N, seed and training files is needed")
-    return {"teacher_run": str(run), "init": distill.init, "heldout_rows": len(ours),
-            "soft_labels": [str(Path(p).resolve()) for p in distill.soft_labels]}
 
 
 def read_soft_labels(paths: Sequence[str | Path]) -> list[dict]:
@@ -213,8 +177,8 @@ class TeacherFeatures:
 def teacher_features(teacher_dir: str | Path, input_ids: list[list[int]], pad_id: int) -> TeacherFeatures:
     """The teacher model's mean-pooled encoder output for every training example (``feature_weight``),
     computed once before training: the teacher is frozen, so its features do not change per epoch."""
-    from training.model import load_model
-    from training.trainer import predict_logits
+    from training.modeling.model import load_model
+    from training.modeling.inference import predict_logits
 
     pooled = predict_logits(load_model(teacher_dir), input_ids, pad_id, keys=("pooled",))["pooled"]
     return TeacherFeatures(pooled.astype(np.float32), float(pooled.var(axis=0).mean()) or 1.0)

@@ -23,14 +23,15 @@ from classifier.normalize import normalize_text
 from classifier.runtime import Classifier
 from classifier.signals import SIGNALS_VERSION, find as find_signals
 from classifier.segment import DEFAULT_USER_DICT
-from training.calibrate import fit_calibration
+from training.crossfit import fitting_scores, refuse_distilled_folds
+from training.fitting.calibration import fit_calibration
 from training.data.schema import data_version, read_labelled
 from training.errors import ExportParityError
 from training.evaluate import evaluate_bundle
-from training.model import ExportWrapper, load_model
+from training.modeling.model import ExportWrapper, load_model
+from training.modeling.inference import collate, predict_logits
 from training.token_quantization import QUANTIZATION
 from training.token_quantization import rewrite_file as per_token_file
-from training.trainer import collate, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def export_bundle(
     ``reference_bundle``) evaluates the finished bundle on the test split against the teacher
     (training/distill.py); a student below it is moved to ``OUT.rejected`` and ``E603`` raised.
     """
-    from training.review_policy import ReviewConfig
+    from training.fitting.review_policy import ReviewConfig
 
     review = ReviewConfig.from_yaml(review_config)
     model_dir, out = Path(model_dir), Path(out_dir)
@@ -358,56 +359,6 @@ def run_guard(out: Path, guard: dict, review) -> dict:
     return guard_student_bundle(out, guard["teacher_metrics"], guard.get("test_file") or "data/labeled/test.jsonl",
                                 review.recall_targets, guard.get("tolerance", DEFAULT_TOLERANCE),
                                 guard.get("reference_bundle"))
-
-
-def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:
-    """E606 before any work when a cross-fitting run is a distilled student's fold without a checked
-    fold teacher (training/distill.py: ``check_fold_teacher`` writes the record it needs)."""
-    from training.errors import leaky_crossfit
-    from training.run_dir import CONFIG_FILE, FOLD_TEACHER_FILE
-
-    for run in crossfit_runs:
-        config = Path(run) / CONFIG_FILE
-        if (config.is_file() and (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("distill")
-                and not (Path(run) / FOLD_TEACHER_FILE).is_file()):
-            raise leaky_crossfit(str(run), f"it has no {FOLD_TEACHER_FILE}: it was not trained from a fold teacher")
-
-
-def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):
-    """(transformer probs, linear probs or None, targets, description, texts) to fit calibration on: the
-    exported model's dev scores, plus the out-of-fold scores of cross-fitting runs."""
-    from training.data.schema import read_labelled_files
-    from training.errors import TrainingError
-    from training.runs import load_heldout
-    from training.data.splits import guard_fitting_rows
-
-    guard_fitting_rows(dev_rows, "dev data (calibration)")
-    rows = list(dev_rows)
-    transformer = {h: [raw.transformer[h]] for h in HEADS}
-    linear = {h: [raw.linear[h]] for h in HEADS} if raw.linear is not None else None
-    description = {"dev_rows": len(dev_rows), "oof_rows": 0, "crossfit_runs": [str(r) for r in crossfit_runs]}
-    if crossfit_runs:
-        oof = load_heldout(crossfit_runs)
-        by_id = {r["id"]: r for r in read_labelled_files(train_files)}
-        missing = [i for i in oof["ids"] if i not in by_id]
-        if missing:
-            raise TrainingError(f"{len(missing)} out-of-fold ids are not in the training files (first: {missing[:3]})")
-        oof_rows = [by_id[i] for i in oof["ids"]]
-        guard_fitting_rows(oof_rows, "out-of-fold rows (calibration)")
-        rows += oof_rows
-        for h in HEADS:
-            transformer[h].append(oof["transformer"][h])
-        if linear is not None:
-            if oof["linear"] is None:
-                raise TrainingError("the bundle blends the TF-IDF model but the cross-fitting runs have no "
-                                    "heldout_linear.npz: train them with baseline: true, or export with --no-linear")
-            for h in HEADS:
-                linear[h].append(oof["linear"][h])
-        description["oof_rows"] = len(oof_rows)
-    targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
-    return ({h: np.concatenate(v) for h, v in transformer.items()},
-            None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description,
-            [r["text"] for r in rows])
 
 
 def signal_lines(signals: dict | None) -> list[str]:

@@ -51,7 +51,7 @@ def _point(model_name: str, train_rows: Sequence[dict], dev_rows: Sequence[dict]
 
 
 def linear_curve(train_rows: Sequence[dict], dev_rows: Sequence[dict], fractions: Sequence[float] = FRACTIONS) -> list[dict]:
-    from training.baseline import fit_baseline
+    from training.fitting.baseline import fit_baseline
 
     guard_fitting_rows(train_rows, "training data")
     guard_fitting_rows(dev_rows, "dev data")

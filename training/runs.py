@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def fit_run_baseline(cfg) -> dict:
     """Fit (C tuned on dev) the run's TF-IDF model on its training rows; in a cross-fitting run also
     score the held-out fold. Returns the dev metrics."""
-    from training.baseline import evaluate_baseline, export_linear, tune_baseline
+    from training.fitting.baseline import evaluate_baseline, export_linear, tune_baseline
     from training.data.schema import read_labelled, read_labelled_files
     from training.data.splits import guard_fitting_rows
     from training.data.folds import split_fold
@@ -47,40 +47,6 @@ def fit_run_baseline(cfg) -> dict:
     metrics = evaluate_baseline(model, dev_rows)
     (out / BASELINE_METRICS_FILE).write_text(json.dumps(metrics, indent=1))
     return metrics
-
-
-def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
-    """Out-of-fold scores of cross-fitting runs, merged: ``{"ids": [...], "transformer": {head: probs},
-    "linear": {head: probs} | None}``. Every id must come from exactly one run."""
-    from classifier.calibration import softmax
-    from training.errors import TrainingError
-    from classifier.labels import HEADS
-
-    ids: list[str] = []
-    transformer: dict[str, list] = {h: [] for h in HEADS}
-    linear: dict[str, list] | None = {h: [] for h in HEADS}
-    for d in run_dirs:
-        d = Path(d)
-        if not (d / HELDOUT_FILE).is_file():
-            raise TrainingError(f"{d} holds no {HELDOUT_FILE}: is it a cross-fitting run (triage train --fold K/N)?",
-                                details={"run": str(d)})
-        held = np.load(d / HELDOUT_FILE)
-        run_ids = [str(i) for i in held["ids"]]
-        ids += run_ids
-        for h in HEADS:
-            transformer[h].append(softmax(held[h]))
-        if linear is not None and (d / HELDOUT_LINEAR_FILE).is_file():
-            lin = np.load(d / HELDOUT_LINEAR_FILE)
-            if [str(i) for i in lin["ids"]] != run_ids:
-                raise TrainingError(f"{d}: {HELDOUT_LINEAR_FILE} and {HELDOUT_FILE} hold different rows")
-            for h in HEADS:
-                linear[h].append(lin[h])
-        else:
-            linear = None
-    if len(set(ids)) != len(ids):
-        raise TrainingError("cross-fitting runs overlap: an id is held out by two runs", details={"runs": [str(d) for d in run_dirs]})
-    return {"ids": ids, "transformer": {h: np.concatenate(v) for h, v in transformer.items()},
-            "linear": None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}}
 
 
 def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,

@@ -28,9 +28,9 @@ def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[
     from transformers import AutoTokenizer
 
     from classifier.linear import LinearTfidfModel
-    from training.model import load_model
+    from training.modeling.model import load_model
     from training.config import TrainConfig
-    from training.trainer import predict_logits
+    from training.modeling.inference import predict_logits
 
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)

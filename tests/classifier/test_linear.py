@@ -35,7 +35,7 @@ SPECIAL_TEXTS = [
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    from training.baseline import BaselineConfig, export_linear, fit_baseline
+    from training.fitting.baseline import BaselineConfig, export_linear, fit_baseline
     from training.data.schema import read_labelled
 
     rows = read_labelled(TRAIN)[:600]

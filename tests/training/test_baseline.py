@@ -12,7 +12,7 @@ pytest.importorskip("sklearn")
 
 from classifier.labels import HEADS, LABELS  # noqa: E402
 from classifier.linear import LinearTfidfModel  # noqa: E402
-from training.baseline import (  # noqa: E402
+from training.fitting.baseline import (  # noqa: E402
     BaselineConfig,
     evaluate_baseline,
     export_linear,

@@ -14,9 +14,9 @@ from classifier.labels import HEADS  # noqa: E402
 from classifier.normalize import normalize_text  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
 from tests.conftest import TINY_BUNDLE  # noqa: E402
-from training.bundle_weights import recover_model  # noqa: E402
-from training.model import load_model  # noqa: E402
-from training.trainer import predict_logits  # noqa: E402
+from training.modeling.from_bundle import recover_model  # noqa: E402
+from training.modeling.model import load_model  # noqa: E402
+from training.modeling.inference import predict_logits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from training.config import DistillConfig  # noqa: E402
 from training.distill import attach_soft_labels, check_student, read_soft_labels, student_layers  # noqa: E402
 from training.errors import SoftLabelError  # noqa: E402
 from training.export import MIN_AGREEMENT, export_bundle  # noqa: E402
-from training.model import load_model  # noqa: E402
+from training.modeling.model import load_model  # noqa: E402
 from training.run_dir import BEST_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,7 +232,7 @@ def test_a_student_fold_learns_from_its_fold_teacher_alone(teacher, student, tmp
     held-out rows (E606 for another fold's teacher or the full teacher's soft labels); the export then
     takes the fold for --crossfit."""
     from training.run_dir import FOLD_TEACHER_FILE
-    from training.export import refuse_distilled_folds
+    from training.crossfit import refuse_distilled_folds
 
     assert main(["train", "--config", str(teacher / "teacher.yaml"), "--fold", "0/2"]) == 0
     fold_teacher = Path(f"{teacher / 'teacher'}-fold0of2")
@@ -351,7 +351,7 @@ def test_feature_distillation_pulls_the_students_representation_to_the_teachers(
     from transformers import AutoTokenizer
 
     from training.distill import feature_loss, teacher_features
-    from training.trainer import predict_logits
+    from training.modeling.inference import predict_logits
 
     def distil(name: str, feature_weight: float) -> Path:
         cfg = yaml.safe_load((teacher / "student.yaml").read_text())

@@ -17,7 +17,7 @@ from classifier.labels import HEADS, LABELS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
 from training.errors import ExportParityError  # noqa: E402
 from training.export import export_bundle  # noqa: E402
-from training.model import load_model  # noqa: E402
+from training.modeling.model import load_model  # noqa: E402
 from training.run_dir import BEST_DIR  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_sensitivity_order_keeps_the_most_damaging_matmul_fp32_first(tiny_run, t
 
     from classifier.calibration import softmax
     from training.export import export_onnx, fp32_fallback_order, quantize, sensitivity_order
-    from training.trainer import collate, predict_logits
+    from training.modeling.inference import collate, predict_logits
 
     model = load_model(tiny_run / BEST_DIR)
     tok = AutoTokenizer.from_pretrained(str(tiny_run / BEST_DIR))

@@ -5,7 +5,7 @@ import pytest
 from classifier.errors import ConfigError
 from classifier.labels import LABELS
 from classifier.review import review_reasons
-from training.review_policy import ReviewConfig, fit_review_policy, seen_recall
+from training.fitting.review_policy import ReviewConfig, fit_review_policy, seen_recall
 
 
 def synthetic(n: int, seed: int, n_high: int = 60, n_legal: int = 80):
@@ -81,7 +81,7 @@ def test_shipped_review_config_reads():
 
 
 def test_watch_moves_to_the_served_models_scale_by_flag_rate():
-    from training.review_policy import flag_rate, transfer_watch
+    from training.fitting.review_policy import flag_rate, transfer_watch
 
     fit, _ = synthetic(2000, seed=5)
     served, _ = synthetic(1000, seed=6)

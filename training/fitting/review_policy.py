@@ -31,10 +31,25 @@ from classifier.labels import HEADS
 from classifier.resources import resource_path
 from classifier.review import parse_class, review_mask, signal_flags
 from classifier.signals import BY_NAME, SIGNALS
-from training.calibrate import DEFAULT_TARGET_ACCURACY, abstention_threshold
 
 DEFAULT_CONFIG = resource_path("configs/review.yaml")  # from any working directory (classifier/resources.py)
 SCALE_STEPS = np.round(np.linspace(1.0, 0.0, 21), 3)
+# Abstention: the lowest threshold at which the accepted dev items reach this accuracy.
+DEFAULT_TARGET_ACCURACY = {"category": 0.95, "sentiment": 0.92, "urgency": 0.92}
+
+
+def abstention_threshold(probs: np.ndarray, targets: np.ndarray, target_accuracy: float) -> float:
+    """Smallest confidence threshold whose accepted set reaches ``target_accuracy`` (0 if all do)."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == targets
+    order = np.argsort(-conf)
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.nonzero(running >= target_accuracy)[0]
+    if len(ok) == 0:
+        return 1.0
+    # the largest accepted prefix that still meets the target
+    k = ok.max()
+    return 0.0 if k == len(order) - 1 else float(conf[order[k]])
 
 
 @dataclass

