@@ -8,7 +8,7 @@ tensor) — ``--bundle-rev`` takes ``models/default`` from that git revision (``
 commit whose default bundle was quantized that way) — and builds the options
 beside it, each a bundle in a temporary directory:
 
-- **per-token** (what the export does now, training/token_quantization.py): a symmetric int8 scale
+- **per-token** (what the export does now, training/export/token_quantization.py): a symmetric int8 scale
   per token, computed in the graph;
 - **one text per batch** (the old graph, ``batch_size=1``; the runtime's lanes run texts side by side);
 - **static**: one fixed scale and zero point per activation tensor, calibrated on 256 training texts
@@ -155,7 +155,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from classifier.runtime import Classifier
-    from training.token_quantization import per_token_activations
+    from training.export.token_quantization import per_token_activations
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-invariance-"))
     try:

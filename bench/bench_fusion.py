@@ -46,8 +46,9 @@ def main() -> None:
     from classifier.labels import HEADS
     from classifier.normalize import normalize_text
     from training.data.schema import read_labelled
-    from training.distill import build_student, student_layers
-    from training.export import MIN_AGREEMENT, export_onnx, fp32_fallback_order, fuse, quantize
+    from training.distill.student import student_layers
+    from training.export.onnx import export_onnx, fuse
+    from training.export.quantize import MIN_AGREEMENT, fp32_fallback_order, quantize
     from training.modeling.model import MultiHeadClassifier, load_model
     from training.modeling.inference import collate, predict_logits
 

@@ -184,7 +184,7 @@ def write_card(args, clf, rows, ref: dict, bundle: float, texts, lengths) -> Non
     import datetime
     import platform
 
-    from training.model_card import replace_card_section
+    from training.evaluation.model_card import replace_card_section
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown CPU") \

@@ -34,7 +34,8 @@ def main() -> None:
     from classifier.labels import HEADS
     from classifier.normalize import normalize_text
     from training.data.schema import read_labelled
-    from training.export import export_onnx, quantize
+    from training.export.onnx import export_onnx
+    from training.export.quantize import quantize
     from training.modeling.model import load_model
     from training.run_dir import BEST_DIR
     from training.modeling.inference import collate, predict_logits

@@ -21,7 +21,7 @@ import numpy as np
 from classifier.labels import HEADS, LABELS
 from classifier.runtime import Classifier
 from training.stats import class_f1_bootstrap, interval, resamples
-from training.teacher import bundle_probs, member_probs
+from training.distill.teacher import bundle_probs, member_probs
 
 ap = argparse.ArgumentParser()
 ap.add_argument("candidates", nargs="+", help="bundle directories or training runs; the first is the baseline")

@@ -1,6 +1,6 @@
 """The export's quality guard applied to any bundle — here a replicate of the teacher itself (seventh
 session): the same recipe trained again and exported the way the shipped bundle was, checked against the
-shipped bundle's test metrics exactly as a student is (``training.distill.guard_student_bundle``: macro-F1
+shipped bundle's test metrics exactly as a student is (``training.evaluation.release_guard.guard_student_bundle``: macro-F1
 per head within the tolerance, the review recall targets, the paired bootstrap interval). It asks whether
 the guard's reference is reproducible by its own recipe. Evaluation only: nothing is fitted or chosen
 from its output, and the shipped bundle stays what it is whatever it prints.
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from training.config import DEFAULT_TOLERANCE
-from training.distill import guard_student_bundle
+from training.evaluation.release_guard import guard_student_bundle
 from training.fitting.review_policy import ReviewConfig
 
 ap = argparse.ArgumentParser()

@@ -3,7 +3,7 @@ on what else is in its batch, its position or the batch size — in ``Classifier
 multi-threaded and the solo sessions), ``triage score`` (whole, shards + ``score-merge``, Ray) and the
 service, whose batcher puts concurrent requests into one model call.
 
-The bundles' int8 graphs quantize activations with one scale per token (training/token_quantization.py);
+The bundles' int8 graphs quantize activations with one scale per token (training/export/token_quantization.py);
 before, one scale per batch tensor moved confidences by up to 0.15 with the neighbours (issue 26)."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Same text, same answer through the service: the batcher puts concurrent requests into one model call,
 so a text's neighbours in that call are whatever other callers sent. Its labels, confidences (within
 1e-4) and review decision must be what it gets alone (issue 26; the int8 graph's activation scales are
-per token, training/token_quantization.py)."""
+per token, training/export/token_quantization.py)."""
 from __future__ import annotations
 
 import json

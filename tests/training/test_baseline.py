@@ -117,7 +117,7 @@ def test_tune_chooses_best_c_per_head(data):
 
 
 def test_cli(tmp_path, data):
-    from training.baseline_cli import register
+    from training.cli.baseline import register
 
     train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
     train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data[0][:400]), encoding="utf-8")

@@ -51,7 +51,7 @@ def test_a_graph_that_is_not_the_classifier_is_refused(tmp_path):
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     onnx.save(helper.make_model(graph), str(bundle / "model.onnx"))
-    from training.model_card import refresh_manifest
+    from training.evaluation.model_card import refresh_manifest
 
     refresh_manifest(bundle)
     with pytest.raises(BundleError):

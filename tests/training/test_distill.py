@@ -14,9 +14,12 @@ from classifier.cli import main  # noqa: E402
 from classifier.labels import HEADS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
 from training.config import DistillConfig  # noqa: E402
-from training.distill import attach_soft_labels, check_student, read_soft_labels, student_layers  # noqa: E402
+from training.distill.soft_labels import attach_soft_labels, read_soft_labels  # noqa: E402
+from training.distill.student import student_layers  # noqa: E402
 from training.errors import SoftLabelError  # noqa: E402
-from training.export import MIN_AGREEMENT, export_bundle  # noqa: E402
+from training.evaluation.release_guard import check_student  # noqa: E402
+from training.export.bundle import FittingData, export_bundle  # noqa: E402
+from training.export.quantize import MIN_AGREEMENT, Quantization  # noqa: E402
 from training.modeling.model import load_model  # noqa: E402
 from training.run_dir import BEST_DIR  # noqa: E402
 
@@ -187,7 +190,7 @@ def test_guarded_export_passes_and_refuses(teacher, student, tmp_path):
     Classifier.load(out).predict(["花呗怎么还款"])
 
     from training.errors import StudentBelowTeacher
-    from training.runs import export_run
+    from training.pipeline import export_run
 
     # the teacher's labels beside its metrics (as `triage teacher` writes them): here the gold ones
     from classifier.labels import LABELS
@@ -212,7 +215,7 @@ def test_a_student_is_not_cross_fitted(teacher, student, tmp_path):
     """Its teacher trained on every training row: a fold student's held-out scores are in-sample (E606),
     both when the fold is trained and when a fold run made before is given to the export."""
     from training.errors import LeakyCrossFit
-    from training.runs import export_run
+    from training.pipeline import export_run
 
     soft = [str(teacher / "soft/train96.soft.jsonl"), str(teacher / "soft/unlabeled.soft.jsonl")]
     assert main(["distill", "--config", str(teacher / "student.yaml"), "--teacher", *soft, "--fold", "0/2"]) == 1
@@ -289,7 +292,7 @@ def test_the_verdict_carries_the_paired_interval(tmp_path):
     """The teacher's test labels come from the soft-label file beside its metrics; the paired bootstrap
     puts each head's student − teacher interval into the verdict and the refusal, the rule unchanged."""
     from classifier.labels import LABELS
-    from training.distill import paired_differences, teacher_test_labels
+    from training.evaluation.release_guard import paired_differences, teacher_test_labels
 
     rng = np.random.default_rng(0)
     gold = {h: rng.integers(0, len(LABELS[h]), 400) for h in HEADS}
@@ -350,7 +353,8 @@ def test_feature_distillation_pulls_the_students_representation_to_the_teachers(
     import torch
     from transformers import AutoTokenizer
 
-    from training.distill import feature_loss, teacher_features
+    from training.distill.losses import feature_loss
+    from training.distill.soft_labels import teacher_features
     from training.modeling.inference import predict_logits
 
     def distil(name: str, feature_weight: float) -> Path:
@@ -380,8 +384,8 @@ def test_feature_distillation_pulls_the_students_representation_to_the_teachers(
 
 
 def test_fused_int8_export_keeps_parity(teacher, tmp_path):
-    report = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fused", dev_file=DEV,
-                           train_config={"max_length": 48}, fuse_graph=True)
+    report = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fused", FittingData(DEV),
+                           train_config={"max_length": 48}, quantization=Quantization(fuse=True))
     assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= set(report["fused"])
     assert report["parity"]["min_label_agreement"] >= MIN_AGREEMENT
     config = json.loads((tmp_path / "fused" / "config.json").read_text())
@@ -391,6 +395,6 @@ def test_fused_int8_export_keeps_parity(teacher, tmp_path):
     ops = {n.op_type for n in onnx.load(str(tmp_path / "fused" / "model.onnx")).graph.node}
     assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops
     # the fp32 fused graph is exact
-    fp32 = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fp32", dev_file=DEV, quantize_int8=False,
-                         train_config={"max_length": 48}, fuse_graph=True, min_agreement=0.999)
+    fp32 = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fp32", FittingData(DEV),
+                         train_config={"max_length": 48}, quantization=Quantization(int8=False, fuse=True, min_agreement=0.999))
     assert max(fp32["parity"][h]["max_prob_diff"] for h in HEADS) < 1e-3

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from training.data.schema import read_labelled
-from training.learning_curve import RARE, linear_curve, nested_subsets, write_report
+from training.evaluation.learning_curve import RARE, linear_curve, nested_subsets, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 

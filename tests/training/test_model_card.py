@@ -6,7 +6,7 @@ import pytest
 from classifier.bundle import load_bundle
 from classifier.errors import BundleError
 from tests.conftest import TINY_BUNDLE
-from training.model_card import CARD_FILE, replace_card_section
+from training.evaluation.model_card import CARD_FILE, replace_card_section
 
 START, END = "<!-- speed: test -->", "<!-- /speed -->"
 

@@ -5,7 +5,7 @@ pytest.importorskip("torch")
 
 from classifier.errors import ConfigError  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.trainer import repeats  # noqa: E402
+from training.trainer.examples import repeats  # noqa: E402
 
 
 def test_rows_of_oversampled_classes_repeat_by_their_largest_factor():

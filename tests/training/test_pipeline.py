@@ -16,7 +16,8 @@ from classifier.cli import main  # noqa: E402
 from classifier.labels import HEADS, LABELS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
 from training.errors import ExportParityError  # noqa: E402
-from training.export import export_bundle  # noqa: E402
+from training.export.bundle import FittingData, export_bundle  # noqa: E402
+from training.export.quantize import Quantization  # noqa: E402
 from training.modeling.model import load_model  # noqa: E402
 from training.run_dir import BEST_DIR  # noqa: E402
 
@@ -119,7 +120,7 @@ def test_export_then_load_with_runtime_only(tiny_run, tmp_path):
             assert p.heads[h].label in LABELS[h]
             assert abs(sum(p.heads[h].scores.values()) - 1.0) < 1e-6
     # batching and length sorting never change a text's result: the int8 graph's activation scales are
-    # per token (training/token_quantization.py), not per batch tensor
+    # per token (training/export/token_quantization.py), not per batch tensor
     assert json.loads((out / "config.json").read_text())["quantization"] == "int8-dynamic-per-token"
     alone = [clf.predict([t])[0] for t in texts]
     for a, b in zip(alone, preds):
@@ -130,8 +131,8 @@ def test_export_then_load_with_runtime_only(tiny_run, tmp_path):
 
 
 def test_fp32_export_matches_pytorch_exactly_and_int8_is_reported(tiny_run, tmp_path):
-    report = export_bundle(tiny_run / BEST_DIR, tmp_path / "fp32", dev_file=ROOT / "data/labeled/dev.jsonl",
-                           quantize_int8=False, min_agreement=0.999, train_config={"max_length": 48})
+    report = export_bundle(tiny_run / BEST_DIR, tmp_path / "fp32", FittingData(ROOT / "data/labeled/dev.jsonl"),
+                           quantization=Quantization(int8=False, min_agreement=0.999), train_config={"max_length": 48})
     for h in HEADS:
         assert report["parity"][h]["label_agreement"] >= 0.999
         assert report["parity"][h]["max_prob_diff"] < 1e-3
@@ -139,8 +140,8 @@ def test_fp32_export_matches_pytorch_exactly_and_int8_is_reported(tiny_run, tmp_
 
 def test_export_fails_loudly_when_parity_is_below_the_bar(tiny_run, tmp_path):
     with pytest.raises(ExportParityError) as err:
-        export_bundle(tiny_run / BEST_DIR, tmp_path / "b", dev_file=ROOT / "data/labeled/dev.jsonl",
-                      min_agreement=1.01, train_config={"max_length": 48})
+        export_bundle(tiny_run / BEST_DIR, tmp_path / "b", FittingData(ROOT / "data/labeled/dev.jsonl"),
+                      quantization=Quantization(min_agreement=1.01), train_config={"max_length": 48})
     assert err.value.code == "E601"
 
 
@@ -149,7 +150,8 @@ def test_sensitivity_order_keeps_the_most_damaging_matmul_fp32_first(tiny_run, t
     from transformers import AutoTokenizer
 
     from classifier.calibration import softmax
-    from training.export import export_onnx, fp32_fallback_order, quantize, sensitivity_order
+    from training.export.onnx import export_onnx
+    from training.export.quantize import fp32_fallback_order, quantize, sensitivity_order
     from training.modeling.inference import collate, predict_logits
 
     model = load_model(tiny_run / BEST_DIR)
@@ -176,8 +178,8 @@ def test_sensitivity_order_keeps_the_most_damaging_matmul_fp32_first(tiny_run, t
 
 
 def test_walk_in_sensitivity_order_is_reported(tiny_run, tmp_path):
-    report = export_bundle(tiny_run / BEST_DIR, tmp_path / "b", dev_file=ROOT / "data/labeled/dev.jsonl",
-                           min_agreement=0.999, train_config={"max_length": 48})
+    report = export_bundle(tiny_run / BEST_DIR, tmp_path / "b", FittingData(ROOT / "data/labeled/dev.jsonl"),
+                           quantization=Quantization(min_agreement=0.999), train_config={"max_length": 48})
     assert report["fp32_order"] == "sensitivity"
     if report["fp32_nodes"]:  # all-int8 parity failed: the walk went in measured order
         damage = report["int8_damage"]

@@ -97,7 +97,7 @@ def test_watch_moves_to_the_served_models_scale_by_flag_rate():
 
 
 def test_seen_recall_interval_is_exact_binomial():
-    from training.evaluate import clopper_pearson
+    from training.stats import clopper_pearson
 
     assert clopper_pearson(17, 17) == [pytest.approx(0.8049, abs=1e-4), 1.0]  # a bootstrap would say [1, 1]
     lo, hi = clopper_pearson(13, 17)

@@ -1,4 +1,4 @@
-"""Per-token activation scales (training/token_quantization.py) on a small graph quantized the way the
+"""Per-token activation scales (training/export/token_quantization.py) on a small graph quantized the way the
 export quantizes: a row's output must not depend on the other rows, before it did."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from classifier.bundle import load_bundle  # noqa: E402
-from training.token_quantization import QUANTIZATION, convert_bundle, per_token_activations  # noqa: E402
+from training.export.token_quantization import QUANTIZATION, convert_bundle, per_token_activations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HIDDEN = 32
@@ -103,7 +103,7 @@ def test_a_graph_without_dynamic_quantizers_is_left_alone(graphs):
 
 
 def test_a_converted_bundle_verifies_and_is_not_converted_twice(tmp_path):
-    """The test bundle was converted with ``python -m training.token_quantization``: it verifies (every
+    """The test bundle was converted with ``python -m training.export.token_quantization``: it verifies (every
     file's hash in its manifest) and converting it again writes nothing."""
     bundle = tmp_path / "b"
     shutil.copytree(ROOT / "tests" / "fixtures" / "tiny_bundle", bundle)

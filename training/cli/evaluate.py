@@ -29,7 +29,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from training.evaluate import attach_to_card, compare, evaluate_bundle
+    from training.evaluation.evaluate import compare, evaluate_bundle
+    from training.evaluation.model_card import attach_to_card
 
     data = args.data or [DEFAULT_DATA]
     if args.card and (len(args.bundle) != 1 or len(data) != 1):

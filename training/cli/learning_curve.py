@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from training.data.schema import read_labelled
-    from training.learning_curve import linear_curve, render, run_points, write_report
+    from training.evaluation.learning_curve import linear_curve, render, run_points, write_report
 
     train_rows, dev_rows = read_labelled(args.train), read_labelled(args.dev)
     points = linear_curve(train_rows, dev_rows) + run_points(args.runs, train_rows, dev_rows)

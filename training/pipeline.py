@@ -1,15 +1,5 @@
-"""A training run directory and the lifecycle steps that share it (train → baseline → export).
-
-The CLI modules (``train_cli``, ``export_cli``, ``evaluate_cli``) only parse arguments and call
-these; what they share — file names inside a run, fitting the run's TF-IDF model, exporting a
-run — lives here once. Layout of ``output_dir``::
-
-    train_config.yaml   the TrainConfig the run used
-    best/               the model with the best dev mean macro-F1 (+ tokenizer, dev_logits.npz)
-    last.pt             resumable checkpoint
-    linear.npz          the jieba + TF-IDF model fitted on the same training rows
-    heldout.npz         cross-fitting runs only: held-out fold ids and transformer logits
-    heldout_linear.npz  cross-fitting runs only: the TF-IDF model's probabilities on that fold
+"""A training run's lifecycle: train → fit its TF-IDF model → export a bundle, on one run directory
+(training/run_dir.py). The CLI modules (training/cli/) only parse arguments and call these.
 """
 from __future__ import annotations
 
@@ -20,18 +10,37 @@ from typing import Sequence
 
 import numpy as np
 
-from training.run_dir import BASELINE_METRICS_FILE, BEST_DIR, CONFIG_FILE, HELDOUT_FILE, HELDOUT_LINEAR_FILE, LINEAR_FILE
+from training.config import DEFAULT_TOLERANCE, TrainConfig
+from training.data.folds import split_fold
+from training.data.schema import read_labelled, read_labelled_files
+from training.data.splits import guard_fitting_rows
+from training.errors import GuardMissing
+from training.export.bundle import FittingData, export_bundle
+from training.export.quantize import MIN_AGREEMENT, Quantization
+from training.fitting.baseline import evaluate_baseline, export_linear, tune_baseline
+from training.run_dir import BASELINE_METRICS_FILE, BEST_DIR, CONFIG_FILE, HELDOUT_LINEAR_FILE, LINEAR_FILE
+from training.trainer.loop import train
 
 log = logging.getLogger(__name__)
 
 
-def fit_run_baseline(cfg) -> dict:
+def run(cfg: TrainConfig, resume: bool = False, export: Path | None = None, name: str = "model",
+        report=print) -> dict:
+    """`triage train` / `triage distill`: train, fit the TF-IDF model (``cfg.baseline``), export
+    (``export``, a bundle directory). Returns the training summary; ``report`` prints progress."""
+    summary = train(cfg, resume=resume)
+    report(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
+    if cfg.baseline:
+        metrics = fit_run_baseline(cfg)
+        report("baseline dev macro-F1: " + json.dumps({h: round(m["macro_f1"], 4) for h, m in metrics.items() if h != "n"}))
+    if export:
+        export_run(Path(cfg.output_dir), export, name)
+    return summary
+
+
+def fit_run_baseline(cfg: TrainConfig) -> dict:
     """Fit (C tuned on dev) the run's TF-IDF model on its training rows; in a cross-fitting run also
     score the held-out fold. Returns the dev metrics."""
-    from training.fitting.baseline import evaluate_baseline, export_linear, tune_baseline
-    from training.data.schema import read_labelled, read_labelled_files
-    from training.data.splits import guard_fitting_rows
-    from training.data.folds import split_fold
 
     all_rows = read_labelled_files(cfg.train_files)[: cfg.max_train_rows]
     dev_rows = read_labelled(cfg.dev_file)[: cfg.max_dev_rows]
@@ -56,18 +65,12 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
     """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
     evaluated on the test split against the teacher's metrics (``guard_teacher`` or
     ``distill.teacher_metrics``); ``no_guard`` skips that (the bundle is then not a candidate default)."""
-    from training.config import TrainConfig
-    from training.export import MIN_AGREEMENT, export_bundle
-
     logging.basicConfig(level=logging.WARNING)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
     linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
     guard = None
     distill = cfg.distill_config()
     if (distill or guard_teacher) and not no_guard:
-        from training.config import DEFAULT_TOLERANCE
-        from training.errors import GuardMissing
-
         teacher = guard_teacher or (distill.teacher_metrics if distill else None)
         if not teacher:
             raise GuardMissing(f"{run_dir} is a distilled student: its export compares it with the teacher on the test "
@@ -77,9 +80,9 @@ def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agr
         guard = {"teacher_metrics": str(teacher), "tolerance": tolerance,
                  "test_file": str(guard_data) if guard_data else None,
                  "reference_bundle": str(guard_reference) if guard_reference else None}
-    return export_bundle(
-        run_dir / BEST_DIR, out, dev_file=cfg.dev_file, train_files=cfg.train_files, linear_path=linear_path,
-        name=name, train_config=cfg.to_dict(), min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement,
-        crossfit_runs=list(crossfit), review_config=review_config, fuse_graph=fuse, guard=guard,
-        fp32_order=fp32_order,
-    )
+    quantization = Quantization(min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement, fuse=fuse,
+                                fp32_order=fp32_order)
+    fitting = FittingData(dev_file=cfg.dev_file, train_files=cfg.train_files, crossfit_runs=list(crossfit),
+                          review_config=review_config)
+    return export_bundle(run_dir / BEST_DIR, out, fitting, name=name, linear_path=linear_path,
+                         train_config=cfg.to_dict(), quantization=quantization, guard=guard)

@@ -1,9 +1,9 @@
 """``triage distill --config FILE [--teacher SOFT.jsonl ...]``: train a student on a teacher's soft labels.
 
 The config is a training config with a ``distill:`` section (configs/distill.yaml; options in
-training/distill.py). Everything else — the TF-IDF baseline, `--resume` — works as in `triage train`. A fold
+training/config.py: DistillConfig). Everything else — the TF-IDF baseline, `--resume` — works as in `triage train`. A fold
 (``--fold K/N``) learns from fold K of the teacher alone (``--fold-teacher``: its weights and, through
-``--teacher``, its soft labels), else ``E606`` (training/distill.py: ``check_fold_teacher``). `triage export
+``--teacher``, its soft labels), else ``E606`` (training/crossfit.py: ``check_fold_teacher``). `triage export
 --run` on the student's run fits its calibration and review policy (on dev, or with ``--crossfit`` on such
 folds) and runs the quality guard against the teacher on the test split.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from training.train_cli import _fold
+    from training.cli.train import fold
 
     p = subparsers.add_parser("distill", help="train a smaller student on the teacher ensemble's soft labels (triage teacher)")
     p.add_argument("--config", type=Path, required=True, help="training YAML with a distill: section (configs/distill.yaml)")
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                    help="soft-label files from `triage teacher` (replace distill.soft_labels): the training split "
                         "and unlabelled in-domain texts; never dev or test")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
-    p.add_argument("--fold", type=_fold, default=None, metavar="K/N",
+    p.add_argument("--fold", type=fold, default=None, metavar="K/N",
                    help="cross-fitting fold of the student: needs --fold-teacher and soft labels from that run alone "
                         "(E606 otherwise: its held-out scores would be in-sample)")
     p.add_argument("--fold-teacher", type=Path, default=None, metavar="RUN",
@@ -36,11 +36,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    import yaml
-
     from classifier.errors import ConfigError
+    from training.cli.train import run as train_run
     from training.config import TrainConfig
-    from training.train_cli import run as train_run
 
     cfg = TrainConfig.from_yaml(args.config)
     if not cfg.distill:

@@ -28,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from classifier.bundle import load_bundle
     from classifier.errors import InvalidData
     from classifier.labels import HEADS
-    from training.data.schema import read_labelled
-    from training.evaluate import score_metrics
     from classifier.errors import ConfigError
-    from training.teacher import bundle_probs, ensemble, member_probs, write_provenance, write_soft_labels
+    from training.data.schema import read_labelled
+    from training.distill.teacher import bundle_probs, ensemble, member_probs, write_provenance, write_soft_labels
+    from training.evaluation.evaluate import score_metrics
 
     if not args.runs and not args.bundles:
         raise ConfigError("the teacher needs members: give --runs RUN … and/or --bundles BUNDLE …")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -11,7 +10,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="fine-tune the three-head transformer on labelled data")
     p.add_argument("--config", type=Path, required=True, help="training YAML (see configs/train.yaml)")
     p.add_argument("--resume", action="store_true", help="continue from output_dir/last.pt")
-    p.add_argument("--fold", type=_fold, default=None, metavar="K/N",
+    p.add_argument("--fold", type=fold, default=None, metavar="K/N",
                    help="cross-fitting: train without fold K of N of the training rows and score that fold "
                         "(output_dir gets the suffix -foldKofN); export --crossfit fits calibration and the "
                         "review policy on these out-of-fold scores")
@@ -20,7 +19,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fold(value: str) -> tuple[int, int]:
+def fold(value: str) -> tuple[int, int]:
+    """argparse type of ``--fold K/N`` (train and distill)."""
     k, sep, n = value.partition("/")
     try:
         k_i, n_i = int(k), int(n)
@@ -33,23 +33,14 @@ def _fold(value: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from training import pipeline
     from training.config import TrainConfig
     from training.run_dir import fold_run_dir
-    from training.runs import fit_run_baseline
-    from training.trainer import train
 
     cfg = TrainConfig.from_yaml(args.config)
     if args.fold:
         cfg.cv_fold, cfg.cv_folds = args.fold
         cfg.output_dir = str(fold_run_dir(cfg.output_dir, *args.fold))
         cfg.__post_init__()
-    summary = train(cfg, resume=args.resume)
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
-    if cfg.baseline:
-        metrics = fit_run_baseline(cfg)
-        print("baseline dev macro-F1: " + json.dumps({h: round(m["macro_f1"], 4) for h, m in metrics.items() if h != "n"}))
-    if args.export:
-        from training.runs import export_run
-
-        export_run(Path(cfg.output_dir), args.export, args.name)
+    pipeline.run(cfg, resume=args.resume, export=args.export, name=args.name)
     return 0

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.runs import export_run
+    from training.pipeline import export_run
 
     report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement,
                         crossfit=args.crossfit, review_config=args.review_config, fuse=args.fuse,

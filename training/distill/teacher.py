@@ -19,18 +19,17 @@ import numpy as np
 
 from classifier.calibration import blend, softmax
 from classifier.labels import HEADS, LABELS
+from classifier.linear import LinearTfidfModel
 from classifier.normalize import normalize_text
+from training.config import TrainConfig
+from training.modeling.inference import predict_logits
+from training.modeling.model import load_model
 from training.run_dir import BEST_DIR, CONFIG_FILE, LINEAR_FILE, PROVENANCE_FILE
 
 
 def member_probs(run_dir: str | Path, texts: Sequence[str], blend_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """One run's probabilities per head: its best transformer, blended with its TF-IDF model."""
     from transformers import AutoTokenizer
-
-    from classifier.linear import LinearTfidfModel
-    from training.modeling.model import load_model
-    from training.config import TrainConfig
-    from training.modeling.inference import predict_logits
 
     run_dir = Path(run_dir)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)

@@ -189,7 +189,7 @@ def convert_bundle(bundle_dir: str | Path) -> int:
     return count
 
 
-if __name__ == "__main__":  # python -m training.token_quantization BUNDLE_DIR...
+if __name__ == "__main__":  # python -m training.export.token_quantization BUNDLE_DIR...
     import sys
 
     for path in sys.argv[1:]:
