@@ -1,0 +1,33 @@
+"""The import contracts of pyproject.toml ([tool.importlinter]) hold: serving -> classifier <- training,
+the runtime and the service never import torch, training/ is one-way layers, and no package's modules
+import each other in a cycle. A new import that breaks one fails here, so in CI, with the path it took."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lint_imports() -> str | None:
+    beside = Path(sys.executable).with_name("lint-imports")  # this interpreter's venv first
+    return str(beside) if beside.is_file() else shutil.which("lint-imports")
+
+
+def test_import_contracts_are_kept():
+    tool = _lint_imports()
+    if tool is None:
+        pytest.skip("lint-imports is not installed: pip install 'feedback-triage[dev]' (import-linter)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # --no-cache: nothing written into the checkout
+    result = subprocess.run([tool, "--no-cache", "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    # the contracts this repository relies on were all checked (a renamed contract must not drop out)
+    for name in ("imports neither training nor serving", "never import torch", "training is layered",
+                 "no import cycle"):
+        assert f"{name}" in result.stdout
+    assert " BROKEN" not in result.stdout
