@@ -1,6 +1,12 @@
-"""The import contracts of pyproject.toml ([tool.importlinter]) hold: serving -> classifier <- training,
-the runtime and the service never import torch, training/ is one-way layers, and no package's modules
-import each other in a cycle. A new import that breaks one fails here, so in CI, with the path it took."""
+"""The repository's static rules, checked where CI runs them (pytest):
+
+- the import contracts of pyproject.toml ([tool.importlinter]): serving -> classifier <- training, the
+  runtime and the service never import torch, training/ is one-way layers, and the modules of
+  classifier/ and training/ import each other in no cycle. A new import that breaks one fails here,
+  with the path it took;
+- ruff ([tool.ruff]: pyflakes and pycodestyle) is clean over the whole checkout.
+"""
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,3 +37,11 @@ def test_import_contracts_are_kept():
                  "no import cycle"):
         assert f"{name}" in result.stdout
     assert " BROKEN" not in result.stdout
+
+
+def test_ruff_is_clean():
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed: pip install 'feedback-triage[dev]'")
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

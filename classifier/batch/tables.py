@@ -27,7 +27,6 @@ only when such a file is read or written.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os

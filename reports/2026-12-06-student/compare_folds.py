@@ -8,7 +8,9 @@ of both (``--teacher`` runs, then ``--student`` runs: their out-of-fold scores o
     python reports/2026-12-06-student/compare_folds.py --teacher runs/default-fold{0,1,2}of3 \
         --student runs/student-rare-fold{0,1,2}of3
 """
-import argparse, json
+import argparse
+import json
+
 import numpy as np
 from sklearn.metrics import f1_score
 from classifier.calibration import blend, softmax
@@ -20,7 +22,7 @@ ap.add_argument("--student", nargs="+", default=[])
 args = ap.parse_args()
 teacher, student = (args.pair[:1], args.pair[1:]) if args.pair else (args.teacher, args.student)
 assert teacher and student, "give TEACHER_FOLD STUDENT_FOLD, or --teacher RUN... --student RUN..."
-rows = {json.loads(l)["id"]: json.loads(l) for l in open("data/labeled/train.jsonl")}
+rows = {json.loads(line)["id"]: json.loads(line) for line in open("data/labeled/train.jsonl")}
 weights = json.load(open("models/default/calibration.json"))["blend"]
 def probs(runs, with_linear):
     ids, out = [], {h: [] for h in HEADS}
