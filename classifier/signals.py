@@ -11,7 +11,7 @@ a percent of traffic, and the supervisor sees which rule fired (``review_reasons
 A signal sends an item to review only when the model does not already predict every class the rule
 implies (an item predicted ``high`` + ``contract_legal`` is already at the top of the queue). Which
 signals a bundle applies is fitted at export, where each one's precision is measured on the fitting
-rows (training/review_policy.py), and stored in ``calibration.json`` under ``signals``; a bundle that
+rows (training/fitting/review_policy.py), and stored in ``calibration.json`` under ``signals``; a bundle that
 predates signals applies ``DEFAULT_SIGNALS``. Precision and recall per signal on train and dev are in
 the bundle's model card.
 
