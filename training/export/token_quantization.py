@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 # Smallest per-token scale: a row of zeros would otherwise divide by zero.
 MIN_SCALE = 1e-12
