@@ -263,6 +263,14 @@ class RayAddressUnreachable(TriageError):
     code = "E411"
 
 
+class RayClientUnsupported(TriageError):
+    """``--address ray://…``: Ray Data, which the Ray engine runs on its driver, does not run over
+    Ray Client (its executor needs a driver that is part of the cluster); the message says what to
+    run instead."""
+
+    code = "E412"
+
+
 def require(module: str, extra: str):
     """Import an optional heavy dependency lazily, with an actionable message when absent."""
     import importlib

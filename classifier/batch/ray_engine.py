@@ -29,7 +29,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from classifier.errors import RayAddressUnreachable, RayClusterNotFound, ScoreOptionError, require
+from classifier.errors import (
+    RayAddressUnreachable, RayClientUnsupported, RayClusterNotFound, ScoreOptionError, require,
+)
 from classifier.batch.score import (
     InputTable, ScoreOptions, ScoreSummary, describe_input, read_input, score_chunk, write_output,
     write_sidecar,
@@ -84,7 +86,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, verbose: b
     output unless ``verbose``.
 
     A cluster that cannot be reached is an error with its code (E410 none running for ``auto``,
-    E411 nothing answering at the address), and ``ray://`` without Ray Client's packages is E400.
+    E411 nothing answering at the address); ``ray://`` (Ray Client) is E412: Ray Data does not run
+    on a Ray Client driver.
     Returns True when this call started or connected Ray (and so should shut it down)."""
     ray = require("ray", "distributed")
     if ray.is_initialized():
@@ -97,9 +100,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, verbose: b
         kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
             p for p in (code_path(), os.environ.get("PYTHONPATH")) if p)}}
     elif address.startswith("ray://"):
-        require("grpc", "distributed")  # Ray Client: ray[client], in the [distributed] extra
-        _check_reachable(address, address[len("ray://"):], default_port=10001)
-        kwargs = {}  # Ray Client passes other ray.init arguments on to the cluster, with a warning each
+        # Tried against `ray start --head` with ray[client] installed: Ray Data's streaming executor
+        # fails on a Ray Client driver ('Worker' object has no attribute 'core_worker'), after the
+        # connection succeeded. Said before connecting, with what works instead.
+        raise RayClientUnsupported(
+            f"Ray Client 地址不可用: {address}: Ray Data does not run over Ray Client (ray://); run the command "
+            "on the cluster instead: `ray job submit --address http://HEAD:8265 -- triage score IN --out OUT "
+            "--engine ray --address auto` (Ray Jobs; the files on a volume the cluster sees), or from a machine "
+            "on the cluster's network with --address HEAD:6379", details={"address": address})
     elif address != "auto":
         _check_reachable(address, address, default_port=6379)
     try:

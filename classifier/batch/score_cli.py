@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--verbose", action="store_true", help="with --engine ray: Ray's own log lines and progress bars too")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local: this process (default); ray: an actor pool on Ray (pip install 'feedback-triage[distributed]')")
-    p.add_argument("--address", help="with --engine ray: the cluster (ray://HOST:10001, auto); default RAY_ADDRESS, "
+    p.add_argument("--address", help="with --engine ray: the cluster (HEAD:6379, auto; not ray://, E412); default RAY_ADDRESS, "
                                      "else a local Ray on this machine")
     p.add_argument("--actors", type=int, default=2, help="with --engine ray: actors, each loading the bundle once (default 2)")
     p.set_defaults(func=run)
