@@ -141,6 +141,14 @@ class ExplanationUnavailable(ServingError):
     http_status = 422
 
 
+class RevisionRequired(ServingError):
+    """A decision or undo without the `revision` it was made on: it could silently overwrite a
+    colleague's change, so it is refused (send the `revision` of GET /v1/items/{id} or the queue)."""
+
+    code = "E546"
+    http_status = 422
+
+
 # --- E52x: the service itself -------------------------------------------------------------
 class NotReady(ServingError):
     """The model is not loaded (yet) or the service is shutting down."""

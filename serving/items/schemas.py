@@ -99,7 +99,8 @@ class ItemDecision(ReviewDecision):
     the decision was made on (from GET /v1/items/{id} or the queue): if the item changed since,
     the decision is refused with E542 and the current item."""
 
-    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw (recommended)")
+    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw (required: "
+                                          "without it the decision is refused with E546)")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"category": "contract_legal", "urgency": "high", "note": "涉及征信，需合规跟进", "revision": 0}]})
@@ -109,7 +110,8 @@ class ItemDecision(ReviewDecision):
 
 
 class UndoRequest(BaseModel):
-    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw")
+    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw (required, E546 "
+                                          "without it); a retry of an undo that was applied answers the item as is")
 
     model_config = ConfigDict(extra="forbid")
 

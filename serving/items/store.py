@@ -319,11 +319,20 @@ def _stale(sessions: sessionmaker[Session], item: int, read: int, tz: Any, at: d
 def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | None, expected_revision: int | None,
          tz: Any, rules: Rules | None = None) -> dict[str, Any]:
     """Take back the latest change: a new revision restoring the state before it (never a delete).
-    Undoing the only decision puts the item back where the model left it (in the queue if queued)."""
+    Undoing the only decision puts the item back where the model left it (in the queue if queued).
+
+    Idempotent: an undo sent on revision N when revision N+1 is this caller's undo (a retry after a
+    lost answer) changes nothing and answers the item; undoing twice takes two calls with the
+    current revision each."""
     now = to_storage(at)
     with sessions.begin() as session:
         row = _load(session, item)
         names = reviewer_names(session, [row.reviewed_by, row.claimed_by, by])
+        if expected_revision is not None and row.revision == expected_revision + 1:
+            latest = session.scalars(select(ItemRevision).where(ItemRevision.classification_id == item,
+                                                                ItemRevision.revision == row.revision)).one_or_none()
+            if latest is not None and latest.kind == "undo" and latest.reviewed_by == by:
+                return item_view(row, tz, names, now)  # a retry of the undo just applied: nothing more to do
         _guard(row, expected_revision, by, now, tz, names)
         read = row.revision
         if read == 0:

@@ -25,7 +25,8 @@ _DESCRIPTIONS = {
     415: "Body is not application/json (E516) or is compressed (E523)",
     422: "Empty or invisible-only text (E210), text too long (E211), metadata number out of range (E213), no items "
          "(E514), duplicate item ids (E515), unknown label (E519), bad Idempotency-Key (E525), wrong types or fields "
-         "(E513), bad queue cursor (E544), nothing to explain (E545), bundle not loaded (E560)",
+         "(E513), bad queue cursor (E544), nothing to explain (E545), decision or undo without `revision` (E546), "
+         "bundle not loaded (E560)",
     429: "Rate limit exceeded (E503), too many items in flight for the key (E527) or too many invalid keys from "
          "the address (E528); see Retry-After",
     503: "Model not ready (E520), overloaded (E521) or database unavailable or too slow (E522); see Retry-After",

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import HEADS
 from serving.deps import ReviewCaller, ServicesDep
+from serving.errors import RevisionRequired
 from serving.items import store as items
 from serving.items.explain import ExplanationCache, explain
 from serving.items.schemas import (DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
@@ -40,6 +41,14 @@ def count_decision(services: Services, outcome: dict) -> None:
     for head in HEADS:
         metrics.reviewed_labels.labels(head, outcome["labels"][head]).inc()
     metrics.reviewed_levels.labels(outcome["priority"]["level"]).inc()
+
+
+def _require_revision(revision: int | None) -> int:
+    if revision is None:
+        raise RevisionRequired("send the item's `revision` you decided on (from GET /v1/items/{id} or the queue): "
+                               "without it a change made meanwhile by someone else would be overwritten",
+                               details=[{"loc": ["body", "revision"], "type": "missing"}])
+    return revision
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -86,6 +95,7 @@ def build_router(settings: Settings) -> APIRouter:
     async def review(services: ServicesDep, caller: ReviewCaller, item: ItemId,
                      decision: Annotated[Optional[ItemDecision], Body()] = None) -> JSONResponse:
         decision = decision or ItemDecision()
+        _require_revision(decision.revision)
         outcome = await run_in_threadpool(
             lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
                                  at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
@@ -100,7 +110,7 @@ def build_router(settings: Settings) -> APIRouter:
         response_model=ItemWithHistory, responses=error_responses(400, 401, 403, 404, 409, 415, 422, 429, 503))
     async def undo(services: ServicesDep, caller: ReviewCaller, item: ItemId,
                    body: Annotated[Optional[UndoRequest], Body()] = None) -> JSONResponse:
-        expected = body.revision if body else None
+        expected = _require_revision(body.revision if body else None)
         await run_in_threadpool(lambda: items.undo(services.sessions, item, at=datetime.now(timezone.utc),
                                                    by=caller.key_id, expected_revision=expected, tz=services.matrix.tz,
                                                    rules=rules(services)))

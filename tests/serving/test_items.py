@@ -106,9 +106,9 @@ def test_cursor_paging_walks_the_queue_once(make_client, fake_classifier, db_url
         assert body["total"] == 7 - (1 if pages > 1 else 0) - (1 if pages > 2 else 0)
         seen += [i["item_id"] for i in body["items"]]
         if pages == 1:  # deciding an item of a page shown does not shift or repeat the next page
-            assert api.client.post(f"/v1/items/{body['items'][0]['id']}/review", headers=h, json={}).status_code == 200
+            assert api.client.post(f"/v1/items/{body['items'][0]['id']}/review", headers=h, json={"revision": 0}).status_code == 200
         if pages == 2:
-            assert api.client.post(f"/v1/items/{body['items'][0]['id']}/review", headers=h, json={}).status_code == 200
+            assert api.client.post(f"/v1/items/{body['items'][0]['id']}/review", headers=h, json={"revision": 0}).status_code == 200
         cursor = body["next_cursor"]
         if cursor is None:
             break
@@ -173,9 +173,9 @@ def test_undoing_the_only_decision_puts_the_item_back_in_the_queue(make_client, 
     api = make_client(fake_classifier, database_url=db_url)
     api.classify([{"id": "u", "text": "年费 不确定"}])
     item, h = stored_ids(api)["u"], api.headers("supervisor")
-    assert_error(api.client.post(f"/v1/items/{item}/undo", headers=h), 409, "E541")  # nothing to undo
-    api.client.post(f"/v1/items/{item}/review", headers=h, json={"urgency": "high"})
-    r = api.client.post(f"/v1/items/{item}/undo", headers=h)
+    assert_error(api.client.post(f"/v1/items/{item}/undo", headers=h, json={"revision": 0}), 409, "E541")  # nothing to undo
+    api.client.post(f"/v1/items/{item}/review", headers=h, json={"urgency": "high", "revision": 0})
+    r = api.client.post(f"/v1/items/{item}/undo", headers=h, json={"revision": 1})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "pending" and r.json()["review"] is None and r.json()["labels"]["urgency"] == "low"
     assert r.json()["priority"]["level"] == "P4" and ids_of(api) == ["u"]
@@ -191,8 +191,8 @@ def test_any_item_can_be_reviewed_and_missing_items_have_their_own_code(make_cli
     assert r.status_code == 200 and r.json()["route"] == "billing" and r.json()["status"] == "reviewed"
     for path in ("", "/history", "/explanation"):
         assert_error(api.client.get(f"/v1/items/999999{path}", headers=h), 404, "E540")
-    assert_error(api.client.post("/v1/items/999999/review", headers=h, json={}), 404, "E540")
-    assert_error(api.client.post(f"/v1/items/{item}/review", headers=h, json={"category": "fee"}), 422, "E519")
+    assert_error(api.client.post("/v1/items/999999/review", headers=h, json={"revision": 0}), 404, "E540")
+    assert_error(api.client.post(f"/v1/items/{item}/review", headers=h, json={"category": "fee", "revision": 1}), 422, "E519")
     assert_error(api.client.post(f"/v1/items/{item}/review", headers=h, json={"revision": "1"}), 422, "E513")
     assert_error(api.client.get(f"/v1/items/{item}", headers=api.headers("ingest")), 403, "E502")
     assert_error(api.client.get("/v1/items/0", headers=h), 422, "E513")
@@ -257,7 +257,7 @@ def test_a_claimed_item_is_not_offered_to_another_supervisor_until_the_lease_end
     assert ids_of(api, "supervisor") == ["c", "d"]
     # A decision releases the decider's claim.
     api.client.post(f"/v1/items/{item}/claim", headers=b)
-    api.client.post(f"/v1/items/{item}/review", headers=b, json={})
+    api.client.post(f"/v1/items/{item}/review", headers=b, json={"revision": 0})
     assert api.client.get(f"/v1/items/{item}", headers=a).json()["claim"] is None
 
 
@@ -276,7 +276,7 @@ def test_the_explanation_points_at_the_words_behind_each_label(api):
     assert not body.cached and api.client.get(f"/v1/items/{item}/explanation", headers=h).json()["cached"] is True
 
     # After a correction, the reviewer's label is explained too.
-    api.client.post(f"/v1/items/{item}/review", headers=h, json={"category": "fees"})
+    api.client.post(f"/v1/items/{item}/review", headers=h, json={"category": "fees", "revision": 0})
     again = Explanation.model_validate(api.client.get(f"/v1/items/{item}/explanation", headers=h).json())
     assert again.heads["category"].label == "contract_legal" and again.heads["category"].reviewed.label == "fees"
 

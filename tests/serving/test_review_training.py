@@ -37,7 +37,7 @@ def test_exported_decisions_train_a_model_and_the_later_decision_wins(make_clien
     assert main(["review", "export", "--out", str(early)]) == 0
     # Revised (the first decision was wrong) and a second item decided, then exported again.
     assert api.client.post(f"/v1/items/{first}/review", headers=h, json={"category": "contract_legal", "revision": 1}).status_code == 200
-    assert api.client.post(f"/v1/items/{second}/review", headers=h, json={"sentiment": "negative"}).status_code == 200
+    assert api.client.post(f"/v1/items/{second}/review", headers=h, json={"sentiment": "negative", "revision": 0}).status_code == 200
     late = tmp_path / "reviewed-late.jsonl"
     assert main(["review", "export", "--out", str(late)]) == 0
     capsys.readouterr()
