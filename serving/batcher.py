@@ -19,6 +19,13 @@ Fairness: jobs wait in lanes, one per client (API key) and request size (request
 requests of several), and a batch takes the head job of each lane in turn, so a 256-item request
 — cut into ``chunk_items`` parts — cannot hold a small request behind all of it, whoever sent
 either (before, a single-item request waited 30 s behind one 256-item batch). ``max_items_per_client`` caps what one client may have waiting (429 E527).
+While more than one client has work in flight (waiting, or in a model call) a batch is one round of
+deficit round-robin by items (Shreedhar & Varghese): each waiting lane earns ``quantum_items`` per
+round and sends its head jobs while they fit what it has earned; what it does not spend carries over
+while it keeps waiting. So a flood adds at most about one part to any batch, and a worker that finds
+only the flood's lane waiting, while other clients' requests are in the other worker's call, takes
+one part rather than ``max_size`` items: a newly arriving small request waits behind a short call.
+One client alone (the writer's group commit included) is batched exactly as before.
 A job whose request gave up (deadline, database timeout: its future is cancelled) is dropped
 when its turn comes, so abandoned requests neither cost model time nor get stored late.
 
@@ -66,6 +73,7 @@ class MicroBatcher:
         chunk_items: int | None = None,
         max_items_per_client: int = 0,
         process_alone: Callable[[list[Any]], list[Any]] | None = None,
+        quantum_items: int | None = None,
     ):
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -74,12 +82,14 @@ class MicroBatcher:
         self.name = name  # in thread names, log lines and the overload message
         self.max_size = max_size
         self.chunk_items = min(max_size, chunk_items or max_size)
+        self.quantum = quantum_items or self.chunk_items  # items a lane earns per round (docstring)
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
         self.max_items_per_client = max_items_per_client  # 0: no cap
         self.on_batch = on_batch  # (items, seconds) after each model call, for metrics
         self.on_queue = on_queue  # queued item count after each change, for metrics
         self._lanes: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # (client, large) -> waiting jobs, in turn order
+        self._deficit: dict[Hashable, int] = {}  # lane -> items earned and not spent (round-robin)
         self._pending = 0  # items submitted and not yet taken by a worker
         self._in_flight: dict[Hashable, int] = {}  # client -> items submitted and not yet answered
         self.alone_batches = 0  # batches given to process_alone (tests and metrics read it)
@@ -150,6 +160,42 @@ class MicroBatcher:
 
     # --- worker thread -----------------------------------------------------------------------
 
+    def _contended(self) -> bool:
+        """More than one client has work in flight (lock held)."""
+        return len(self._in_flight) > 1
+
+    def _take_round(self, room: int) -> list[_Job]:
+        """One round of deficit round-robin over the waiting lanes, up to ``room`` items (lock held).
+        Rounds repeat only until something is taken, so a lone lane whose part exceeds its
+        quantum still goes; a job larger than ``room`` is taken when the batch is empty."""
+        batch: list[_Job] = []
+        size = 0
+        while self._lanes and not batch:
+            for lane_key in list(self._lanes):
+                lane = self._lanes[lane_key]
+                earned = self._deficit.get(lane_key, 0) + self.quantum
+                while lane:
+                    job = lane[0]
+                    n = len(job.texts)
+                    if n > earned or (batch and size + n > room):
+                        break
+                    lane.popleft()
+                    self._pending -= n
+                    if not job.future.set_running_or_notify_cancel():
+                        continue  # its request gave up: drop it, uncharged
+                    batch.append(job)
+                    size += n
+                    earned -= n
+                if lane:
+                    self._deficit[lane_key] = earned
+                    self._lanes.move_to_end(lane_key)
+                else:  # an emptied lane keeps no credit (classic DRR)
+                    del self._lanes[lane_key]
+                    self._deficit.pop(lane_key, None)
+                if size >= room:
+                    break
+        return batch
+
     def _take_batch(self, room: int) -> list[_Job]:
         """Head jobs of the lanes in turn, up to ``room`` items (lock held; the first job is taken
         whatever its size). A lane that gave a job goes to the back of the turn order."""
@@ -188,8 +234,10 @@ class MicroBatcher:
                 # While several lanes wait, batches stay small (two parts): a batch's duration is
                 # what a small request waits for its turn, and the model's per-item cost hardly
                 # grows from 32 to 64 items on a CPU.
-                room = self.max_size if len(self._lanes) <= 1 else min(self.max_size, 2 * self.chunk_items)
-                batch = self._take_batch(room)
+                contended = self._contended()
+                take = self._take_round if contended else self._take_batch
+                room = self.max_size if len(self._lanes) <= 1 and not contended else min(self.max_size, 2 * self.chunk_items)
+                batch = take(room)
                 size = sum(len(j.texts) for j in batch)
                 if self.max_wait > 0 and size < room:
                     # Wait a little for more items (off by default, see serving/settings.py).
@@ -197,7 +245,7 @@ class MicroBatcher:
                     while size < room and not self._closed and (remaining := deadline - time.monotonic()) > 0:
                         self._ready.wait(remaining)
                         if self._lanes:
-                            more = self._take_batch(room - size)
+                            more = take(room - size)
                             batch.extend(more)
                             size += sum(len(j.texts) for j in more)
                 pending = self._pending
