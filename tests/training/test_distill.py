@@ -393,7 +393,10 @@ def test_fused_int8_export_keeps_parity(teacher, tmp_path):
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(tmp_path / "fused" / "model.onnx")).graph.node}
-    assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops
+    assert {"QEmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops
+    # a fused Attention stays fp32: its int8 form (QAttention) quantizes per batch inside the operator,
+    # which would make a text's scores depend on its batch (training/export/token_quantization.py)
+    assert "Attention" in ops and "QAttention" not in ops
     # the fp32 fused graph is exact
     fp32 = export_bundle(teacher / "teacher" / BEST_DIR, tmp_path / "fp32", FittingData(DEV),
                          train_config={"max_length": 48}, quantization=Quantization(int8=False, fuse=True, min_agreement=0.999))

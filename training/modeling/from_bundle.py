@@ -51,6 +51,10 @@ def bundle_state_dict(model_path: str | Path) -> tuple[dict[str, np.ndarray], fl
     eps = 1e-12
     for node in graph.node:
         weights = [i for i in node.input if i in arrays and not i.endswith(("_scale", "_zero_point"))]
+        if node.op_type == "MatMulInteger":
+            # the weight is input B; a per-token graph also feeds a constant zero point for A
+            # (training/export/token_quantization.py), which is an initializer but no weight
+            weights = [node.input[1]] if node.input[1] in arrays else []
         if node.op_type in ("MatMul", "MatMulInteger") and weights:
             (w,) = weights
             base = w[: -len("_quantized")] if w.endswith("_quantized") else w
