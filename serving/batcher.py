@@ -19,7 +19,8 @@ Fairness: jobs wait in lanes, one per client (API key) and request size (request
 requests of several), and a batch takes the head job of each lane in turn, so a 256-item request
 — cut into ``chunk_items`` parts — cannot hold a small request behind all of it, whoever sent
 either (before, a single-item request waited 30 s behind one 256-item batch). ``max_items_per_client`` caps what one client may have waiting (429 E527).
-While more than one client has work in flight (waiting, or in a model call) a batch is one round of
+While more than one client has work in flight (waiting, or in a model call), or had within the last
+``recent_s``, a batch is one round of
 deficit round-robin by items (Shreedhar & Varghese): each waiting lane earns ``quantum_items`` per
 round and sends its head jobs while they fit what it has earned; what it does not spend carries over
 while it keeps waiting. So a flood adds at most about one part to any batch, and a worker that finds
@@ -74,6 +75,7 @@ class MicroBatcher:
         max_items_per_client: int = 0,
         process_alone: Callable[[list[Any]], list[Any]] | None = None,
         quantum_items: int | None = None,
+        recent_s: float = 1.0,
     ):
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -89,6 +91,8 @@ class MicroBatcher:
         self.on_batch = on_batch  # (items, seconds) after each model call, for metrics
         self.on_queue = on_queue  # queued item count after each change, for metrics
         self._lanes: OrderedDict[Hashable, deque[_Job]] = OrderedDict()  # (client, large) -> waiting jobs, in turn order
+        self.recent_s = recent_s  # a client answered this recently still counts as present (_contended)
+        self._answered_at: dict[Hashable, float] = {}  # client -> when its last items were answered
         self._deficit: dict[Hashable, int] = {}  # lane -> items earned and not spent (round-robin)
         self._pending = 0  # items submitted and not yet taken by a worker
         self._in_flight: dict[Hashable, int] = {}  # client -> items submitted and not yet answered
@@ -157,12 +161,22 @@ class MicroBatcher:
                 self._in_flight[client] = left
             else:
                 self._in_flight.pop(client, None)
+                self._answered_at[client] = time.monotonic()
 
     # --- worker thread -----------------------------------------------------------------------
 
     def _contended(self) -> bool:
-        """More than one client has work in flight (lock held)."""
-        return len(self._in_flight) > 1
+        """More than one client has work in flight or was answered within ``recent_s`` (lock held).
+        A client that sends one request after another has nothing in flight between an answer and
+        its next request; without the grace the flood would take a whole ``max_size`` call in that
+        gap and the next request would wait behind it."""
+        if len(self._in_flight) > 1:
+            return True
+        horizon = time.monotonic() - self.recent_s
+        for client, at in list(self._answered_at.items()):
+            if at < horizon:
+                del self._answered_at[client]
+        return len(self._in_flight.keys() | self._answered_at.keys()) > 1
 
     def _take_round(self, room: int) -> list[_Job]:
         """One round of deficit round-robin over the waiting lanes, up to ``room`` items (lock held).
