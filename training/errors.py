@@ -29,8 +29,9 @@ class TestSplitLeak(TrainingError):
 
 
 class StudentBelowTeacher(TrainingError):
-    """The export's quality guard refused a distilled student: on the test split a head's macro-F1 is
-    below the teacher's by more than the tolerance, or a review recall target is missed."""
+    """The export's release guard refused a distilled student: on a guard file a head's macro-F1 is
+    under the rule's ratio × the reference's, a watched class's seen recall is under its target, or the
+    review share is over the rule's (training/evaluation/release_guard.py)."""
 
     code = "E603"
 
@@ -42,7 +43,8 @@ class SoftLabelError(TrainingError):
 
 
 class GuardMissing(TrainingError):
-    """A distilled run was exported without the teacher's test metrics to guard it against."""
+    """A distilled run was exported without a reference to guard it against (the default bundle or the
+    teacher's test metrics)."""
 
     code = "E605"
 

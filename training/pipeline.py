@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from training.config import DEFAULT_TOLERANCE, TrainConfig
+from training.config import GuardRule, TrainConfig
 from training.data.folds import split_fold
 from training.data.schema import read_labelled, read_labelled_files
 from training.data.splits import guard_fitting_rows
@@ -60,25 +60,34 @@ def fit_run_baseline(cfg: TrainConfig) -> dict:
 
 def export_run(run_dir: Path, out: Path, name: str, linear: bool = True, min_agreement: float | None = None,
                crossfit: Sequence[Path] = (), review_config: Path | None = None, fuse: bool = False,
-               guard_teacher: Path | None = None, guard_tolerance: float | None = None, guard_data: Path | None = None,
+               guard_teacher: Path | None = None, guard_ratio: float | None = None,
+               guard_data: Path | Sequence[Path] = (),
                guard_reference: Path | None = None, no_guard: bool = False, fp32_order: str = "sensitivity") -> dict:
     """Export a run. A distilled run (``distill:`` in its config) is guarded: after fitting, its bundle is
-    evaluated on the test split against the teacher's metrics (``guard_teacher`` or
-    ``distill.teacher_metrics``); ``no_guard`` skips that (the bundle is then not a candidate default)."""
+    evaluated on the guard files (``guard_data``; test and test_hard by default) under the release rule
+    (``GuardRule``: the distill section, ``guard_ratio`` overriding its ratio) against the reference bundle
+    (``guard_reference``) or the teacher's metrics (``guard_teacher`` or ``distill.teacher_metrics``);
+    ``no_guard`` skips that (the bundle is then not a release candidate)."""
     logging.basicConfig(level=logging.WARNING)
     cfg = TrainConfig.from_yaml(run_dir / CONFIG_FILE)
     linear_path = run_dir / LINEAR_FILE if linear and (run_dir / LINEAR_FILE).exists() else None
     guard = None
+    guard_data = [guard_data] if isinstance(guard_data, (str, Path)) else list(guard_data)
     distill = cfg.distill_config()
     if (distill or guard_teacher) and not no_guard:
         teacher = guard_teacher or (distill.teacher_metrics if distill else None)
-        if not teacher:
-            raise GuardMissing(f"{run_dir} is a distilled student: its export compares it with the teacher on the test "
-                               "split; give --guard-teacher TEACHER_DIR/test.metrics.json (from `triage teacher --data "
-                               "data/labeled/test.jsonl`) or set distill.teacher_metrics (--no-guard skips the check)")
-        tolerance = guard_tolerance if guard_tolerance is not None else (distill.guard_tolerance if distill else DEFAULT_TOLERANCE)
-        guard = {"teacher_metrics": str(teacher), "tolerance": tolerance,
-                 "test_file": str(guard_data) if guard_data else None,
+        if not teacher and not guard_reference:
+            raise GuardMissing(f"{run_dir} is a distilled student: its export checks it against the default bundle on "
+                               "the test splits; give --guard-reference models/default (or --guard-teacher "
+                               "TEACHER_DIR/test.metrics.json from `triage teacher --data data/labeled/test.jsonl`, "
+                               "or distill.teacher_metrics); --no-guard skips the check")
+        if not guard_reference and len(guard_data) > 1:
+            raise GuardMissing("the teacher's metrics cover one file; to guard on several (test and test_hard) give "
+                               "--guard-reference BUNDLE, the default bundle scored on each")
+        rule = distill.guard_rule(guard_ratio) if distill else GuardRule(ratio=GuardRule.ratio if guard_ratio is None
+                                                                          else guard_ratio)
+        guard = {"teacher_metrics": str(teacher) if teacher else None, "rule": rule,
+                 "test_files": [str(f) for f in guard_data],
                  "reference_bundle": str(guard_reference) if guard_reference else None}
     quantization = Quantization(min_agreement=MIN_AGREEMENT if min_agreement is None else min_agreement, fuse=fuse,
                                 fp32_order=fp32_order)

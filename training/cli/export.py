@@ -24,15 +24,17 @@ def register(subparsers) -> None:
     p.add_argument("--fp32-order", choices=("sensitivity", "fixed"), default="sensitivity",
                    help="which MatMuls stay fp32 first when int8 parity fails: measured per node (default) or the fixed "
                         "order (FFN output projections, then bottom-up)")
-    g = p.add_argument_group("quality guard (distilled students)")
-    g.add_argument("--guard-teacher", type=Path, default=None, metavar="METRICS",
-                   help="the teacher's metrics on the test split (`triage teacher --data data/labeled/test.jsonl` writes "
-                        "test.metrics.json); required for a distilled run unless distill.teacher_metrics is set")
-    g.add_argument("--guard-tolerance", type=float, default=None,
-                   help="macro-F1 per head the student may lose against the teacher (default distill.guard_tolerance, 0.01)")
-    g.add_argument("--guard-data", type=Path, default=None, help="the test split (default data/labeled/test.jsonl)")
+    g = p.add_argument_group("release rule (distilled students; distill.guard_* in the run's config)")
     g.add_argument("--guard-reference", type=Path, default=None, metavar="BUNDLE",
-                   help="the teacher's served bundle: a review recall target it misses on test counts at its value")
+                   help="the default bundle the student must keep up with, scored on each guard file (paired intervals)")
+    g.add_argument("--guard-teacher", type=Path, default=None, metavar="METRICS",
+                   help="instead of a reference bundle, on one guard file: the teacher's metrics there (`triage teacher "
+                        "--data data/labeled/test.jsonl` writes test.metrics.json); or distill.teacher_metrics")
+    g.add_argument("--guard-ratio", type=float, default=None,
+                   help="per head the student's macro-F1 must be at least this × the reference's "
+                        "(default distill.guard_ratio, 0.97)")
+    g.add_argument("--guard-data", type=Path, nargs="+", default=[], metavar="FILE",
+                   help="the guard files, the rule applied on each (default data/labeled/test.jsonl and test_hard.jsonl)")
     g.add_argument("--no-guard", action="store_true", help="export a distilled run without the guard (not a default candidate)")
     p.set_defaults(func=run)
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = export_run(args.run, args.out, args.name, linear=not args.no_linear, min_agreement=args.min_agreement,
                         crossfit=args.crossfit, review_config=args.review_config, fuse=args.fuse,
-                        guard_teacher=args.guard_teacher, guard_tolerance=args.guard_tolerance,
+                        guard_teacher=args.guard_teacher, guard_ratio=args.guard_ratio,
                         guard_data=args.guard_data, guard_reference=args.guard_reference, no_guard=args.no_guard,
                         fp32_order=args.fp32_order)
     policy = report["calibration"]["review_policy"]
@@ -53,4 +55,8 @@ def run(args: argparse.Namespace) -> int:
                       **({"quality_guard": report["quality_guard"]} if "quality_guard" in report else {})}, indent=1))
     if policy.get("warning"):
         print("warning: " + policy["warning"])
+    if "quality_guard" in report:
+        from training.evaluation.release_guard import verdict_lines
+
+        print("\n".join(verdict_lines(report["quality_guard"])))
     return 0

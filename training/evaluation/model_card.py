@@ -125,15 +125,22 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
                   f"labels together with the gold labels (T = {d.get('temperature', 2.0)}, alpha = {d.get('alpha', 0.5)}; "
                   f"{', '.join(d.get('soft_labels', []))})."]
     if guard:
-        lines += ["", f"Quality guard on the test split ({guard['rows']} rows; teacher: `{guard['teacher_metrics']}`): "
-                  f"macro-F1 per head within {guard['tolerance']} of the teacher's or above, and the review recall targets "
-                  f"— **{'passed' if guard['passed'] else 'failed'}**.", "",
-                  "| head | teacher macro-F1 | student macro-F1 | Δ (paired 95 % interval) |", "|---|---|---|---|"]
-        lines += [f"| {h} | {v['teacher']:.3f} | {v['student']:.3f} | {v['delta']:+.3f}"
-                  + (f" [{v['delta_ci95'][0]:+.3f}, {v['delta_ci95'][1]:+.3f}]" if "delta_ci95" in v else "") + " |"
-                  for h, v in guard["heads"].items()]
-        lines += [""] + [f"- seen recall `{k}`: {v['student']:.3f} (required {v['required']:.3f}, target {v['target']}, "
-                         f"n={v['support']})" for k, v in guard["seen_recall"].items() if v["student"] is not None]
+        rule = guard["rule"]
+        against = (f"the reference bundle `{guard['reference_bundle']}`" if guard.get("reference_bundle")
+                   else f"the teacher's metrics `{guard.get('teacher_metrics')}`")
+        lines += ["", f"Release rule against {against}: per head macro-F1 ≥ {rule['ratio']} × the reference's, and with "
+                  "its own review policy seen recall " + ", ".join(f"`{k}` ≥ {v}" for k, v in rule["recall"].items())
+                  + f" at ≤ {rule['max_review_share']:.0%} review — **{'passed' if guard['passed'] else 'failed'}**."]
+        for v in guard["files"]:
+            lines += ["", f"`{v['test_file']}` ({v['rows']} rows) — {'passed' if v['passed'] else 'failed'}:", "",
+                      "| head | reference macro-F1 | student macro-F1 | required | Δ (paired 95 % interval) |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {h} | {x['reference']:.3f} | {x['student']:.3f} | {x['required']:.3f} | {x['delta']:+.3f}"
+                      + (f" [{x['delta_ci95'][0]:+.3f}, {x['delta_ci95'][1]:+.3f}]" if "delta_ci95" in x else "") + " |"
+                      for h, x in v["heads"].items()]
+            lines += [""] + [f"- seen recall `{k}`: {x['student']:.3f} (required {x['required']}, n={x['support']})"
+                             for k, x in v["seen_recall"].items() if x["student"] is not None]
+            lines.append(f"- review share: {v['review_share']:.1%} (at most {rule['max_review_share']:.0%})")
     p = report["parity"]
     lines += ["", "## Export parity (int8 ONNX vs PyTorch fp32, dev texts)", "",
               "Label agreement: " + ", ".join(f"{h} {p[h]['label_agreement']:.4f}" for h in HEADS)

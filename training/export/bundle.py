@@ -62,8 +62,8 @@ def export_bundle(model_dir: str | Path, out_dir: str | Path, fitting: FittingDa
     """Build a bundle in ``out_dir`` from a trained model directory; returns the export report.
 
     ``linear_path``: the run's TF-IDF model, blended in where the fitting scores say so.
-    ``guard`` (a distilled student's export: ``teacher_metrics``, ``test_file``, ``tolerance``, optional
-    ``reference_bundle``) evaluates the finished bundle on the test split against the teacher
+    ``guard`` (a distilled student's export: ``rule``, ``test_files``, ``reference_bundle`` or
+    ``teacher_metrics``) applies the release rule to the finished bundle on each guard file
     (training/evaluation/release_guard.py); a student below it is moved to ``OUT.rejected`` and ``E603`` raised.
     """
     quantization = quantization or Quantization()
