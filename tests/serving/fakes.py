@@ -58,3 +58,13 @@ class FakeClassifier:
         reasons += [w for w in text.split() if w.startswith("rule:")]
         return Prediction(heads=heads, needs_review=bool(reasons), category_secondary=secondary,
                           review_heads=["category"] if review else [], review_reasons=reasons)
+
+
+def first_release_row(now) -> dict:
+    """A classifications row with only the columns of the first release (migration 0001), for
+    tests that upgrade an old database with rows in it."""
+    return {"request_id": "r1", "item_id": "old", "text_masked": "转账失败", "metadata": {}, "predictions": {},
+            "model_version": "v0", "category": "product_service", "sentiment": "negative", "urgency": "low",
+            "urgent": False, "important": False, "quadrant": "not_urgent_not_important", "level": "P4",
+            "respond_by": now, "resolve_by": now, "route": "customer_service", "needs_review": True,
+            "received_at": now, "created_at": now}

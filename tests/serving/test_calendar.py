@@ -20,6 +20,7 @@ from sqlalchemy import inspect, select
 from classifier.calendar_cli import import_schedule
 from serving import calendar_watch, db
 from serving.models import Classification, ItemRevision
+from fakes import first_release_row  # noqa: E402
 
 LAST = max(chinese_calendar.constants.holidays).year  # the package's last year (2026 for 1.11)
 NEXT = LAST + 1
@@ -89,11 +90,7 @@ def test_migration_0005_adds_the_column_to_existing_rows(make_client, fake_class
     engine = db.make_engine(db_url)
     db.migrate(engine, "0004_supervisor")
     now = datetime(2026, 11, 23, 8, 0)
-    old = {"request_id": "r1", "item_id": "old", "text_masked": "转账失败", "metadata": {}, "predictions": {},
-           "model_version": "v0", "category": "product_service", "sentiment": "negative", "urgency": "low",
-           "urgent": False, "important": False, "quadrant": "not_urgent_not_important", "level": "P4",
-           "respond_by": now, "resolve_by": now, "route": "customer_service", "needs_review": True,
-           "received_at": now, "created_at": now}
+    old = first_release_row(now)
     with engine.begin() as conn:  # the columns revision 0004 has
         conn.execute(Classification.__table__.insert(), [old])
     engine.dispose()

@@ -9,6 +9,7 @@ from sqlalchemy import inspect, select, text
 
 from serving import db
 from serving.models import Base, Classification
+from fakes import first_release_row  # noqa: E402
 
 PII_TEXT = "我的卡号6222021234567890123被盗刷，手机13812345678，身份证110101199003071234，邮箱zhang@163.com"
 
@@ -46,11 +47,7 @@ def test_a_database_of_the_first_release_upgrades_with_its_rows(make_client, fak
     engine = db.make_engine(db_url)
     db.migrate(engine, "0001")
     now = datetime(2026, 11, 23, 8, 0)
-    old = {"request_id": "r1", "item_id": "old", "text_masked": "转账失败", "metadata": {}, "predictions": {},
-           "model_version": "v0", "category": "product_service", "sentiment": "negative", "urgency": "low",
-           "urgent": False, "important": False, "quadrant": "not_urgent_not_important", "level": "P4",
-           "respond_by": now, "resolve_by": now, "route": "customer_service", "needs_review": True,
-           "received_at": now, "created_at": now}
+    old = first_release_row(now)
     with engine.begin() as conn:  # only the columns release 0001 had
         conn.execute(Classification.__table__.insert(), [old])
     engine.dispose()
