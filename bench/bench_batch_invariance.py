@@ -72,7 +72,7 @@ def static_graph(model: onnx.ModelProto, clf, texts: list[str]) -> onnx.ModelPro
     min/max of its input over the real tokens of ``texts`` (the calibrated scale of option b)."""
     import onnxruntime as ort
 
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph

@@ -28,7 +28,7 @@ def main() -> None:
 
     from classifier.runtime import Classifier
     from serving.items.explain import ExplanationCache, explain
-    from classifier.pii import mask_text
+    from classifier.text.pii import mask_text
 
     clf = Classifier.load(args.bundle, threads=args.threads)
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines()[: args.texts]]

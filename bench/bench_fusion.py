@@ -44,7 +44,7 @@ def main() -> None:
 
     from classifier.calibration import softmax
     from classifier.labels import HEADS
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
     from training.data.schema import read_labelled
     from training.distill.student import student_layers
     from training.export.onnx import export_onnx, fuse

@@ -1,4 +1,4 @@
-"""Masking time per KB for hostile and normal text at 1, 10 and 100 KB (classifier/pii.py).
+"""Masking time per KB for hostile and normal text at 1, 10 and 100 KB (classifier/text/pii.py).
 
 Hostile texts are the shapes that made the old masker super-linear (digit groups joined by
 separators, long runs of candidate characters before an at-sign, street words followed by units,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from classifier.pii import mask_text
+from classifier.text.pii import mask_text
 
 NORMAL = ("我叫王小明，手机13812345678一直打不通，卡号6222021234567890123被盗刷了两万，"
           "住北京市朝阳区建国路88号5号楼1201室，邮箱zhang.san@163.com。客服电话95588一直占线，"

@@ -34,8 +34,8 @@ import numpy as np
 from classifier.calibration import softmax
 from classifier.errors import BundleLabelMismatch, BundleManifestInvalid, BundleMissingFile
 from classifier.labels import LABELS
-from classifier.normalize import normalize_text
-from classifier.segment import DEFAULT_USER_DICT, get_segmenter
+from classifier.text.normalize import normalize_text
+from classifier.text.segment import DEFAULT_USER_DICT, get_segmenter
 
 FORMAT = "feedback-triage/linear-tfidf"
 FORMAT_VERSION = 1

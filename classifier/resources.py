@@ -13,8 +13,8 @@ score`` with E300. The defaults are now looked up, in this order:
    ``pip install .`` (the Docker image) puts the same files — pyproject.toml's
    ``[tool.setuptools.data-files]``.
 
-The jieba dictionary, by contrast, is package data (``classifier/lexicon/``, ``importlib.resources``
-in :mod:`classifier.segment`): it is small and belongs to the runtime's code, not to a bundle.
+The jieba dictionary, by contrast, is package data (``classifier/text/lexicon/``, ``importlib.resources``
+in :mod:`classifier.text.segment`): it is small and belongs to the runtime's code, not to a bundle.
 
 Why not package data inside ``classifier/`` for these: the 63 MB bundle would have to move into the import
 package (every tool, test and document names ``models/default``), and an editable install would

@@ -38,8 +38,8 @@ from classifier.bundle import Bundle, load_bundle
 from classifier.calibration import blend, calibrate, softmax
 from classifier.errors import BundleError, EmptyText
 from classifier.labels import HEADS
-from classifier.normalize import normalize_text
-from classifier.visible import has_visible_text
+from classifier.text.normalize import normalize_text
+from classifier.text.visible import has_visible_text
 from classifier.review import review_reasons, uncertain_reason
 from classifier.signals import find as find_signals
 

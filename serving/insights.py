@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.batch.insights import Item, summarize
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
-from classifier.pii import mask_text
+from classifier.text.pii import mask_text
 from serving.models import Classification
 from serving.store import to_storage
 from serving.views import render_filtered_view_page

@@ -2,7 +2,7 @@
 
 Each line is one JSON object: ``ts``, ``level``, ``logger``, ``msg``, ``request_id`` (when inside a
 request) and any ``extra={...}`` fields. Texts are never logged; anything user-typed that is
-(ids, metadata) goes through classifier.pii first.
+(ids, metadata) goes through classifier.text.pii first.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sys
 import traceback
 from datetime import datetime, timezone
 
-from classifier.pii import mask_text
+from classifier.text.pii import mask_text
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 

@@ -22,7 +22,7 @@ from classifier.labels import HEADS
 from serving import dbwatch, idempotency, store
 from serving.errors import DatabaseUnavailable
 from serving.items.store import sort_columns
-from classifier.pii import mask_text, mask_value
+from classifier.text.pii import mask_text, mask_value
 from serving.services import Services
 
 log = logging.getLogger("triage.pipeline")
@@ -54,7 +54,7 @@ async def classify(
     # Masking runs in a worker thread, alongside the model, so the request deadline
     # (serving/middleware.py) can fire while it runs: on the event loop it would hold every
     # request, the deadline included, until it finished. Its cost is linear and bounded per text
-    # (classifier/pii.py).
+    # (classifier/text/pii.py).
     masking = asyncio.ensure_future(run_in_threadpool(_masked, items))
     try:
         # In parts, in turn with other keys' requests (serving/batcher.py); per key in-flight cap.

@@ -28,11 +28,11 @@ from pydantic_core import PydanticCustomError
 
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
 from classifier.priority import LEVELS, QUADRANTS
-from classifier.visible import has_visible_text
-from classifier.pii import mask_text
+from classifier.text.visible import has_visible_text
+from classifier.text.pii import mask_text
 
 # A text must contain a character that is neither whitespace nor one of the control / zero-width
-# characters that text normalization (classifier.normalize) deletes; otherwise nothing is left to
+# characters that text normalization (classifier.text.normalize) deletes; otherwise nothing is left to
 # classify. The same pattern is published in the schema, so clients and fuzzers agree with it.
 TEXT_PATTERN = r"[^\s\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]"
 _CONTENT = re.compile(TEXT_PATTERN)
@@ -52,7 +52,7 @@ def _valid_unicode(value: str) -> str:
 
 def _has_content(value: str) -> str:
     # The pattern is what the schema can say; has_visible_text also refuses texts of only
-    # invisible / format characters (U+2060, U+3164, ...), see classifier/visible.py.
+    # invisible / format characters (U+2060, U+3164, ...), see classifier/text/visible.py.
     if not _CONTENT.search(value) or not has_visible_text(value):
         raise PydanticCustomError("empty_text", "text is empty or only whitespace")
     return value

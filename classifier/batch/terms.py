@@ -61,7 +61,7 @@ def class_tfidf(groups: Mapping[str, Iterable[Sequence[str]]], top: int = 10) ->
 def segment_all(texts: Iterable[str], words: Callable[[str], list[str]] | None = None) -> list[list[str]]:
     """Each text's useful words, with the project's segmenter unless ``words`` is given."""
     if words is None:
-        from classifier.segment import get_segmenter
+        from classifier.text.segment import get_segmenter
 
         words = get_segmenter().words
     return [[w for w in words(t) if useful(w)] for t in texts]

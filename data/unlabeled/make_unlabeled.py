@@ -5,7 +5,7 @@
 Unlabelled in-domain texts for distillation (the teacher scores them, the student learns its scores).
 Deterministic for the seed. Excluded: every text of the labelled corpus — train and dev by their texts,
 test by the text keys its split manifest lists (this script never opens the test file) — compared after
-`classifier.normalize.normalize_text`; duplicates (also after normalization); texts with fewer than 4
+`classifier.text.normalize.normalize_text`; duplicates (also after normalization); texts with fewer than 4
 CJK characters (spam, emoji-only reviews) or over 300 characters. Quotas per source keep the file small.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from classifier.normalize import normalize_text  # noqa: E402
+from classifier.text.normalize import normalize_text  # noqa: E402
 from training.data.splits import load_test_keys, text_key  # noqa: E402
 
 SEED = 20261206

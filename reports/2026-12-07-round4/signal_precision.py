@@ -7,7 +7,7 @@ Precision: share of the texts it fires on that truly hold a class the rule impli
 import json
 import sys
 
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.signals import SIGNALS, find
 
 

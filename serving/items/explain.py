@@ -54,7 +54,7 @@ def segments_of(text: str, max_segments: int) -> list[tuple[int, int]]:
     """``[start, end)`` spans to occlude: jieba words with a letter, digit or hanzi in them (not
     punctuation or mask stars), grouped into runs of adjacent words when there are more than
     ``max_segments``."""
-    from classifier.segment import get_segmenter
+    from classifier.text.segment import get_segmenter
 
     words = [(s, e) for w, s, e in get_segmenter().spans(text) if any(ch.isalnum() for ch in w)]
     if len(words) <= max_segments:
@@ -75,7 +75,7 @@ async def explain(predict: Predict, text: str, current: dict[str, str], *, model
     if hit is not None:
         return {**hit, "cached": True, "elapsed_ms": 0.0}
     started = time.perf_counter()
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
 
     # Only texts the model accepts go to the shared batcher (an empty one would fail its batch).
     if not normalize_text(text):

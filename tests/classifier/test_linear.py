@@ -73,7 +73,7 @@ def test_features_match_sklearn_tfidf(fitted, heldout_texts):
 
 
 def test_normalized_flag(fitted):
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
 
     _, _, linear = fitted
     raw = SPECIAL_TEXTS[:3]

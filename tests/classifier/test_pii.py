@@ -1,9 +1,9 @@
-"""Personal data is masked before storage and logs (classifier/pii.py)."""
+"""Personal data is masked before storage and logs (classifier/text/pii.py)."""
 from __future__ import annotations
 
 import pytest
 
-from classifier.pii import find_pii, mask_text, mask_value
+from classifier.text.pii import find_pii, mask_text, mask_value
 
 
 @pytest.mark.parametrize(

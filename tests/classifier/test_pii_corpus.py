@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.pii import mask_text
+from classifier.text.pii import mask_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pii_corpus import CLEAN, CORPUS  # noqa: E402 - the corpus sits beside this test

@@ -1,4 +1,4 @@
-"""Each form family of personal data is masked as a property of the masker (classifier/pii.py),
+"""Each form family of personal data is masked as a property of the masker (classifier/text/pii.py),
 generated with hypothesis rather than written out: random numbers followed by random Chinese
 words, random surnames, given names, titles and roles, random e-mail spellings, addresses with
 and without spaces, plates, ids after their cue words. The clean families (hotlines, amounts,
@@ -12,7 +12,7 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from classifier.pii import _CALLED, _FUNCTION_SURNAMES, _NOT_NAMES, _PARTICLE_SURNAMES, _PROVINCES, _SURNAMES, mask_text
+from classifier.text.pii import _CALLED, _FUNCTION_SURNAMES, _NOT_NAMES, _PARTICLE_SURNAMES, _PROVINCES, _SURNAMES, mask_text
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "50"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None)

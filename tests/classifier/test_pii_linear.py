@@ -1,4 +1,4 @@
-"""Masking time is linear in the text, whatever the text (classifier/pii.py): the shapes that
+"""Masking time is linear in the text, whatever the text (classifier/text/pii.py): the shapes that
 made the old masker take 26 s on 5 KB ("1-" * 2500, "1 " * 2500, thousands of amounts) are
 generated with random separators, units and lengths, and an 8x longer text must not take more than
 40x the time (linear is 8x; the old masker's nested search was 64x or worse). CPU time of this
@@ -12,8 +12,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classifier import pii
-from classifier.pii import mask_text
+from classifier.text import pii
+from classifier.text.pii import mask_text
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "15"))
 SMALL, GROWTH = 2000, 8  # characters; the large text is GROWTH times longer

@@ -19,7 +19,7 @@ from classifier.errors import NotAScoredFile
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
 from classifier.runtime import Classifier
-from classifier.pii import mask_text
+from classifier.text.pii import mask_text
 
 pytest.importorskip("matplotlib")
 ROOT = Path(__file__).resolve().parents[2]

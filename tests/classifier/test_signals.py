@@ -9,7 +9,7 @@ import pytest
 
 from classifier.bundle import Calibration
 from classifier.errors import BundleManifestInvalid
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.review import REASON_ZH, review_reasons
 from classifier.runtime import Classifier
 from classifier.signals import BY_NAME, DEFAULT_SIGNALS, SIGNALS, find, reason, signal_of

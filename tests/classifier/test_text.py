@@ -1,5 +1,5 @@
-from classifier.normalize import normalize_text
-from classifier.segment import get_segmenter
+from classifier.text.normalize import normalize_text
+from classifier.text.segment import get_segmenter
 
 
 def test_normalization_nfkc_width_traditional_whitespace():

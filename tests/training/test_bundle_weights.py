@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 
 from classifier.errors import BundleError  # noqa: E402
 from classifier.labels import HEADS  # noqa: E402
-from classifier.normalize import normalize_text  # noqa: E402
+from classifier.text.normalize import normalize_text  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
 from tests.conftest import TINY_BUNDLE  # noqa: E402
 from training.modeling.from_bundle import recover_model  # noqa: E402

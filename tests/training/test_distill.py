@@ -117,7 +117,7 @@ def test_student_from_the_pretrained_encoder(teacher):
     student_vocab = AutoTokenizer.from_pretrained(str(teacher / "base-student")).get_vocab()
     teacher_vocab = AutoTokenizer.from_pretrained(str(teacher / "base")).get_vocab()
     assert len(student_vocab) > len(teacher_vocab)  # the unlabelled texts' pieces are kept
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
 
     def unknown(tokenizer_dir: Path) -> int:
         tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from classifier.normalize import normalize_text
+    from classifier.text.normalize import normalize_text
     from training.modeling.base_encoder import build_base_model
     from training.data.schema import read_labelled
 

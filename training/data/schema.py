@@ -5,7 +5,7 @@ Schema of a labelled row (every reader returns exactly these keys):
 ==================== ========================================================================
 ``id``               unique, non-empty string (numbers in Excel/Parquet/JSON become strings)
 ``text``             non-empty, at most ``MAX_TEXT_CHARS`` characters, kept exactly as given
-                     (normalization is the model pipeline's job, ``classifier.normalize``)
+                     (normalization is the model pipeline's job, ``classifier.text.normalize``)
 ``category``         one of ``classifier.labels.CATEGORY``
 ``category_secondary`` optional; a category different from ``category``, else ``None``
 ``sentiment``        one of ``classifier.labels.SENTIMENT``

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from classifier.errors import ConfigError
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.resources import resource_path
 from training.data.schema import read_labelled
 from training.errors import TestSplitLeak

@@ -20,7 +20,7 @@ import numpy as np
 from classifier.calibration import blend, softmax
 from classifier.labels import HEADS, LABELS
 from classifier.linear import LinearTfidfModel
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from training.config import TrainConfig
 from training.modeling.inference import predict_logits
 from training.modeling.model import load_model

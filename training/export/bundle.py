@@ -20,9 +20,9 @@ from transformers import AutoTokenizer
 
 from classifier.bundle import Calibration, sha256_file, write_manifest
 from classifier.labels import LABELS
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.runtime import Classifier
-from classifier.segment import DEFAULT_USER_DICT
+from classifier.text.segment import DEFAULT_USER_DICT
 from classifier.signals import find as find_signals
 from training.crossfit import fitting_scores, refuse_distilled_folds
 from training.data.schema import data_version, read_labelled
@@ -142,7 +142,7 @@ def write_static_files(out: Path, fp32: Path, tokenizer, linear_path, user_dict,
     (out / "calibration.json").write_text(json.dumps(Calibration().to_dict()))
     return {"max_length": max_length, "pad_id": tokenizer.pad_token_id, "inputs": ["input_ids", "attention_mask"],
             "outputs": OUTPUT_NAMES, "quantization": QUANTIZATION if quantization.int8 else "fp32", "opset": OPSET,
-            "normalization": "classifier.normalize.normalize_text", "pooling": "mean",
+            "normalization": "classifier.text.normalize.normalize_text", "pooling": "mean",
             "num_layers": model.encoder.config.num_hidden_layers, "fused": fused_ops}
 
 

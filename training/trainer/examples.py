@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from classifier.labels import HEADS, LABELS
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from training.config import TrainConfig
 from training.data.folds import split_fold
 from training.data.schema import read_labelled, read_labelled_files, to_dataset

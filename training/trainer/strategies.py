@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from classifier.labels import HEADS, LABELS
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 from training.config import DistillConfig, TrainConfig
 from training.crossfit import check_fold_teacher
 from training.data.splits import guard_fitting_rows

@@ -1,6 +1,6 @@
 """Does a text hold anything to classify? (E210 when not.)
 
-Normalization (classifier.normalize) removes only control and zero-width characters; a text made
+Normalization (classifier.text.normalize) removes only control and zero-width characters; a text made
 of other invisible characters (word joiner U+2060, soft hyphen, Hangul filler, braille blank,
 variation selectors, tag characters, bidi isolates, lone combining marks, private-use code
 points) survives it, and the model then gives a confident answer about nothing. Rather than

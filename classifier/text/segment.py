@@ -12,18 +12,18 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from classifier.normalize import normalize_text
+from classifier.text.normalize import normalize_text
 
 
 def _shipped_dictionary() -> Path:
-    """The financial dictionary shipped inside the package (``classifier/lexicon/``).
+    """The financial dictionary shipped inside the package (``classifier/text/lexicon/``).
 
     Package data, read through ``importlib.resources``, so that a regular (non-editable) install
     and the Docker image find it wherever they are started from; it used to sit in the checkout's
     ``data/lexicon/``, which an installed package cannot see (500 on /v1/insights, ``triage report``
     failing). jieba wants a file name: a zipped install gets a temporary copy kept for the process.
     """
-    ref = resources.files("classifier") / "lexicon" / "financial_dict.txt"
+    ref = resources.files("classifier.text") / "lexicon" / "financial_dict.txt"
     if isinstance(ref, Path):
         return ref
     stack = contextlib.ExitStack()
