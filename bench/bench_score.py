@@ -63,7 +63,7 @@ def main() -> int:
     from classifier.routing import Router
     from classifier.runtime import Classifier
     from classifier.batch.score import ScoreOptions, score_file
-    from classifier.batch.tables import write_table
+    from classifier.io.tables import write_table
 
     texts = []
     for name in ("dev.jsonl", "train.jsonl"):
@@ -136,7 +136,7 @@ def main() -> int:
 def _same_output(a: Path, b: Path) -> bool:
     """Every cell equal, except the deadlines: with no received_at column they count from the
     time of scoring, which differs between two runs a minute apart."""
-    from classifier.batch.tables import read_records
+    from classifier.io.tables import read_records
 
     def cells(path: Path) -> list:
         return [{k: v for k, v in (record or {}).items() if k not in ("respond_by", "resolve_by")}

@@ -221,7 +221,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _review_export(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from classifier.batch.tables import file_format, write_table
+    from classifier.io.tables import file_format, write_table
     from serving.items.store import EXPORT_FIELDS, export_rows
 
     file_format(args.out)  # an unsupported extension fails before the database is touched

@@ -1,3 +1,4 @@
-"""Batch files: reading and writing table files (``tables``), scoring a whole file (``score``)
-and its command line (``score_cli``). Kept apart from inference (``classifier.runtime``) and the
-decision rules (``classifier.priority``, ``classifier.routing``), which they only call."""
+"""Batch scoring: a whole file scored (``score``), its command line (``score_cli``) and the same
+stages on a Ray cluster (``ray_engine``). Kept apart from inference (``classifier.runtime``), the
+decision rules (``classifier.priority``, ``classifier.routing``) and the table files
+(``classifier.io``), which they only call."""

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from classifier.batch.insights import Item, summarize
 from classifier.batch.score import read_sidecar
-from classifier.batch.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
+from classifier.io.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
 from classifier.errors import NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS

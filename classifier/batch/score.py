@@ -38,8 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from classifier.batch.columns import orient
-from classifier.batch.tables import ReadStats, file_format, is_missing, parse_datetime, read_records, write_table
+from classifier.io.columns import orient
+from classifier.io.tables import ReadStats, file_format, is_missing, parse_datetime, read_records, write_table
 from classifier.errors import (
     CheckpointExists,
     CheckpointLocked,
@@ -75,7 +75,7 @@ class ScoreOptions:
     scores: bool = False  # also one column per class score
     prefix: str = ""  # prepended to every added column, for inputs that already have e.g. `category`
     encoding: str = "auto"  # CSV/JSONL: "auto" (BOM, UTF-8, else detected) or a codec name
-    column_map: tuple[tuple[str, str], ...] = ()  # --map pairs as given (see classifier.batch.columns)
+    column_map: tuple[tuple[str, str], ...] = ()  # --map pairs as given (see classifier.io.columns)
     labels: str = "en"  # "zh": Chinese label names in the output (产品及服务质量, 负面, 紧急且重要…)
     sheet: str | None = None  # a workbook's sheet; None: the first whose header row holds the text column
 
@@ -220,7 +220,7 @@ def score_file(
 @dataclass(frozen=True)
 class _Row:
     index: int  # position among all rows of the file (shards are cut on it)
-    line: int  # for messages: see classifier.batch.tables
+    line: int  # for messages: see classifier.io.tables
     cells: dict[str, Any]  # the input's columns, as read
     text: str | None  # None: cannot be scored, see error
     error: str | None

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from classifier.batch.columns import parse_pair
+from classifier.io.columns import parse_pair
 from classifier.errors import RecordsUnaccounted, ScoreOptionError
 from classifier.resources import default_bundle, default_priority_config, default_routing_config
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import HEADS, LABELS
 from classifier.priority import LEVELS
-from classifier.batch.tables import jsonl_line
+from classifier.io.tables import jsonl_line
 from serving import store
 from serving.deps import ReviewCaller, ServicesDep
 from serving.errors import InvalidRequest

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from classifier.batch.score import ScoreOptions, merge_shards, score_file
-from classifier.batch.tables import read_records, write_table
+from classifier.io.tables import read_records, write_table
 from classifier.labels import HEADS
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router

@@ -12,7 +12,7 @@ import pytest
 from classifier.batch.insights import Item, bucket_unit, summarize
 from classifier.batch.report import build_report
 from classifier.batch.score import ScoreOptions, score_file
-from classifier.batch.tables import write_table
+from classifier.io.tables import write_table
 from classifier.batch.terms import class_tfidf, useful
 from classifier.cli import main
 from classifier.errors import NotAScoredFile

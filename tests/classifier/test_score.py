@@ -22,7 +22,7 @@ from classifier.priority import PriorityMatrix
 from classifier.routing import Router
 from classifier.runtime import Classifier
 from classifier.batch.score import ScoreOptions, checkpoint_path, score_file
-from classifier.batch.tables import read_records, write_table
+from classifier.io.tables import read_records, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"

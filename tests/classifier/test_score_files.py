@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from classifier.batch.score import ScoreOptions, score_file
-from classifier.batch.tables import ReadStats, read_records, write_table
+from classifier.io.tables import ReadStats, read_records, write_table
 from classifier.cli import main
 from classifier.errors import ColumnMapError, UnknownEncoding
 from classifier.labels import DISPLAY_ZH, LABELS

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from classifier.batch.score import ScoreOptions, score_file
-from classifier.batch.tables import read_records
+from classifier.io.tables import read_records
 
 ray = pytest.importorskip("ray", reason="the [distributed] extra (ray[data]) is not installed")
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from classifier.text.normalize import normalize_text
-from classifier.batch.tables import read_records, spreadsheet_safe, write_table
+from classifier.io.tables import read_records, spreadsheet_safe, write_table
 from classifier.text.visible import has_visible_text
 from classifier.text.pii import find_pii, fold, mask_text
 
@@ -128,7 +128,7 @@ def test_tables_round_trip(tmp_path, suffix, rows):
     path = tmp_path / f"t{suffix}"
     write_table(path, rows, ["id", "text"])
     back = [r for _, r, p in read_records(path, ["id", "text"]) if r is not None]
-    # CSV cells that a spreadsheet would run as a formula come back quote-prefixed (classifier/batch/tables.py).
+    # CSV cells that a spreadsheet would run as a formula come back quote-prefixed (classifier/io/tables.py).
     written = spreadsheet_safe if suffix == ".csv" else (lambda value: value)
     assert [(r["id"], r["text"]) for r in back] == [(written(r["id"]), written(r["text"])) for r in rows]
 

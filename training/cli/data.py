@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from classifier.batch.columns import parse_pair
+from classifier.io.columns import parse_pair
 from training.data.schema import FIELDS, data_version, label_distribution, load_labelled
 
 

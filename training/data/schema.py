@@ -14,8 +14,8 @@ Schema of a labelled row (every reader returns exactly these keys):
 ==================== ========================================================================
 
 The format follows the file extension (``.jsonl``, ``.csv``, ``.xlsx``, ``.parquet``); the readers
-are ``classifier.batch.tables``, shared with batch scoring. A row problem is reported as
-``line N: field: reason`` (line numbering: ``classifier.batch.tables``). File-level failures (unknown
+are ``classifier.io.tables``, shared with batch scoring. A row problem is reported as
+``line N: field: reason`` (line numbering: ``classifier.io.tables``). File-level failures (unknown
 extension, bytes that are not UTF-8, a file that cannot be opened) raise the matching
 ``TriageError`` instead.
 """
@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from classifier.errors import DataError, InvalidData, require
 from classifier.labels import CATEGORY, LABELLED_FIELDS, LABELS
-from classifier.batch.tables import RowProblem, is_missing, read_records
+from classifier.io.tables import RowProblem, is_missing, read_records
 
 FIELDS = LABELLED_FIELDS
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
