@@ -146,7 +146,7 @@ class CheckpointLocked(DataError):
     code = "E228"
 
 
-# Input files of batch commands (classifier/batch/). E231 is row-level, like E223.
+# Input files of batch commands (classifier/io/). E231 is row-level, like E223.
 class UnknownEncoding(DataError):
     """``--encoding`` names no codec Python knows."""
 

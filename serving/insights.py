@@ -1,5 +1,5 @@
 """The /insights view over stored results: the numbers of `triage report`
-(classifier.batch.insights.summarize) for what the service has classified, rendered as HTML
+(classifier.analytics.insights.summarize) for what the service has classified, rendered as HTML
 without plotting libraries (CSS bars and tables), so the service needs no [report] extra.
 
 Stored texts are already PII-masked (serving/pipeline.py); quotes are masked once more with the
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classifier.batch.insights import Item, summarize
+from classifier.analytics.insights import Item, summarize
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
 from classifier.text.pii import mask_text

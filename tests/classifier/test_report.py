@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from classifier.batch.insights import Item, bucket_unit, summarize
-from classifier.batch.report import build_report
+from classifier.analytics.insights import Item, bucket_unit, summarize
+from classifier.analytics.report import build_report
 from classifier.batch.score import ScoreOptions, score_file
 from classifier.io.tables import write_table
-from classifier.batch.terms import class_tfidf, useful
+from classifier.analytics.terms import class_tfidf, useful
 from classifier.cli import main
 from classifier.errors import NotAScoredFile
 from classifier.priority import PriorityMatrix
@@ -113,7 +113,7 @@ def test_summary_numbers_and_trend_buckets():
 
 
 def test_chart_labels_render_chinese_glyphs_not_empty_boxes(tmp_path):
-    from classifier.batch.charts import cjk_font, pyplot
+    from classifier.analytics.charts import cjk_font, pyplot
 
     font = cjk_font()
     if font is None:
@@ -141,7 +141,7 @@ def test_plotting_stays_out_of_the_runtime_the_scorer_and_the_service():
     import subprocess
     import sys
 
-    code = ("import sys, classifier.runtime, classifier.batch.score, classifier.batch.report_cli, serving.app\n"
+    code = ("import sys, classifier.runtime, classifier.batch.score, classifier.analytics.report_cli, serving.app\n"
             "from classifier.cli import build_parser; build_parser()\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
@@ -178,7 +178,7 @@ def test_a_font_installed_after_matplotlibs_cache_was_built_is_found(tmp_path, m
     import matplotlib
     from matplotlib import font_manager
 
-    from classifier.batch import charts
+    from classifier.analytics import charts
 
     source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     fresh = tmp_path / "fonts" / "NewlyInstalled.ttf"

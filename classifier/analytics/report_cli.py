@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from classifier.batch.report import build_report
+    from classifier.analytics.report import build_report
     from classifier.text.pii import mask_text  # quotes in a report are masked as stored texts are
 
     report = build_report(args.scored, args.out, mask_text, prefix=args.prefix, text_column=args.text_column,

@@ -3,8 +3,8 @@
 Why a file and not a dashboard: an analyst mails it to a manager, opens it on a machine without
 internet, archives it beside the spreadsheet. So ``index.html`` is self-contained (CSS inline,
 charts embedded as PNG data), with each chart also beside it as PNG and SVG, and ``summary.json``
-holding the numbers. The numbers come from :mod:`classifier.batch.insights` (shared with the
-service's /insights page), the charts from :mod:`classifier.batch.charts`; jinja2 and matplotlib
+holding the numbers. The numbers come from :mod:`classifier.analytics.insights` (shared with the
+service's /insights page), the charts from :mod:`classifier.analytics.charts`; jinja2 and matplotlib
 are the ``[report]`` extra, imported only when a report is built.
 
 The scored file may be any format and either label language (``--labels zh``); rows written with
@@ -20,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from classifier.batch.insights import Item, summarize
+from classifier.analytics.insights import Item, summarize
 from classifier.batch.score import read_sidecar
 from classifier.io.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
 from classifier.errors import NotAScoredFile, require
@@ -150,7 +150,7 @@ def build_report(
     aliases = {str(k): str(v) for k, v in (scoring.get("column_map") or {}).items()}
 
     jinja2 = require("jinja2", "report")
-    from classifier.batch import charts as charting
+    from classifier.analytics import charts as charting
 
     items, errors, notes = load_items(scored, prefix, text_column, date_column, by, encoding, aliases)
     if not items:

@@ -64,7 +64,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Every section of the report as JSON-ready data (see the keys below).
 
-    ``words`` segments texts into useful words (default: classifier.batch.terms.segment_all);
+    ``words`` segments texts into useful words (default: classifier.analytics.terms.segment_all);
     pass ``top_terms=0`` to skip the terms (and the segmentation cost).
     """
     n = len(items)
@@ -97,7 +97,7 @@ def summarize(
     by_category = {c: [it for it in items if it.category == c] for c in CATEGORY}
     by_cell = {q: [it for it in items if it.quadrant == q] for q in QUADRANTS}
     if top_terms:
-        from classifier.batch.terms import class_tfidf, segment_all
+        from classifier.analytics.terms import class_tfidf, segment_all
 
         segmented = (words or segment_all)([it.text for it in items])
         of = {id(it): ws for it, ws in zip(items, segmented)}
