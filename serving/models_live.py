@@ -15,8 +15,11 @@ see how a candidate behaves on live traffic before promoting it.
   falls behind whole batches are skipped (counted) rather than queued without bound. It exports
   per-head agreement with the primary and both models' review shares (``triage_shadow_*``).
 
-Memory: during a reload two bundles are loaded (≈ 2 × 150 MB RSS for the default bundle); size a
-pod's memory limit for that (deploy/k8s/deployment.yaml).
+Memory: during a reload two bundles are loaded (≈ 2 × 150 MB RSS for the default bundle). Once
+no batch runs on the replaced model any more, its sessions and lane threads are closed and the C
+heap's free pages handed back (``release_freed_memory``), so RSS after a reload is what it was
+before it; size a pod's memory limit for the peak during a reload (deploy/k8s, figures in
+reports/).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 from classifier.errors import TriageError
 from classifier.labels import HEADS
+from classifier.runtime import release_freed_memory
 from serving.errors import ReloadFailed, ReloadInProgress
 from serving.metrics import Metrics
 
@@ -57,6 +61,10 @@ class ModelSlot:
         self.metrics = metrics
         self.shadow = shadow
         self._reloading = threading.Lock()
+        # calls running on each model (by id), so that a replaced model is released only after its last batch
+        self._users: dict[int, int] = {}
+        self._users_changed = threading.Condition()
+        self.retire_timeout = 120.0  # seconds a replaced model may stay in use before it is left to the collector
         self.last_reload: dict[str, Any] | None = None  # outcome of the latest attempt, for logs and tests
         self._publish()
 
@@ -66,8 +74,18 @@ class ModelSlot:
 
     def predict(self, texts: list[str], solo: bool = False) -> list[Any]:
         """``solo``: the batch is all the work in flight; a model with a solo session gives it every core."""
-        model = self.current  # read once: the whole batch is scored by one model
-        predictions = model.predict(texts, solo=True) if solo and getattr(model, "solo_threads", 0) else model.predict(texts)
+        with self._users_changed:  # read once: the whole batch is scored by one model
+            model = self.current
+            self._users[id(model)] = self._users.get(id(model), 0) + 1
+        try:
+            predictions = model.predict(texts, solo=True) if solo and getattr(model, "solo_threads", 0) else model.predict(texts)
+        finally:
+            with self._users_changed:
+                left = self._users.pop(id(model)) - 1
+                if left:
+                    self._users[id(model)] = left
+                else:
+                    self._users_changed.notify_all()
         _tag(predictions, model.model_version)
         if self.shadow is not None:
             self.shadow.offer(texts, predictions)
@@ -87,6 +105,7 @@ class ModelSlot:
             try:
                 model = self.loader(path)
             except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model stays
+                release_freed_memory()  # what the half-loaded bundle took
                 cause = exc.to_dict() if isinstance(exc, TriageError) else {
                     "code": None, "message": f"{type(exc).__name__}: {exc}", "details": None}
                 self.metrics.model_reloads.labels(trigger, "failed").inc()
@@ -99,8 +118,12 @@ class ModelSlot:
                     f"still serving {previous}",
                     details={"bundle": str(path), "cause": cause, "model_version": previous},
                 ) from exc
-            self.current = model  # atomic: the next batch uses it, batches in flight finish on the old one
+            with self._users_changed:  # the next batch uses it, batches in flight finish on the old one
+                old, self.current = self.current, model
             self.bundle_dir = path
+            self._retire(old)
+            del old
+            release_freed_memory()
             seconds = round(time.perf_counter() - start, 3)
             self.metrics.model_reloads.labels(trigger, "ok").inc()
             self._publish()
@@ -111,6 +134,22 @@ class ModelSlot:
             return dict(self.last_reload)
         finally:
             self._reloading.release()
+
+    def _retire(self, old: Any) -> None:
+        """Release a replaced model's sessions and threads once no batch runs on it any more.
+
+        Why: dropping the reference was not enough; RSS grew by ~100-150 MB per reload (issue 28),
+        since freed ONNX Runtime memory stayed in the C heap (classifier/runtime.py,
+        ``release_freed_memory``, called after this)."""
+        with self._users_changed:
+            idle = self._users_changed.wait_for(lambda: id(old) not in self._users, self.retire_timeout)
+        if not idle:  # a call stuck for minutes: leave the model to the garbage collector
+            log.warning("replaced model still in use after %.0f s; not closed", self.retire_timeout,
+                        extra={"model_version": old.model_version})
+            return
+        close = getattr(old, "close", None)
+        if close is not None:
+            close()
 
     def _publish(self) -> None:
         self.metrics.model_info.info({"version": self.current.model_version, "bundle": self.bundle_dir.name})
@@ -204,5 +243,8 @@ class ShadowScorer:
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        close = getattr(self.classifier, "close", None)
+        if close is not None and not self._thread.is_alive():  # its thread is done with it
+            close()
         self.metrics.shadow_info.clear()
         self.metrics.shadow_info.labels(version="").set(0)

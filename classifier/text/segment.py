@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import logging
+import os
 import threading
 from importlib import resources
 from pathlib import Path
@@ -35,7 +37,8 @@ def _shipped_dictionary() -> Path:
 DEFAULT_USER_DICT = _shipped_dictionary()
 
 _lock = threading.Lock()
-_segmenters: dict[str, "Segmenter"] = {}
+_segmenters: dict[str, "Segmenter"] = {}  # by the dictionary's sha256
+_digests: dict[tuple[str, int, int], str] = {}
 
 
 class Segmenter:
@@ -63,9 +66,28 @@ class Segmenter:
         return [(w, start, end) for w, start, end in self._tokenizer.tokenize(text, HMM=True) if w.strip()]
 
 
+def _key(user_dict: str | Path | None) -> str:
+    """Segmenters are shared by the dictionary's content, not its path: every bundle carries its own
+    copy of the same dictionary, and a jieba tokenizer costs ~70 MB, so keying by path added one per
+    bundle directory a service was reloaded from (issue 28)."""
+    if not user_dict:
+        return ""
+    path = str(user_dict)
+    try:
+        st = os.stat(path)
+    except OSError:  # Segmenter raises the clear error for a missing dictionary
+        return path
+    stamp = (path, st.st_size, st.st_mtime_ns)  # the digest once per file version, not per text
+    digest = _digests.get(stamp)
+    if digest is None:
+        with open(path, "rb") as fh:
+            digest = _digests[stamp] = hashlib.sha256(fh.read()).hexdigest()
+    return digest
+
+
 def get_segmenter(user_dict: str | Path | None = DEFAULT_USER_DICT) -> Segmenter:
-    """The process-wide segmenter for ``user_dict`` (built on first use)."""
-    key = str(user_dict)
+    """The process-wide segmenter for ``user_dict``'s content (built on first use)."""
+    key = _key(user_dict)
     seg = _segmenters.get(key)
     if seg is None:
         with _lock:
