@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from classifier.config import load_yaml
+    from classifier.rules import load_yaml
     from classifier.priority import PriorityMatrix
     from classifier.runtime import Classifier
 

@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Iterable
 
-from classifier.config import check_keys, config_error
+from classifier.rules import check_keys, config_error
 from classifier.errors import DateOutsideYear, MakeUpNotWeekend, ScheduleConflict, ScheduleInvalid
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from classifier.calendar import Coverage, Schedule, WorkingCalendar, coverage, replace_calendar_block
-from classifier.config import load_yaml, parse_duration
+from classifier.rules import load_yaml, parse_duration
 from classifier.errors import CalendarError, ConfigError, ScheduleInvalid, YearAlreadyScheduled
 from classifier.priority import PriorityMatrix
 from classifier.resources import default_priority_config
@@ -198,7 +198,7 @@ def import_schedule(config: Path, schedule_file: Path, replace: bool = False, dr
 def _verify(new_text: str, source: str, old_data: dict, intended: WorkingCalendar) -> None:
     import yaml
 
-    from classifier.config import _unique_key_loader
+    from classifier.rules import _unique_key_loader
 
     problem = None
     try:

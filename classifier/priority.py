@@ -2,7 +2,7 @@
 
 * **urgent** comes from the model: the predicted urgency label is in ``urgent_labels``.
 * **important** comes from rules (any-of) over category, sentiment and request metadata
-  (``customer_tier``, ``channel``, ``amount`` …), see :class:`classifier.config.Condition`.
+  (``customer_tier``, ``channel``, ``amount`` …), see :class:`classifier.rules.Condition`.
 * the quadrant maps to a level through ``quadrant_levels``; each level has a first-response
   limit (wall-clock duration, e.g. ``"30m"``/``"24h"``) and a resolution limit in **working days**
   on the Chinese calendar (statutory holidays and make-up working days, 调休, from
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The calendar lives in classifier/calendar.py; these names stay importable from here.
 from classifier.calendar import PACKAGE_CALENDAR, WorkingCalendar, add_working_days, is_working_day  # noqa: F401
-from classifier.config import Condition, check_keys, config_error, load_yaml, parse_duration
+from classifier.rules import Condition, check_keys, config_error, load_yaml, parse_duration
 from classifier.labels import CATEGORY, HEADS, LABELS, SENTIMENT, URGENCY
 from classifier.review import watch_reason
 from classifier.signals import BY_NAME as SIGNALS_BY_NAME, REASON_PREFIX as RULE_PREFIX

@@ -72,16 +72,16 @@ def resource_path(relative: str, env: bool = True) -> Path:
     return Path(relative)
 
 
-def default_bundle() -> Path:
-    return resource_path("models/default")
+def default_bundle(env: bool = True) -> Path:
+    return resource_path("models/default", env=env)
 
 
-def default_priority_config() -> Path:
-    return resource_path("configs/priority.yaml")
+def default_priority_config(env: bool = True) -> Path:
+    return resource_path("configs/priority.yaml", env=env)
 
 
-def default_routing_config() -> Path:
-    return resource_path("configs/routing.yaml")
+def default_routing_config(env: bool = True) -> Path:
+    return resource_path("configs/routing.yaml", env=env)
 
 
 def default_guideline() -> Path:

@@ -3,7 +3,7 @@
 Rules are tried in file order and the first whose ``when`` matches wins; when none does, the
 ``default`` queue is used. ``when`` may test ``category`` (primary), ``category_secondary``,
 ``level`` (P1–P4 from the priority matrix), ``sentiment``, ``urgency`` and request ``metadata``
-(allowed values or comparisons, see :class:`classifier.config.Condition`); every field present
+(allowed values or comparisons, see :class:`classifier.rules.Condition`); every field present
 must match. The config is validated when loaded: unknown keys, labels, levels or queues, duplicate
 rule names and empty conditions are ``ConfigError``\\ s naming the rule.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from classifier.config import Condition, check_keys, config_error, load_yaml
+from classifier.rules import Condition, check_keys, config_error, load_yaml
 from classifier.labels import CATEGORY, SENTIMENT, URGENCY
 from classifier.priority import LEVELS
 

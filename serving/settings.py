@@ -12,18 +12,18 @@ from typing import Optional
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from classifier.resources import default_guideline
+from classifier.resources import default_bundle, default_guideline, default_priority_config, default_routing_config
 from classifier.runtime import available_cores
-from classifier.config import DEFAULT_BUNDLE, DEFAULT_PRIORITY_CONFIG, DEFAULT_ROUTING_CONFIG
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore", populate_by_name=True)
 
     # --- model and rules ------------------------------------------------------------------
-    bundle_dir: Path = DEFAULT_BUNDLE
-    priority_config: Path = DEFAULT_PRIORITY_CONFIG
-    routing_config: Path = DEFAULT_ROUTING_CONFIG
+    # The shipped files (classifier/resources.py); the TRIAGE_* variables are read here, by pydantic.
+    bundle_dir: Path = default_bundle(env=False)
+    priority_config: Path = default_priority_config(env=False)
+    routing_config: Path = default_routing_config(env=False)
 
     # --- persistence ----------------------------------------------------------------------
     database_url: str = Field(

@@ -20,7 +20,7 @@ import yaml
 from classifier import calendar as calendar_mod
 from classifier import calendar_cli
 from classifier.calendar import Schedule, WorkingCalendar, coverage, replace_calendar_block
-from classifier.config import load_yaml
+from classifier.rules import load_yaml
 from classifier.errors import ConfigError
 from classifier.priority import PriorityMatrix
 

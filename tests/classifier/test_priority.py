@@ -11,7 +11,7 @@ import chinese_calendar
 import pytest
 
 from classifier import calendar as calendar_mod
-from classifier.config import load_yaml, parse_duration
+from classifier.rules import load_yaml, parse_duration
 from classifier.errors import ConfigError
 from classifier.labels import CATEGORY
 from classifier.priority import LEVELS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.config import load_yaml
+from classifier.rules import load_yaml
 from classifier.errors import ConfigError
 from classifier.priority import PriorityMatrix
 from classifier.routing import RouteDecision, Router

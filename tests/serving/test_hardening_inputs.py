@@ -62,7 +62,7 @@ def test_integers_within_the_bound_still_drive_the_rules(db_api):
 
 
 def test_config_number_test_is_total_for_huge_integers():
-    from classifier.config import _as_number, _is_number
+    from classifier.rules import _as_number, _is_number
 
     assert _is_number(10**400) is False and _as_number(10**400) is None
     assert _is_number(float("nan")) is False and _is_number(5) is True

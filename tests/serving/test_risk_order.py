@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from classifier.priority import PriorityMatrix
-from classifier.config import load_yaml
+from classifier.rules import load_yaml
 from serving.items import store as items
 from serving.items.schemas import Queue
 from serving.models import Classification

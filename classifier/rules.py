@@ -1,4 +1,4 @@
-"""Shared helpers for the YAML rule configs (configs/priority.yaml, configs/routing.yaml).
+"""The rule language of the YAML rule configs (configs/priority.yaml, configs/routing.yaml).
 
 * :func:`load_yaml` reads a file with ``yaml.safe_load`` but rejects duplicate keys (PyYAML
   silently keeps the last one, which hides mistakes in hand-edited rule files).
@@ -10,6 +10,7 @@
 
 Every problem is a :class:`~classifier.errors.ConfigError` whose message names the file and the
 offending key or rule, e.g. ``configs/routing.yaml: rules[2] 'fees': unknown category label 'fee'``.
+Where the shipped rule files are is :mod:`classifier.resources`' business, not this module's.
 """
 from __future__ import annotations
 
@@ -21,15 +22,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from classifier.errors import ConfigError
-from classifier.resources import resource_path
-
-# --- default locations --------------------------------------------------------------------------
-# The shipped files, found from the source tree or the install whatever the working directory
-# (classifier/resources.py). The service (serving/settings.py, whose TRIAGE_* variables override
-# these) and the CLIs (classifier.resources.default_*(), which also read the variables) start here.
-DEFAULT_BUNDLE = resource_path("models/default", env=False)
-DEFAULT_PRIORITY_CONFIG = resource_path("configs/priority.yaml", env=False)
-DEFAULT_ROUTING_CONFIG = resource_path("configs/routing.yaml", env=False)
 
 # --- YAML loading -------------------------------------------------------------------------------
 
