@@ -393,6 +393,8 @@ class CalendarCoverage(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready"]
     model_version: str
-    database: Literal["ok"]
+    database: Literal["ok", "unreachable"] = Field(
+        description="unreachable: the database has not answered for less than the readiness grace "
+                    "(TRIAGE_READY_DATABASE_GRACE_SECONDS); the pod stays ready meanwhile")
     calendar: CalendarCoverage = Field(description="Working-day calendar coverage (informational: a missing year "
                                                    "makes deadlines approximate, not the service unready)")

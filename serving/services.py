@@ -48,6 +48,9 @@ class Services:
     metrics: Metrics
     # Per client address: requests with a wrong or revoked key (429 E528 beyond the limit).
     invalid_keys: InvalidKeyGuard | None = None
+    # When /readyz first found the database unreachable in the outage now going on (time.monotonic()),
+    # None while it answers: readiness waits ready_database_grace_seconds before it drops the pod.
+    database_unreachable_since: float | None = None
 
     @property
     def classifier(self) -> Any:

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Connect, statement, lock and pool-checkout timeout for the database; a request whose
     # database work takes longer gets 503 E522 with Retry-After, also when the server is frozen.
     db_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # /readyz says "not ready" only once the database has been unreachable this long: a short blip
+    # must not take every pod out of the Service at once (each would answer 503 E522 for database
+    # work either way, but classify-only callers keep working). 0: not ready at the first failure.
+    ready_database_grace_seconds: float = Field(30.0, ge=0, le=3600)
     # Per-request deadline: a request not answered in time gets 504 E526 (its queued model work
     # is dropped). Responses already started are not cut.
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)

@@ -1,8 +1,14 @@
 """Liveness (the process answers) and readiness (model loaded, database reachable; the working-day
-calendar's coverage is reported alongside but never makes the service unready)."""
+calendar's coverage is reported alongside but never makes the service unready).
+
+Readiness forgives a short database outage (``ready_database_grace_seconds``): every pod probes the
+same database, so a 10 s blip used to take every pod out of the Service at once, and the callers got
+connection errors instead of the service's own 503 E522 with Retry-After. Within the grace the pod
+stays ready and says ``"database": "unreachable"``; after it, 503 E520."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Request
 
@@ -28,8 +34,18 @@ async def readyz(request: Request) -> dict:
     # worker of the shared pool) past the database timeout.
     probe = asyncio.get_running_loop().run_in_executor(None, db.ping, services.engine)
     done, _ = await asyncio.wait({probe}, timeout=services.settings.db_timeout_seconds)
-    if not done or not probe.result():
-        raise NotReady("database unreachable", details={"model": True, "database": False})
+    reachable = bool(done and probe.result())
+    now = time.monotonic()
+    if reachable:
+        services.database_unreachable_since = None
+    else:
+        if services.database_unreachable_since is None:
+            services.database_unreachable_since = now
+        down = now - services.database_unreachable_since
+        grace = services.settings.ready_database_grace_seconds
+        if down >= grace:
+            raise NotReady(f"database unreachable for {down:.0f} s (readiness grace {grace:g} s)",
+                           details={"model": True, "database": False})
     # A year without holiday data is reported, never unready (serving/calendar_watch.py).
     calendar = calendar_watch.readiness(services.matrix, services.settings.calendar_window_days)
-    return {"status": "ready", "model_version": services.model_version, "database": "ok", "calendar": calendar}
+    return {"status": "ready", "model_version": services.model_version, "database": "ok" if reachable else "unreachable", "calendar": calendar}

@@ -302,19 +302,35 @@ def test_the_images_service_answers_every_route_installed(image):
 # --- Kubernetes ---------------------------------------------------------------------------------------
 
 
+OVERLAY = K8S / "overlays" / "example"
+SECRET_EXAMPLE = REPO / "deploy" / "examples" / "k8s-secret.example.yaml"
+
+
+def kustomize(folder: Path) -> list[dict]:
+    """What `kubectl apply -k folder` would apply: `kubectl kustomize` where kubectl is installed; else
+    the files its kustomization lists, followed down (no transformers: images and suffixes stay)."""
+    if shutil.which("kubectl"):
+        out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
+        return [d for d in yaml.safe_load_all(out) if d]
+    docs = []
+    for entry in yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]:
+        path = (folder / entry).resolve()
+        docs += kustomize(path) if path.is_dir() else [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
 def k8s_docs() -> dict[str, dict]:
-    docs = {}
-    for path in sorted(K8S.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                docs[doc["kind"]] = doc
+    """The example overlay, its migration Job and the Secret an operator creates from the example."""
+    docs = {doc["kind"]: doc for doc in kustomize(OVERLAY) + kustomize(OVERLAY / "migrate")}
+    docs["Secret"] = yaml.safe_load(SECRET_EXAMPLE.read_text())
     return docs
 
 
 def test_k8s_manifests_match_the_kubernetes_schemas():
     kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[dev]'")
     docs = k8s_docs()
-    assert set(docs) == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "Job"}
+    assert set(docs) == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "Job",
+                         "PodDisruptionBudget"}
     for kind, doc in docs.items():
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)  # raises with the path of the error
     broken = json.loads(json.dumps(docs["Deployment"]))
@@ -345,7 +361,41 @@ def test_k8s_manifests_fit_together_and_use_real_settings():
     assert docs["ConfigMap"]["data"]["TRIAGE_MIGRATE_ON_START"] == "false"
     job = docs["Job"]["spec"]["template"]["spec"]["containers"][0]
     assert job["args"] == ["triage", "db", "migrate"] and job["image"] == container["image"]
+    assert {r["secretRef"]["name"] for r in job["envFrom"] if "secretRef" in r} == {docs["Secret"]["metadata"]["name"]}
     Settings(**{k[len("TRIAGE_"):].lower(): v for k, v in docs["ConfigMap"]["data"].items()})  # values parse
+
+
+def test_k8s_apply_is_safe_to_repeat_and_survives_disruptions():
+    """Issue 28: `kubectl apply -f deploy/k8s/` overwrote the real Secret with the example and started the
+    migration Job beside the rollout; replicas under the HPA reset the scale on every apply; no PDB or
+    spread; a fixed Job name; readiness dropped every pod on a short database blip."""
+    assert not list(K8S.glob("*.yaml")), "deploy/k8s/ itself holds no manifests: apply an overlay (-k)"
+    applied = kustomize(OVERLAY)
+    kinds = [d["kind"] for d in applied]
+    assert "Secret" not in kinds and "Job" not in kinds, kinds
+    assert not any("change-me" in p.read_text() for p in K8S.rglob("*.yaml"))
+    docs = k8s_docs()
+    deployment, hpa, pdb = docs["Deployment"], docs["HorizontalPodAutoscaler"], docs["PodDisruptionBudget"]
+    assert "replicas" not in deployment["spec"]  # the HPA owns the scale
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]  # a drain can make progress
+    spec = deployment["spec"]["template"]["spec"]
+    keys = {c["topologyKey"] for c in spec["topologySpreadConstraints"]}
+    assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys
+    assert all(c["labelSelector"]["matchLabels"].items() <= pod_labels.items() for c in spec["topologySpreadConstraints"])
+    anti = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    # the migration Job: a name per release, from the same tag as the Deployment's image
+    job = docs["Job"]
+    tag = deployment["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    if shutil.which("kubectl"):  # the fallback reader does not apply nameSuffix
+        assert job["metadata"]["name"] == "feedback-triage-migrate-" + tag.replace(".", "-")
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    # readiness survives a blip its probe would otherwise count: grace > period x failure threshold
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    grace = float(docs["ConfigMap"]["data"]["TRIAGE_READY_DATABASE_GRACE_SECONDS"])
+    assert grace > probe["periodSeconds"] * probe["failureThreshold"]
 
 
 def test_compose_file():

@@ -62,7 +62,8 @@ def assert_503(r, code: str = "E522") -> None:
 
 
 def test_database_down_with_cached_keys_gives_503_everywhere_and_recovers(make_client, fake_classifier, db_url):
-    api = make_client(fake_classifier, db_url, auth_cache_seconds=120, db_timeout_seconds=2)
+    api = make_client(fake_classifier, db_url, auth_cache_seconds=120, db_timeout_seconds=2,
+                      ready_database_grace_seconds=0)
     assert api.classify([{"id": "1", "text": "不确定 年费"}]).status_code == 200
     queued = api.client.get("/v1/review", headers=api.headers("supervisor")).json()["items"][0]["id"]
     api.client.get("/v1/matrix", headers=api.headers("admin"))  # caches the admin key too
@@ -91,7 +92,7 @@ def test_database_down_with_cached_keys_gives_503_everywhere_and_recovers(make_c
 def test_frozen_postgres_gives_503_within_the_timeout_and_recovers(make_client, fake_classifier, own_postgres):
     timeout = 1.0
     api = make_client(fake_classifier, own_postgres.url, auth_cache_seconds=300, db_timeout_seconds=timeout,
-                      request_timeout_seconds=20)
+                      request_timeout_seconds=20, ready_database_grace_seconds=0)
     assert api.classify([{"id": "warm", "text": "不确定 年费"}]).status_code == 200
     queued = api.client.get("/v1/review", headers=api.headers("supervisor")).json()["items"][0]["id"]
     fresh_key = None

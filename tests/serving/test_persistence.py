@@ -123,7 +123,7 @@ def test_keys_created_by_the_cli_work_against_the_same_database(make_client, fak
 
 
 def test_readyz_reports_an_unreachable_database(make_client, fake_classifier):
-    api = make_client(fake_classifier)
+    api = make_client(fake_classifier, ready_database_grace_seconds=0)
     api.services.engine.dispose()
     bad = db.make_engine("postgresql://nobody@127.0.0.1:1/none")
     api.services.engine = bad
@@ -131,6 +131,25 @@ def test_readyz_reports_an_unreachable_database(make_client, fake_classifier):
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "E520"
     assert r.json()["error"]["details"] == {"model": True, "database": False}
+
+
+def test_readyz_stays_ready_through_a_database_blip_shorter_than_the_grace(make_client, fake_classifier):
+    """Issue 28: every pod probes the same database, so a 10 s blip emptied the Service."""
+    api = make_client(fake_classifier, ready_database_grace_seconds=30)
+    good = api.services.engine
+    api.services.engine = db.make_engine("postgresql://nobody@127.0.0.1:1/none")
+    r = api.client.get("/readyz")
+    assert r.status_code == 200 and r.json()["database"] == "unreachable"
+    api.services.database_unreachable_since -= 29  # still within the grace
+    assert api.client.get("/readyz").status_code == 200
+    api.services.database_unreachable_since -= 2  # down for 31 s
+    r = api.client.get("/readyz")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "E520" and "31 s" in r.json()["error"]["message"]
+    api.services.engine.dispose()
+    api.services.engine = good  # back: ready at once, and the next blip gets the whole grace again
+    r = api.client.get("/readyz")
+    assert r.status_code == 200 and r.json()["database"] == "ok"
+    assert api.services.database_unreachable_since is None
 
 
 def test_concurrent_requests_share_one_transaction_and_each_gets_its_rows(make_client, fake_classifier, sqlite_url):
