@@ -41,6 +41,20 @@ DISPLAY_ZH: dict[str, str] = {
 }
 
 
+def canonical_label(head: str, value: str) -> str:
+    """``value`` as ``head``'s label name: the name itself, or its Chinese display name (what
+    ``triage score --labels zh`` writes, so that a scored and corrected file can be read back as
+    labelled data); anything else is returned unchanged for the caller to refuse. ``head`` may be
+    ``category_secondary`` (the category labels)."""
+    labels = LABELS["category" if head == "category_secondary" else head]
+    if value in labels:
+        return value
+    for label in labels:
+        if DISPLAY_ZH.get(label) == value:
+            return label
+    return value
+
+
 def label_index(head: str, label: str) -> int:
     """Index of ``label`` in ``head``'s label set; raises ``KeyError`` for an unknown one."""
     try:

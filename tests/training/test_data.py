@@ -16,6 +16,7 @@ from training.data.schema import (
     RowProblem,
     data_version,
     label_distribution,
+    load_labelled,
     read_labelled,
     to_dataset,
     validate_file,
@@ -280,3 +281,52 @@ def test_extra_training_files_are_read_after_the_main_one_and_ids_stay_unique(tm
     with pytest.raises(InvalidData) as info:
         read_labelled_files([cfg.train_file, write("again.jsonl", ["b", "c"])])
     assert info.value.details == [f"{tmp_path / 'again.jsonl'}: id 'b' is also in {cfg.train_file}"]
+
+
+def test_cli_validate_accepts_the_documented_example_without_an_id_column(tmp_path, capsys):
+    """Issue 28: docs/data-scientists.md's `--map text=content --map category=类别` file has no id column."""
+    import csv
+
+    path = tmp_path / "my_labels.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["content", "类别", "sentiment", "urgency"],
+                                  ["信用卡年费没经过我同意就扣了", "fees", "negative", "medium"],
+                                  ["贷款合同条款不清楚", "contract_legal", "negative", "high"]])
+    assert main(["data", "validate", str(path), "--map", "text=content", "--map", "category=类别"]) == 0
+    out = capsys.readouterr().out
+    assert "no 'id' column: rows are identified as my_labels-LINE" in out and "2 rows OK" in out
+    rows = load_labelled(path, {"text": "content", "category": "类别"})[0]
+    assert [r["id"] for r in rows] == ["my_labels-2", "my_labels-3"]
+    # A mapped id column that is not there is still refused, and so is a row without an id in a file that has them.
+    assert main(["data", "validate", str(path), "--map", "text=content", "--map", "category=类别",
+                 "--map", "id=编号"]) == 1
+    assert "'编号' not found" in capsys.readouterr().out
+    jsonl = tmp_path / "mixed.jsonl"
+    jsonl.write_text('{"id": "a", "text": "年费", "category": "fees", "sentiment": "neutral", "urgency": "low"}\n'
+                     '{"text": "年费", "category": "fees", "sentiment": "neutral", "urgency": "low"}\n', encoding="utf-8")
+    assert [str(p) for p in validate_file(jsonl)] == ["line 2: id: missing id"]
+
+
+def test_cli_validate_reads_back_the_chinese_labels_that_score_labels_zh_writes(tmp_path, capsys):
+    """Issue 28: a file scored with --labels zh, corrected by an analyst, is labelled data."""
+    import csv
+
+    tiny = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_bundle"
+    src = tmp_path / "导出.csv"
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["编号", "内容"], ["1", "信用卡年费没经过我同意就扣了，我要投诉"],
+                                  ["2", "贷款合同条款不清楚"], ["3", "理财收益怎么算"]])
+    scored = tmp_path / "scored.csv"
+    assert main(["score", str(src), "--out", str(scored), "--map", "text=内容", "--labels", "zh",
+                 "--bundle", str(tiny), "--quiet"]) == 0
+    written = list(csv.DictReader(scored.open(encoding="utf-8-sig")))  # score writes a BOM for Excel
+    assert all(r["category"] in ("产品及服务质量", "费用及收费标准", "合同及法律法规", "其他") for r in written)
+    with scored.open("a", newline="", encoding="utf-8") as fh:  # the analyst's correction, in Chinese too
+        row = {**written[0], "编号": "4", "category": "合同及法律法规", "category_secondary": "费用及收费标准",
+               "sentiment": "负面", "urgency": "高"}
+        csv.DictWriter(fh, fieldnames=list(written[0])).writerow(row)
+    assert main(["data", "validate", str(scored), "--map", "id=编号", "--map", "text=内容"]) == 0, capsys.readouterr().out
+    rows = load_labelled(scored, {"id": "编号", "text": "内容"})[0]
+    assert rows[-1] == {"id": "4", "text": written[0]["内容"], "category": "contract_legal",
+                        "category_secondary": "fees", "sentiment": "negative", "urgency": "high", "source": None}
+    assert {r["category"] for r in rows} <= set(LABELS["category"])

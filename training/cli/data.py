@@ -58,7 +58,10 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    rows, problems = load_labelled(args.file, dict(args.column_map))
+    notes: list[str] = []
+    rows, problems = load_labelled(args.file, dict(args.column_map), notes)
+    for note in notes:
+        print(f"{args.file}: {note}")
     if problems:
         for problem in problems:
             print(problem)

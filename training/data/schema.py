@@ -3,10 +3,12 @@
 Schema of a labelled row (every reader returns exactly these keys):
 
 ==================== ========================================================================
-``id``               unique, non-empty string (numbers in Excel/Parquet/JSON become strings)
+``id``               unique, non-empty string (numbers in Excel/Parquet/JSON become strings); a
+                     file without an id column (none mapped) gets ``FILESTEM-LINE``
 ``text``             non-empty, at most ``MAX_TEXT_CHARS`` characters, kept exactly as given
                      (normalization is the model pipeline's job, ``classifier.text.normalize``)
-``category``         one of ``classifier.labels.CATEGORY``
+``category``         one of ``classifier.labels.CATEGORY``, or its Chinese name (产品及服务质量…, as
+                     ``triage score --labels zh`` writes; ``classifier.labels.canonical_label``)
 ``category_secondary`` optional; a category different from ``category``, else ``None``
 ``sentiment``        one of ``classifier.labels.SENTIMENT``
 ``urgency``          one of ``classifier.labels.URGENCY``
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from classifier.errors import DataError, InvalidData, require
-from classifier.labels import CATEGORY, LABELLED_FIELDS, LABELS
+from classifier.labels import CATEGORY, LABELLED_FIELDS, LABELS, canonical_label
 from classifier.io.tables import RowProblem, is_missing, read_records
 
 FIELDS = LABELLED_FIELDS
@@ -81,15 +83,26 @@ def validate_file(path: str | Path, column_map: dict[str, str] | None = None) ->
 
 
 def load_labelled(
-    path: str | Path, column_map: dict[str, str] | None = None
+    path: str | Path, column_map: dict[str, str] | None = None, notes: list[str] | None = None
 ) -> tuple[list[dict], list[RowProblem]]:
     """The valid rows of a labelled file (schema dicts) and the problems of the others.
 
     ``column_map`` maps a schema field to the file's column (or JSON key) holding it, e.g.
-    ``{"text": "content", "category": "类别"}``; unmapped fields use their own name.
+    ``{"text": "content", "category": "类别"}``; unmapped fields use their own name. A file with no
+    id column at all (and none mapped: the documented ``--map text=content`` example has none) gets
+    ids ``FILESTEM-LINE``, said in ``notes``; a mapped id column that is missing is still a problem.
     """
     columns = _columns(column_map)
-    records = read_records(path, {field: columns[field] for field in REQUIRED})
+    required = [f for f in REQUIRED if f != "id" or "id" in (column_map or {})]
+    records = list(read_records(path, {field: columns[field] for field in required}))
+    header_problem = any(problem is not None and problem.header for _, _, problem in records)
+    if "id" not in required and not header_problem and not any(
+            columns["id"] in record for _, record, problem in records if problem is None):
+        stem = Path(path).stem
+        records = [(line, {**record, columns["id"]: f"{stem}-{line}"} if problem is None else record, problem)
+                   for line, record, problem in records]
+        if notes is not None:
+            notes.append(f"no {columns['id']!r} column: rows are identified as {stem}-LINE")
 
     rows: list[dict] = []
     problems: list[RowProblem] = []
@@ -221,6 +234,10 @@ def _check_row(line: int, record: dict, columns: dict[str, str]) -> tuple[dict, 
         problem("text", "empty or whitespace-only text")
     elif len(text) > MAX_TEXT_CHARS:
         problem("text", f"too long ({len(text):,} characters; at most {MAX_TEXT_CHARS:,})")
+
+    for field in (*LABELS, "category_secondary"):  # Chinese display names back to label names
+        if row[field] is not None:
+            row[field] = canonical_label(field, row[field])
 
     for head, labels in LABELS.items():
         label = row[head]
