@@ -276,7 +276,7 @@ def read_input(path: Path, options: ScoreOptions) -> InputTable:
         if index % n != k - 1:
             continue
         if problem is not None:
-            rows.append(_Row(index, line, {}, None, f"{problem.code or UnreadableRow.code} {problem}"))
+            rows.append(_Row(index, line, dict(problem.cells or {}), None, f"{problem.code or UnreadableRow.code} {problem}"))
             continue
         text = record.get(text_column)
         if text_column not in record:

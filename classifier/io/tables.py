@@ -32,7 +32,7 @@ import math
 import os
 import re
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -59,6 +59,10 @@ class RowProblem:
     reason: str
     header: bool = False  # a required column is missing: no row of the file can be used
     code: str | None = None  # a more specific error code than the caller's default for bad rows
+    # the cells of the bad row that could still be read, by column (a runaway quote's row keeps the
+    # cells before the quote, its id among them, so that the output row can be matched to its source)
+    cells: "dict | None" = dc_field(default=None, compare=False, repr=False)
+    values: "tuple | None" = dc_field(default=None, compare=False, repr=False)  # the same, before the header names them
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.reason}"
@@ -273,9 +277,9 @@ def _jsonl_records(path: Path, text: str, required: dict[str, str], stats: ReadS
 
 
 def _header_problems(header: Iterable, required: dict[str, str], line: int) -> list[RowProblem]:
-    present = {str(h).strip() for h in header if h is not None}
+    present = list(dict.fromkeys(str(h).strip() for h in header if h is not None))  # in file order
     return [
-        RowProblem(line, field, f"column {column!r} not found (columns: {', '.join(sorted(present)) or 'none'})", header=True)
+        RowProblem(line, field, f"column {column!r} not found (columns: {', '.join(present) or 'none'})", header=True)
         for field, column in required.items()
         if column not in present
     ]
@@ -300,6 +304,9 @@ def _table_records(header: list, body: Body, required: dict[str, str], header_li
         stats.records += 1
         stats.record_lines += span
         if problem is not None:
+            if problem.values:
+                problem = replace(problem, cells={n: v for n, v in zip(names, problem.values) if n is not None},
+                                  values=None)
             yield line, None, problem
             continue
         if len(values) > len(names):
@@ -355,6 +362,7 @@ def _csv_records(path: Path, text: str, required: dict[str, str], stats: ReadSta
     if header is None:
         return
     stats.header_lines = feed.pos
+    header = [unneutralise(h) for h in header]
     width = len(header)
 
     def body() -> Body:
@@ -374,15 +382,18 @@ def _csv_records(path: Path, text: str, required: dict[str, str], stats: ReadSta
             except StopIteration:
                 return
             if not runaway:
-                yield start + 1, span, [v if v != "" else None for v in values], None
+                yield start + 1, span, [unneutralise(v) if v != "" else None for v in values], None
                 continue
-            # Report the opening line alone and read on from the next one, with a fresh reader.
+            # Report the opening line alone and read on from the next one, with a fresh reader. The
+            # fields before the one whose quote never closes are intact: they keep the row's id.
+            before = [unneutralise(v) for v in next(csv.reader([feed.lines[start].rstrip("\r\n")]), [])[:-1]]
             feed.pos = start + 1
             reader = csv.reader(feed, strict=True)
             line = start + 1
             yield line, 1, None, RowProblem(
                 line, "csv", f"a quote opened on this line does not close properly: {why}; "
-                "this line is reported on its own and reading goes on with the next", code=RunawayQuote.code)
+                "this line is reported on its own and reading goes on with the next", code=RunawayQuote.code,
+                values=tuple(v if v != "" else None for v in before) or None)
 
     yield from _table_records(header, body(), required, header_line=1, stats=stats)
 
@@ -557,6 +568,14 @@ def spreadsheet_safe(value: Any) -> Any:
     (shown by spreadsheets as "this is text"); the CSV writer also quotes every cell, so that no
     cell can be split into a formula by another delimiter (``;`` in many locales)."""
     return "'" + value if is_formula_like(value) else value
+
+
+def unneutralise(value: str) -> str:
+    """A CSV cell as written before :func:`spreadsheet_safe`: ``'=…`` is ``=…``. CSV readers apply it, so
+    that a file this project wrote (or any written by the same convention) reads back as the text it
+    holds: the report, ``data validate`` and a second ``score`` never see the quote, and writing the
+    cell again puts the same single quote back."""
+    return value[1:] if value.startswith("'") and is_formula_like(value[1:]) else value
 
 
 def _json(value: Any) -> str:

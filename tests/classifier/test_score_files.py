@@ -88,7 +88,9 @@ def test_every_record_of_a_broken_csv_is_one_output_row(parts, tmp_path):
     summary = score(parts, src, out)
     got = read_csv(out)
     assert [r["row"] for r in got] == [str(i) for i in range(1, 9)]
-    assert [r["id"] for r in got] == ["1", "", "3", "4", "5", "", "7", "8"]
+    # the runaway quote's row keeps its id (the cells before the quote); the row with too many fields cannot
+    # say which of its cells are which
+    assert [r["id"] for r in got] == ["1", "2", "3", "4", "5", "", "7", "8"]
     runaway = got[1]
     assert runaway["error"].startswith("E231 line 4: csv: a quote opened on this line does not close properly")
     assert got[2]["text"] == "花呗怎么还款" and got[2]["error"] == ""  # the line after the runaway is not swallowed
@@ -109,6 +111,7 @@ def test_a_quote_running_to_the_end_of_the_file_is_reported_on_its_line(tmp_path
     assert len(got) == 299 and stats.records == 299 and stats.accounted
     line, record, problem = got[1]
     assert line == 3 and record is None and "runs to the end of the file" in problem.reason and problem.code == "E231"
+    assert problem.cells == {"id": "2"}  # what came before the quote
     assert [r["id"] for _, r, _ in got[2:]] == [str(i) for i in range(3, 300)]
 
 
@@ -150,6 +153,13 @@ def test_formula_like_cells_are_text_in_csv_and_xlsx(parts, tmp_path):
     assert [r["text"] for r in got] == ["'" + t for t in HOSTILE]  # OWASP: a leading quote makes it text
     assert all(r["amount"] == "-500" for r in got)  # a plain number stays a number
     assert "'=x" in got[0] and raw.startswith('"id","text"')  # headers too; every cell quoted
+    # Issue 28: triage's own readers see the text, not the quote, so the quote never piles up nor shows in
+    # a report or in labelled data; writing such a cell again puts back the one quote.
+    back = [r for _, r, _ in read_records(tmp_path / "out.csv")]
+    assert [r["text"] for r in back] == HOSTILE and all(r["amount"] == "-500" for r in back)
+    assert "=x" in back[0] and "'=x" not in back[0]
+    write_table(tmp_path / "again.csv", back, list(back[0]))
+    assert (tmp_path / "again.csv").read_text(encoding="utf-8-sig") == raw
 
     sheet = openpyxl.load_workbook(tmp_path / "out.xlsx").active
     header = [c.value for c in sheet[1]]

@@ -127,7 +127,7 @@ def test_bad_csv_lines_count_physical_lines():
 def test_missing_column_is_reported_once_on_the_header():
     problems = validate_file(FIXTURES / "missing_column.csv")
     assert [str(p) for p in problems] == [
-        "line 1: category: column 'category' not found (columns: id, sentiment, text, urgency)"
+        "line 1: category: column 'category' not found (columns: id, text, sentiment, urgency)"
     ]
 
 
