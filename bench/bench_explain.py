@@ -1,4 +1,4 @@
-"""Explanation latency per item: occlusion over jieba segments (serving/items/explain.py) with the
+"""Explanation latency per item: occlusion over jieba segments (serving/review/explain.py) with the
 served bundle, on dev texts as the review queue would hold them (PII-masked), one item at a time.
 
     python bench/bench_explain.py [--bundle models/default] [--texts 100] [--threads 2]
@@ -27,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from classifier.runtime import Classifier
-    from serving.items.explain import ExplanationCache, explain
+    from serving.review.explain import ExplanationCache, explain
     from classifier.text.pii import mask_text
 
     clf = Classifier.load(args.bundle, threads=args.threads)

@@ -1,5 +1,5 @@
 """Where truly urgent items land in the review queue, ordered by the model's level (before) and by
-the risk order (after: PriorityMatrix.sort_level, serving/items/store.py ORDER), side by side.
+the risk order (after: PriorityMatrix.sort_level, serving/review/store.py ORDER), side by side.
 
     python bench/bench_queue_rank.py [--bundle models/default] [--data data/labeled/test.jsonl]
                                      [--size 155] [--draws 200] [--seed 0]
@@ -40,7 +40,7 @@ def main() -> None:
 
     from classifier.priority import PriorityMatrix
     from classifier.runtime import Classifier
-    from serving.items.keys import margin_of
+    from serving.db.derived import margin_of
 
     matrix = PriorityMatrix.from_yaml(args.priority)
     clf = Classifier.load(args.bundle, threads=args.threads)

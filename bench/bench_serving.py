@@ -86,8 +86,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def create_key(database_url: str) -> str:
-    from serving import db
-    from serving.auth import create_key as make
+    from serving.db import engine as db
+    from serving.security.auth import create_key as make
 
     engine = db.make_engine(database_url)
     db.migrate(engine)

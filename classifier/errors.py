@@ -284,5 +284,5 @@ def require(module: str, extra: str):
         ) from exc
 
 
-# --- E5xx: the service (serving/errors.py); E6xx: training and export (training/errors.py) ---------
+# --- E5xx: the service (serving/http/errors.py); E6xx: training and export (training/errors.py) ---------
 # Codes are unique across the three packages (tests/test_error_codes.py).

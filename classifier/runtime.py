@@ -15,7 +15,7 @@ that one batch into halves measured no better (0.92–1.10×).
 
 A lone call can get every core (``solo_threads``). The service calls one Classifier from several
 worker threads, each running a one-thread ONNX Runtime session: on a small CPU that beats one
-multi-threaded session under load (serving/batcher.py). But a request that arrives at an idle
+multi-threaded session under load (serving/inference/batcher.py). But a request that arrives at an idle
 service would then run on one core while the others wait. So the Classifier keeps a second session
 with ``solo_threads`` intra-op threads, and ``predict(texts, solo=True)`` takes ``solo_threads``
 cores (lanes or that session) unless another call is running (the service asks for it when a batch
@@ -62,7 +62,7 @@ class Prediction:
     review_heads: list[str] = field(default_factory=list)  # heads under their threshold
     # why it goes to review (classifier/review.py), e.g. ["urgency_uncertain", "possible_high_urgency"]
     review_reasons: list[str] = field(default_factory=list)
-    # set by the service's model slot (serving/models_live.py): which model scored it, across reloads
+    # set by the service's model slot (serving/inference/slot.py): which model scored it, across reloads
     model_version: str | None = None
 
     @property

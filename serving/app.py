@@ -3,7 +3,7 @@
 Start-up (lifespan) loads rules, migrates the database, loads the model and starts the batcher;
 shutdown finishes queued predictions before closing (uvicorn has stopped accepting by then and
 waits for in-flight requests, so SIGTERM is graceful). SIGHUP reloads the model bundle without a
-restart, as POST /v1/admin/reload does (serving/models_live.py).
+restart, as POST /v1/admin/reload does (serving/inference/slot.py).
 """
 from __future__ import annotations
 
@@ -19,11 +19,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import classifier
-from serving import calendar_watch, handlers
-from serving.errors import ReloadFailed, ReloadInProgress
-from serving.metrics import Metrics
-from serving.middleware import TriageMiddleware
-from serving.routers import admin, classify, docs, health, insights, items, matrix, metrics, pages, review
+from serving import calendar_watch
+from serving.http import handlers
+from serving.http.errors import ReloadFailed, ReloadInProgress
+from serving.http.metrics import Metrics
+from serving.http.middleware import TriageMiddleware
+from serving.classify import routes as classify
+from serving.http import docs
+from serving.insights import matrix_routes as matrix, routes as insights
+from serving.ops import admin, health, prometheus
+from serving.review import item_routes as items, page_routes as pages, queue_routes as review
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -69,7 +74,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         version=classifier.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # served from the package's own assets, no CDN (serving/routers/docs.py)
+        docs_url=None,  # served from the package's own assets, no CDN (serving/http/docs.py)
         redoc_url=None,
     )
     app.state.services = None
@@ -81,9 +86,10 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(review.router)
     app.include_router(items.build_router(settings))
     app.include_router(pages.router)
+    app.include_router(matrix.page_router)
     app.include_router(insights.router)
     app.include_router(health.router)
-    app.include_router(metrics.build_router(settings))
+    app.include_router(prometheus.build_router(settings))
     docs.install(app)
     app.include_router(admin.router)
     return app
@@ -117,7 +123,7 @@ def reload_on_signal(services: Services, loop: asyncio.AbstractEventLoop):
 def serve_app() -> FastAPI:
     """Factory for ``triage serve`` (uvicorn ``factory=True``): also configures JSON logging,
     which must happen inside each worker process."""
-    from serving.logs import configure_logging
+    from serving.http.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)

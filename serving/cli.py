@@ -11,7 +11,7 @@ import os
 import sys
 
 from classifier.errors import TriageError
-from serving.errors import NotFound
+from serving.http.errors import NotFound
 
 # Operator commands (keys, review export) may read whole tables: not the service's short timeout.
 CLI_DB_TIMEOUT = 600.0
@@ -30,7 +30,7 @@ def register_serve(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_db(subparsers: argparse._SubParsersAction) -> None:
-    from serving import db  # noqa: F401 - without the [serve] extra: a stub naming it (classifier/cli.py)
+    from serving.db import engine as db  # noqa: F401 - without the [serve] extra: a stub naming it (classifier/cli.py)
 
     p = subparsers.add_parser("db", help="database schema", description="Database schema (DATABASE_URL / TRIAGE_DATABASE_URL).")
     actions = p.add_subparsers(dest="db_action", metavar="ACTION", required=True)
@@ -45,7 +45,7 @@ def register_db(subparsers: argparse._SubParsersAction) -> None:
 def register_keys(subparsers: argparse._SubParsersAction) -> None:
     # Imported before the parser exists: without the [serve] extra this raises ImportError and the
     # CLI root registers a stub that says which extra is missing (not an empty ACTION list).
-    from serving.auth import ROLES
+    from serving.security.auth import ROLES
 
     p = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
     actions = p.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
@@ -87,8 +87,8 @@ def _serve(args: argparse.Namespace) -> int:
     from classifier.bundle import verify
     from classifier.priority import PriorityMatrix
     from classifier.routing import Router
-    from serving import db
-    from serving.logs import configure_logging
+    from serving.db import engine as db
+    from serving.http.logs import configure_logging
     from serving.settings import get_settings
 
     if args.bundle:
@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db_migrate(args: argparse.Namespace) -> int:
-    from serving import db
+    from serving.db import engine as db
     from serving.settings import Settings
 
     engine = db.make_engine(Settings().database_url)
@@ -145,7 +145,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
 
 def _sessions():
-    from serving import db
+    from serving.db import engine as db
     from serving.settings import Settings
 
     engine = db.make_engine(Settings().database_url, timeout=CLI_DB_TIMEOUT)
@@ -154,7 +154,7 @@ def _sessions():
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    from serving.auth import create_key
+    from serving.security.auth import create_key
 
     engine, sessions = _sessions()
     try:
@@ -171,7 +171,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 def _keys_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from serving.models import ApiKey
+    from serving.db.tables import ApiKey
 
     engine, sessions = _sessions()
     try:
@@ -190,7 +190,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    from serving.auth import find_keys, utcnow
+    from serving.security.auth import find_keys, utcnow
 
     engine, sessions = _sessions()
     try:
@@ -222,7 +222,7 @@ def _review_export(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from classifier.io.tables import file_format, write_table
-    from serving.items.store import EXPORT_FIELDS, export_rows
+    from serving.review.store import EXPORT_FIELDS, export_rows
 
     file_format(args.out)  # an unsupported extension fails before the database is touched
     since = None

@@ -12,9 +12,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from serving.auth import PERMISSIONS, Principal
-from serving.errors import DatabaseUnavailable, Forbidden, NotReady, RateLimited, TooManyInvalidKeys, Unauthenticated
-from serving.ratelimit import RateLimiter
+from serving.security.auth import PERMISSIONS, Principal
+from serving.http.errors import DatabaseUnavailable, Forbidden, NotReady, RateLimited, TooManyInvalidKeys, Unauthenticated
+from serving.security.ratelimit import RateLimiter
 from serving.services import Services
 from serving.settings import Settings
 
@@ -89,7 +89,7 @@ def require(permission: str) -> Callable:
 
 
 def guard_invalid_keys(request: Request, services: Services, failed: bool) -> None:
-    """429 E528 for an address over its budget of wrong or revoked keys (serving/keyguard.py).
+    """429 E528 for an address over its budget of wrong or revoked keys (serving/security/keyguard.py).
     ``failed``: count this attempt; otherwise only check, before spending a database lookup."""
     guard = getattr(services, "invalid_keys", None)
     if guard is None or not guard.enabled:

@@ -20,14 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.errors import TriageError
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
-from serving import calendar_watch, db, idempotency, store
-from serving.auth import KeyStore
-from serving.batcher import MicroBatcher
-from serving.items.store import resort_pending
-from serving.keyguard import InvalidKeyGuard
-from serving.metrics import Metrics
-from serving.models_live import ModelSlot, ShadowScorer
-from serving.ratelimit import RateLimiter, make_limiter
+from serving import calendar_watch
+from serving.db import engine as db
+from serving.http import idempotency
+from serving.db import store
+from serving.security.auth import KeyStore
+from serving.inference.batcher import MicroBatcher
+from serving.db.sorting import resort_pending
+from serving.security.keyguard import InvalidKeyGuard
+from serving.http.metrics import Metrics
+from serving.inference.slot import ModelSlot, ShadowScorer
+from serving.security.ratelimit import RateLimiter, make_limiter
 from serving.settings import Settings, model_parallelism, solo_threads
 
 log = logging.getLogger("triage.services")
@@ -44,7 +47,7 @@ class Services:
     matrix: PriorityMatrix
     router: Router
     keys: KeyStore
-    limiter: RateLimiter  # or serving.ratelimit.RedisRateLimiter, same interface
+    limiter: RateLimiter  # or serving.security.ratelimit.RedisRateLimiter, same interface
     metrics: Metrics
     # Per client address: requests with a wrong or revoked key (429 E528 beyond the limit).
     invalid_keys: InvalidKeyGuard | None = None
@@ -113,7 +116,7 @@ class Services:
             workers=workers,
             chunk_items=settings.fair_chunk_items,
             max_items_per_client=settings.max_items_in_flight_per_key,
-            # an idle service's request gets every core (serving/batcher.py, classifier/runtime.py)
+            # an idle service's request gets every core (serving/inference/batcher.py, classifier/runtime.py)
             process_alone=partial(_predict_alone, model, metrics) if solo else None,
         )
         writer = MicroBatcher(
@@ -175,7 +178,7 @@ def _save(engine: Engine, rows: list[Any], lock_timeout: float) -> list[None]:
     On SQLite the wait for the write lock is cut to the time left before the earliest
     ``store.WriteDeadline`` among the rows (at least 1 ms; ``lock_timeout`` without one): a
     started write either gets the lock while its requests still wait, or fails ("database is
-    locked") and they are told nothing was stored (serving/pipeline.py)."""
+    locked") and they are told nothing was stored (serving/classify/pipeline.py)."""
     deadlines = [r.at for r in rows if isinstance(r, store.WriteDeadline)]
     entries = [r for r in rows if isinstance(r, idempotency.Entry)]
     items = [r for r in rows if not isinstance(r, (idempotency.Entry, store.WriteDeadline))]

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # Apply Alembic migrations when the app starts (the `triage keys` CLI always does).
     migrate_on_start: bool = True
 
-    # --- request limits (one error code each, see serving/errors.py) ----------------------
+    # --- request limits (one error code each, see serving/http/errors.py) ----------------------
     max_text_chars: int = Field(5000, ge=1)
     max_batch_items: int = Field(256, ge=1)
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # Items waiting for the model beyond this are refused with 503 + Retry-After (back-pressure).
     batch_max_queue_items: int = Field(8192, ge=1)
     # Model worker threads per process, and ONNX Runtime intra-op threads per call. 0 = automatic:
-    # one single-threaded worker per CPU core available to this process (see serving/batcher.py).
+    # one single-threaded worker per CPU core available to this process (see serving/inference/batcher.py).
     # One worker with all cores gives the lowest single-request latency on an idle service.
     model_workers: int = Field(0, ge=0)
     model_threads: int = Field(0, ge=0)
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # CPython's GIL switch interval for `triage serve` (default 5 ms); see serving/app.py:serve_app.
     switch_interval_ms: float = Field(0.2, gt=0, le=100)
 
-    # --- supervisor workspace (serving/items/) ----------------------------------------------
+    # --- supervisor workspace (serving/review/) ----------------------------------------------
     # An item a supervisor opens is not offered to others for this long (renewed while open).
     claim_lease_seconds: float = Field(300.0, gt=0, le=86400)
     # Occlusion explanations: at most this many jieba segments are occluded (longer texts are
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
-    # --- shared rate limits (serving/ratelimit.py) ------------------------------------------
+    # --- shared rate limits (serving/security/ratelimit.py) ------------------------------------------
     # Empty: per-process token buckets in memory. A redis:// URL: one bucket per key shared by
     # every process and replica using that Redis (and this prefix).
     rate_limit_redis_url: str = ""
@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     # in triage_ratelimit_backend_errors): rate limiting must not take the service down with it.
     rate_limit_redis_timeout_s: float = Field(0.25, gt=0)
 
-    # --- hot reload and shadow model (serving/models_live.py) --------------------------------
+    # --- hot reload and shadow model (serving/inference/slot.py) --------------------------------
     # SIGHUP reloads the bundle from bundle_dir (as POST /v1/admin/reload does).
     reload_on_sighup: bool = True
     # A second bundle that scores the same traffic off the hot path; agreement per head and the

@@ -1,5 +1,5 @@
 """Error codes are stable identifiers across the whole project: one code, one meaning, in whichever
-package the error lives (classifier/errors.py, training/errors.py, serving/errors.py)."""
+package the error lives (classifier/errors.py, training/errors.py, serving/http/errors.py)."""
 import importlib
 import inspect
 from collections import defaultdict
@@ -8,7 +8,7 @@ import pytest
 
 from classifier.errors import TriageError
 
-PACKAGES = ("classifier.errors", "training.errors", "serving.errors")
+PACKAGES = ("classifier.errors", "training.errors", "serving.http.errors")
 
 
 def _codes() -> dict[str, list[type]]:

@@ -5,7 +5,7 @@ of other invisible characters (word joiner U+2060, soft hyphen, Hangul filler, b
 variation selectors, tag characters, bidi isolates, lone combining marks, private-use code
 points) survives it, and the model then gives a confident answer about nothing. Rather than
 change normalization (which training and the test split's hashes depend on), inputs are checked
-here, by Unicode category, the same way in the service (serving/schemas.py) and the runtime
+here, by Unicode category, the same way in the service (serving/http/schemas.py) and the runtime
 (classifier/runtime.py): a text needs at least one character that is not one of these.
 """
 from __future__ import annotations

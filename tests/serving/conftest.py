@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # fakes.py
 from fakes import FakeClassifier  # noqa: E402
 
 from serving.app import create_app  # noqa: E402
-from serving.auth import ROLES, create_key  # noqa: E402
+from serving.security.auth import ROLES, create_key  # noqa: E402
 from serving.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from serving.auth import hash_key
-from serving.models import ApiKey
+from serving.security.auth import hash_key
+from serving.db.tables import ApiKey
 
 ITEM = [{"id": "1", "text": "手机银行转账失败"}]
 
@@ -41,7 +41,7 @@ def test_unknown_key_is_401(api):
 def test_revoked_key_is_401(make_client, fake_classifier):
     api = make_client(fake_classifier, auth_cache_seconds=0)
     assert api.classify(ITEM).status_code == 200
-    from serving.auth import utcnow
+    from serving.security.auth import utcnow
 
     with api.services.sessions.begin() as session:
         row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(api.keys["ingest"]))).one()

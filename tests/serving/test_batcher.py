@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from serving.batcher import MicroBatcher
-from serving.errors import NotReady, Overloaded
+from serving.inference.batcher import MicroBatcher
+from serving.http.errors import NotReady, Overloaded
 
 
 class Recorder:

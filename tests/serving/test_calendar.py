@@ -18,8 +18,9 @@ from alembic.config import Config
 from sqlalchemy import inspect, select
 
 from classifier.calendar_cli import import_schedule
-from serving import calendar_watch, db
-from serving.models import Classification, ItemRevision
+from serving import calendar_watch
+from serving.db import engine as db
+from serving.db.tables import Classification, ItemRevision
 from fakes import first_release_row  # noqa: E402
 
 LAST = max(chinese_calendar.constants.holidays).year  # the package's last year (2026 for 1.11)

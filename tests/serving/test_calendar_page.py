@@ -17,7 +17,7 @@ from fakes import FakeClassifier  # noqa: E402
 from test_pages import CHROMEDRIVER, CHROMIUM, browser, login, text_of, wait_for  # noqa: E402,F401 - fixture
 
 from serving.app import create_app  # noqa: E402
-from serving.auth import create_key  # noqa: E402
+from serving.security.auth import create_key  # noqa: E402
 from serving.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),

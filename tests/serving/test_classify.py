@@ -134,7 +134,7 @@ def test_openapi_documents_limits_examples_and_errors(tiny_api):
 
 def test_a_lone_request_runs_on_every_core_and_concurrent_ones_do_not(make_client):
     """The service loads the bundle with a solo session (all of its cores) and gives it a request
-    that is all the work in flight (serving/batcher.py); the answers are the same either way."""
+    that is all the work in flight (serving/inference/batcher.py); the answers are the same either way."""
     from pathlib import Path
 
     from serving.settings import solo_threads

@@ -1,4 +1,4 @@
-"""The answer agrees with the database (serving/pipeline.py ``_store``): once a request's rows
+"""The answer agrees with the database (serving/classify/pipeline.py ``_store``): once a request's rows
 are committed it gets 200, even when its database timeout or its request deadline passes while
 the commit is under way; a timeout fires only before the write starts, and then nothing is
 stored. The wait for SQLite's write lock is cut to the request's remaining time."""
@@ -10,7 +10,7 @@ import time
 
 from sqlalchemy import func, select
 
-from serving.models import Classification
+from serving.db.tables import Classification
 
 
 def _stored(api) -> int:

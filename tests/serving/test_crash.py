@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from serving import db
-from serving.auth import create_key
-from serving.models import Classification
+from serving.db import engine as db
+from serving.security.auth import create_key
+from serving.db.tables import Classification
 
 REPO = Path(__file__).resolve().parents[2]
 

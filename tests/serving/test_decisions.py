@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from serving.models import Classification, ItemRevision
+from serving.db.tables import Classification, ItemRevision
 
 
 def _item(api, text="年费 不确定") -> int:

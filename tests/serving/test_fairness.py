@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from serving.batcher import MicroBatcher
-from serving.models import Classification
+from serving.inference.batcher import MicroBatcher
+from serving.db.tables import Classification
 
 
 def slow_model(per_item_s: float):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.items.schemas import ItemList
+from serving.review.schemas import ItemList
 
 
 def test_a_caller_finds_its_items_by_its_own_id_newest_first(make_client, fake_classifier, db_url):

@@ -9,7 +9,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from serving.models import Classification
+from serving.db.tables import Classification
 
 INVISIBLE = ["\u2060", "\u00ad", "\u3164", "\ufe0f", "\U000e0001", "\u180e", "\u034f", "\u2800", "\u0300",
              "\u2066\u2069", "\ufff9", "\u200b", " \u2060\u00ad ", "\ue000", "\u115f\u1160", "\uffa0"]

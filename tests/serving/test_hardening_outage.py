@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import func, select
 
-from serving.models import Classification, IdempotencyRecord
+from serving.db.tables import Classification, IdempotencyRecord
 
 DB_ROUTES = [("GET", "/v1/review", "supervisor"), ("GET", "/v1/matrix", "supervisor"),
              ("GET", "/v1/matrix.html", "supervisor"), ("GET", "/v1/review/export", "supervisor")]
@@ -97,7 +97,7 @@ def test_frozen_postgres_gives_503_within_the_timeout_and_recovers(make_client, 
     queued = api.client.get("/v1/review", headers=api.headers("supervisor")).json()["items"][0]["id"]
     fresh_key = None
     with api.services.sessions.begin() as s:  # a key never looked up: its check needs the database
-        from serving.auth import create_key
+        from serving.security.auth import create_key
         fresh_key = create_key(s, "supervisor")[1]
 
     own_postgres.freeze()

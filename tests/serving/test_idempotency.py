@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /v1/classify (serving/idempotency.py), on SQLite and PostgreSQL: a
+"""Idempotency-Key on POST /v1/classify (serving/http/idempotency.py), on SQLite and PostgreSQL: a
 retry stores one copy and gets the first response back; a reused key with another body is 409."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from serving.models import Classification, IdempotencyRecord
+from serving.db.tables import Classification, IdempotencyRecord
 
 ITEMS = [{"id": "T-1", "text": "信用卡年费没经过我同意就扣了"}, {"id": "T-2", "text": "手机银行转账失败"}]
 
@@ -54,7 +54,7 @@ def test_same_key_with_another_body_is_409(db_api):
 
 
 def test_keys_are_per_api_key(db_api):
-    from serving.auth import create_key
+    from serving.security.auth import create_key
 
     with db_api.services.sessions.begin() as s:
         other = create_key(s, "ingest")[1]
@@ -96,7 +96,7 @@ def test_after_the_window_a_key_may_be_used_again(make_client, fake_classifier, 
 
 
 def test_expired_records_of_other_keys_are_purged(make_client, fake_classifier, db_url, monkeypatch):
-    from serving import idempotency
+    from serving.http import idempotency
 
     api = make_client(fake_classifier, db_url, idempotency_window_seconds=60)
     for key in ("old-1", "old-2"):

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from serving.items.schemas import DecisionOutcome, Explanation, History, ItemWithHistory, Queue
-from serving.models import Classification, ItemRevision
+from serving.review.schemas import DecisionOutcome, Explanation, History, ItemWithHistory, Queue
+from serving.db.tables import Classification, ItemRevision
 
 T0 = datetime(2026, 12, 1, 9, 0)  # a Tuesday, Asia/Shanghai
 
@@ -282,7 +282,7 @@ def test_the_explanation_points_at_the_words_behind_each_label(api):
 
 
 def test_explanation_segments_are_grouped_for_long_texts():
-    from serving.items.explain import segments_of
+    from serving.review.explain import segments_of
 
     text = "年费" * 5 + "，" + "催收电话" * 60
     spans = segments_of(text, 10)
@@ -306,7 +306,7 @@ def test_item_endpoints_need_a_key(api, path):
 
 
 def test_a_database_with_decisions_of_release_0002_upgrades_with_their_history(make_client, fake_classifier, db_url):
-    from serving import db
+    from serving.db import engine as db
 
     engine = db.make_engine(db_url)
     db.migrate(engine, "0002")

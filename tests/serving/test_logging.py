@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
-from serving.logs import JsonFormatter
+from serving.http.logs import JsonFormatter
 
 
 def test_access_log_is_json_with_request_id_and_no_text(api, caplog):

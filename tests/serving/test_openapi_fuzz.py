@@ -18,9 +18,9 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from serving import db
+from serving.db import engine as db
 from serving.app import create_app
-from serving.auth import create_key
+from serving.security.auth import create_key
 from serving.settings import Settings
 
 TINY_BUNDLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny_bundle"

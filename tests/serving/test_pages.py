@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakes import FakeClassifier  # noqa: E402
 
 from serving.app import create_app  # noqa: E402
-from serving.auth import create_key  # noqa: E402
-from serving.models import Classification  # noqa: E402
+from serving.security.auth import create_key  # noqa: E402
+from serving.db.tables import Classification  # noqa: E402
 from serving.settings import Settings  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")

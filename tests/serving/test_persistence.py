@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy import inspect, select, text
 
-from serving import db
-from serving.models import Base, Classification
+from serving.db import engine as db
+from serving.db.tables import Base, Classification
 from fakes import first_release_row  # noqa: E402
 
 PII_TEXT = "我的卡号6222021234567890123被盗刷，手机13812345678，身份证110101199003071234，邮箱zhang@163.com"

@@ -47,7 +47,7 @@ def test_identifiers_are_kept_and_free_text_is_masked_end_to_end(api):
 def test_log_lines_are_masked():
     import logging
 
-    from serving.logs import JsonFormatter
+    from serving.http.logs import JsonFormatter
 
     record = logging.LogRecord("triage.test", logging.WARNING, __file__, 1, "client sent %s", ("手机13812345678",), None)
     line = JsonFormatter().format(record)
@@ -55,11 +55,11 @@ def test_log_lines_are_masked():
 
 
 def test_the_request_deadline_fires_while_masking_runs(make_client, fake_classifier, monkeypatch):
-    """Masking runs in a worker thread (serving/pipeline.py), so a slow mask cannot hold the event
+    """Masking runs in a worker thread (serving/classify/pipeline.py), so a slow mask cannot hold the event
     loop past the request deadline (before: masked on the loop, the 2 s deadline fired at 34.8 s)."""
     import time
 
-    import serving.pipeline
+    import serving.classify.pipeline
 
     api = make_client(fake_classifier, request_timeout_seconds=0.5)
     assert api.classify([{"id": "warm", "text": "转账失败"}]).status_code == 200
@@ -68,7 +68,7 @@ def test_the_request_deadline_fires_while_masking_runs(make_client, fake_classif
         time.sleep(2.0)
         return text
 
-    monkeypatch.setattr(serving.pipeline, "mask_text", slow_mask)
+    monkeypatch.setattr(serving.classify.pipeline, "mask_text", slow_mask)
     start = time.monotonic()
     r = api.classify([{"id": "a", "text": "转账失败"}])
     elapsed = time.monotonic() - start

@@ -1,7 +1,7 @@
-"""Token-bucket rate limiter (serving/ratelimit.py)."""
+"""Token-bucket rate limiter (serving/security/ratelimit.py)."""
 from __future__ import annotations
 
-from serving.ratelimit import RateLimiter
+from serving.security.ratelimit import RateLimiter
 
 
 class Clock:

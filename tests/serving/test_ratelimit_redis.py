@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from classifier.errors import InvalidSetting
-from serving.metrics import Metrics
-from serving.ratelimit import RateLimiter, RedisRateLimiter, make_limiter
+from serving.http.metrics import Metrics
+from serving.security.ratelimit import RateLimiter, RedisRateLimiter, make_limiter
 from serving.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from classifier.bundle import write_manifest
-from serving.errors import ReloadInProgress
-from serving.metrics import Metrics
-from serving.models_live import ModelSlot
+from serving.http.errors import ReloadInProgress
+from serving.http.metrics import Metrics
+from serving.inference.slot import ModelSlot
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "fixtures" / "tiny_bundle"
@@ -178,7 +178,7 @@ def test_a_shadow_that_cannot_load_does_not_stop_the_service(make_client, v1, tm
 def test_a_shadow_that_falls_behind_skips_batches_instead_of_queueing(tiny_classifier):
     import threading
 
-    from serving.models_live import ShadowScorer
+    from serving.inference.slot import ShadowScorer
 
     gate = threading.Event()
     metrics = Metrics()

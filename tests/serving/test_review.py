@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from classifier.cli import main
-from serving.models import Classification
+from serving.db.tables import Classification
 from training.data.schema import read_labelled
 
 
@@ -93,8 +93,8 @@ def test_export_writes_reviewed_items_as_valid_training_rows(make_client, fake_c
 
 
 def test_queue_and_outcome_match_their_published_schemas(api):
-    from serving.items.schemas import Queue as ReviewQueue
-    from serving.schemas import ReviewOutcome
+    from serving.review.schemas import Queue as ReviewQueue
+    from serving.http.schemas import ReviewOutcome
 
     q = api.client.get("/v1/review", headers=api.headers("supervisor"))
     assert ReviewQueue.model_validate(q.json()).total == 0

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from classifier.priority import PriorityMatrix
 from classifier.rules import load_yaml
-from serving.items import store as items
-from serving.items.schemas import Queue
-from serving.models import Classification
+from serving.db import sorting
+from serving.review.schemas import Queue
+from serving.db.tables import Classification
 
 T0 = datetime(2026, 12, 1, 9, 0)  # a Tuesday, Asia/Shanghai
 
@@ -97,19 +97,19 @@ def test_a_changed_watch_table_applies_to_the_queue_at_the_next_start(make_clien
     raw = load_yaml("configs/priority.yaml")
     raw["watch"]["rules"]["brand_new"] = {"category": "contract_legal", "sentiment": "negative", "urgency": "high"}
     matrix = PriorityMatrix.from_dict(raw)
-    assert items.resort_pending(api.services.sessions, matrix) == 1  # only that item changes
-    assert items.resort_pending(api.services.sessions, matrix) == 0
+    assert sorting.resort_pending(api.services.sessions, matrix) == 1  # only that item changes
+    assert sorting.resort_pending(api.services.sessions, matrix) == 0
     assert {i["item_id"]: i for i in queue(api)}["rule-new"]["sort"]["level"] == "P1"
     # a desk that stops trusting unlisted rules: they no longer raise anything
     del raw["watch"]["rules"]["brand_new"]
     raw["watch"]["rule_default"] = {"urgency": "low"}
-    assert items.resort_pending(api.services.sessions, PriorityMatrix.from_dict(raw)) == 1
+    assert sorting.resort_pending(api.services.sessions, PriorityMatrix.from_dict(raw)) == 1
     listed = queue(api)
     assert {i["item_id"]: i for i in listed}["rule-new"]["sort"] is None and listed[-1]["item_id"] == "rule-new"
 
 
 def test_rows_migrated_from_0004_are_sorted_by_their_reasons_at_start(make_client, fake_classifier, db_url):
-    from serving import db
+    from serving.db import engine as db
 
     engine = db.make_engine(db_url)
     db.migrate(engine, "0004")

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from serving import db
-from serving.routers.metrics import allowed_address
+from serving.db import engine as db
+from serving.ops.prometheus import allowed_address
 
 
 @pytest.mark.parametrize("path", ["/review", "/matrix"])
@@ -89,7 +89,7 @@ def test_sql_parameters_never_reach_the_log(db_url, caplog):
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from serving.handlers import database_error
+    from serving.http.handlers import database_error
 
     engine = db.make_engine(db_url)
     try:

@@ -39,7 +39,7 @@ def test_layout_from_the_environment(monkeypatch):
 
 def test_serve_app_sets_the_switch_interval(monkeypatch, tmp_path):
     from serving import app as app_module
-    from serving import logs
+    from serving.http import logs
     from serving.settings import get_settings
 
     monkeypatch.setattr(logs, "configure_logging", lambda *a, **k: None)  # keep pytest's logging

@@ -35,7 +35,7 @@ from classifier.io.tables import RowProblem, is_missing, read_records
 FIELDS = LABELLED_FIELDS
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
-REVIEW_SOURCE_PREFIX = "review:"  # serving/items/store.py export_rows
+REVIEW_SOURCE_PREFIX = "review:"  # serving/review/store.py export_rows
 
 
 # --- public API ------------------------------------------------------------------------------

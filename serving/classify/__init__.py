@@ -1,0 +1,1 @@
+"""Feature: POST /v1/classify."""

@@ -1,0 +1,149 @@
+"""SQLAlchemy 2.0 tables. Schema changes go through Alembic (serving/db/migrations), never create_all.
+
+Timestamps are stored as naive UTC on every backend (SQLite has no time-zone type), and
+converted to/from aware datetimes at the edges (serving/db/store.py).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # sha256 hex of the whole key; the key itself is shown once, at creation, and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # First characters of the key, safe to display so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+class PriorityColumns:
+    """The priority in force for an item — the matrix's inputs and outputs, deadlines and route
+    (classifier/priority.py, routing.py): on the item itself, and as a snapshot in each revision."""
+
+    urgent: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    important: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    quadrant: Mapped[str] = mapped_column(String(32), nullable=False)
+    level: Mapped[str] = mapped_column(String(8), nullable=False)
+    respond_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    resolve_by: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    route: Mapped[str] = mapped_column(String(64), nullable=False)
+    # resolve_by counted days of a year without holiday data (Monday-Friday assumed): approximate
+    # (classifier/calendar.py; migration 0005).
+    calendar_uncovered: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+
+
+class Classification(PriorityColumns, Base):
+    """One classified item of one POST /v1/classify request (text already PII-masked)."""
+
+    __tablename__ = "classifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    item_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text_masked: Mapped[str] = mapped_column(Text, nullable=False)
+    metadata_masked: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    # {"category": {label, confidence, scores}, "sentiment": ..., "urgency": ..., "category_secondary": ...}
+    predictions: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    model_version: Mapped[str] = mapped_column(String(128), nullable=False)
+
+    # Denormalised for the matrix filters and counts (GET /v1/matrix).
+    category: Mapped[str] = mapped_column(String(32), nullable=False)
+    category_secondary: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sentiment: Mapped[str] = mapped_column(String(32), nullable=False)
+    urgency: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+    needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # Set when a person has reviewed an abstained item; the review-queue depth counts the unset ones.
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    # The labels the reviewer settled on (predicted where confirmed, theirs where corrected):
+    # {"category", "category_secondary", "sentiment", "urgency"}. `triage review export` turns
+    # these into labelled training rows.
+    reviewed_labels: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    reviewed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    # --- supervisor workspace (serving/review/, migration 0004) ---------------------------------
+    # The label, priority and route columns above are the item's *current* state: a decision
+    # re-runs the rules and overwrites them, while `predictions` keeps what the model said and
+    # item_revisions keeps every state in order. `revision` is the number of the current state
+    # (0 = the prediction): a decision names the revision it was made on, so a stale one is refused.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    # Smallest top-1 minus top-2 calibrated probability over the heads: the queue's uncertainty key.
+    margin: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
+    # The review reasons as ",reason,reason," so that one LIKE filters them on every backend.
+    review_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+    # --- risk order (migration 0006) -------------------------------------------------------------
+    # The level the queue sorts the item at: `level`, or more pressing when the review policy queued
+    # it because a high-stakes label may hold (PriorityMatrix.sort_level); after a decision, `level`.
+    sort_level: Mapped[str] = mapped_column(String(8), nullable=False, server_default="P4")
+    # The review reasons that raised it, as ",reason," ("" when `level` stands).
+    sort_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
+
+    __table_args__ = (
+        Index("ix_classifications_received_at", "received_at"),
+        Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
+        Index("ix_classifications_reviewed_at", "reviewed_at"),
+        Index("ix_classifications_item_id", "item_id"),  # GET /v1/items?item_id= (migration 0007)
+        Index("ix_classifications_sort_order", "sort_level", "respond_by", "margin", "received_at", "id"),
+    )
+
+
+class ItemRevision(PriorityColumns, Base):
+    """One state of a stored item, append-only: revision 0 is the model's prediction (written when
+    the first decision replaces it), then every review, revision and undo in order."""
+
+    __tablename__ = "item_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    classification_id: Mapped[int] = mapped_column(Integer, ForeignKey("classifications.id"), nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # prediction | review | undo
+    # {"category", "category_secondary", "sentiment", "urgency"}
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    reviewed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id; None for the prediction
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),)
+
+
+class IdempotencyRecord(Base):
+    """The stored response of a POST /v1/classify sent with an ``Idempotency-Key``: a retry with
+    the same key and body gets it back instead of a second set of rows (serving/http/idempotency.py).
+    Written in the same transaction as the request's classifications, so either both exist or
+    neither does."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    key: Mapped[str] = mapped_column(String(128), nullable=False)
+    body_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    response: Mapped[str] = mapped_column(Text, nullable=False)  # the JSON body, as sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (
+        Index("ux_idempotency_keys_key", "api_key_id", "key", unique=True),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )

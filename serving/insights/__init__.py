@@ -1,0 +1,1 @@
+"""Feature: what stored results say — the priority matrix and the insights report."""

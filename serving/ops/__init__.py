@@ -1,0 +1,1 @@
+"""Feature: operating the service — health and readiness, Prometheus metrics, hot reload."""

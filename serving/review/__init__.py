@@ -1,0 +1,1 @@
+"""Feature: the supervisor workspace — the review queue, items, decisions, explanations and the page."""

@@ -1,0 +1,152 @@
+"""/v1/items/{id}: any stored item, for supervisors — read it with its history, claim it while
+working on it, decide (or revise a decision), undo, and ask why the model decided.
+
+The `{id}` is the `id` of the queue's entries (GET /v1/review). E540: no such item; E541: not
+reviewable (nothing to undo, labels of another build); E542: changed since you loaded it (the body
+carries the current item); E543: open with another supervisor.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from classifier.labels import HEADS
+from serving.deps import ReviewCaller, ServicesDep
+from serving.http.errors import RevisionRequired
+from serving.review import store as items
+from serving.review.explain import ExplanationCache, explain
+from serving.review.schemas import (DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
+                                   UndoRequest)
+from serving.http.contract import error_responses, no_unknown_query
+from serving.services import Services
+from serving.settings import Settings
+
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The stored item's `id` (as in GET /v1/review)")]
+
+
+def rules(services: Services) -> items.Rules:
+    return items.Rules(services.matrix, services.router)
+
+
+def count_decision(services: Services, outcome: dict) -> None:
+    """Metrics count what a decision changed and the labels and level now in force."""
+    metrics = services.metrics
+    metrics.reviews.inc()
+    for field in outcome["changed"]:
+        metrics.review_corrections.labels(field).inc()
+    for head in HEADS:
+        metrics.reviewed_labels.labels(head, outcome["labels"][head]).inc()
+    metrics.reviewed_levels.labels(outcome["priority"]["level"]).inc()
+
+
+def _require_revision(revision: int | None) -> int:
+    if revision is None:
+        raise RevisionRequired("send the item's `revision` you decided on (from GET /v1/items/{id} or the queue): "
+                               "without it a change made meanwhile by someone else would be overwritten",
+                               details=[{"loc": ["body", "revision"], "type": "missing"}])
+    return revision
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/v1/items", tags=["items"])
+    cache = ExplanationCache(settings.explain_cache_items)
+    lease = timedelta(seconds=settings.claim_lease_seconds)
+
+    @router.get("", summary="Stored items of a caller's item id, newest first (how a ticket system finds its ticket)",
+                description="`item_id` is the id the caller sent to /v1/classify (kept as sent). A ticket classified "
+                            "more than once has several stored items: the newest is first. Unknown query "
+                            "parameters are 422 E513 naming them. Role: supervisor or admin.",
+                response_model=ItemList, responses=error_responses(401, 403, 422, 429, 503),
+                dependencies=[Depends(no_unknown_query)])
+    async def find_items(services: ServicesDep, caller: ReviewCaller,
+                         item_id: Annotated[str, Query(min_length=1, max_length=256,
+                                                       description="The caller's item id")],
+                         limit: Annotated[int, Query(ge=1, le=100)] = 20) -> JSONResponse:
+        found = await run_in_threadpool(items.find_items, services.sessions, item_id, limit, services.matrix.tz,
+                                        datetime.now(timezone.utc).replace(tzinfo=None))
+        return JSONResponse({"items": found})
+
+    @router.get("/{item}", summary="A stored item: prediction, labels in force, priority, route, history",
+                response_model=ItemWithHistory, responses=error_responses(401, 403, 404, 422, 429, 503))
+    async def get_item(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
+        now = datetime.now(timezone.utc)
+        return JSONResponse(await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
+                                                    now.replace(tzinfo=None)))
+
+    @router.get("/{item}/history", summary="Every state of an item, oldest first (append-only)",
+                response_model=History, responses=error_responses(401, 403, 404, 422, 429, 503))
+    async def get_history(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
+        view = await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
+                                       datetime.now(timezone.utc).replace(tzinfo=None))
+        return JSONResponse({"id": view["id"], "revision": view["revision"], "history": view["history"]})
+
+    @router.post(
+        "/{item}/review", summary="Decide an item's labels (or revise a decision): priority and route are re-run",
+        description="Labels given replace the ones in force, heads left out are confirmed; the priority matrix "
+                    "and routing are re-run on the result with the item's metadata and received time, and the "
+                    "previous state stays in the history. Send the `revision` you saw: if someone else decided "
+                    "since, the answer is 409 E542 with the current item. Any item can be reviewed, queued or "
+                    "not. Role: supervisor or admin.",
+        response_model=DecisionOutcome, responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503))
+    async def review(services: ServicesDep, caller: ReviewCaller, item: ItemId,
+                     decision: Annotated[Optional[ItemDecision], Body()] = None) -> JSONResponse:
+        decision = decision or ItemDecision()
+        _require_revision(decision.revision)
+        outcome = await run_in_threadpool(
+            lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
+                                 at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
+                                 expected_revision=decision.revision, tz=services.matrix.tz))
+        count_decision(services, outcome)
+        return JSONResponse(outcome)
+
+    @router.post(
+        "/{item}/undo", summary="Take back the latest decision (a new revision restoring the state before it)",
+        description="Undoing an item's only decision puts it back where the model left it (in the queue if it was "
+                    "queued). Nothing is deleted: the undo is a revision of its own. E541 when there is nothing to undo.",
+        response_model=ItemWithHistory, responses=error_responses(400, 401, 403, 404, 409, 415, 422, 429, 503))
+    async def undo(services: ServicesDep, caller: ReviewCaller, item: ItemId,
+                   body: Annotated[Optional[UndoRequest], Body()] = None) -> JSONResponse:
+        expected = _require_revision(body.revision if body else None)
+        await run_in_threadpool(lambda: items.undo(services.sessions, item, at=datetime.now(timezone.utc),
+                                                   by=caller.key_id, expected_revision=expected, tz=services.matrix.tz,
+                                                   rules=rules(services)))
+        return JSONResponse(await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
+                                                    datetime.now(timezone.utc).replace(tzinfo=None)))
+
+    @router.post(
+        "/{item}/claim", summary="Open an item: other supervisors' queues skip it for the lease",
+        description=f"Claims (or renews the caller's claim on) the item for TRIAGE_CLAIM_LEASE_SECONDS "
+                    f"(now {settings.claim_lease_seconds:g} s) and returns it with its history. 409 E543 while "
+                    "another supervisor's claim is live. A decision releases the claim.",
+        response_model=ItemWithHistory, responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+    async def claim(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(
+            lambda: items.claim(services.sessions, item, by=caller.key_id, lease=lease,
+                                at=datetime.now(timezone.utc), tz=services.matrix.tz)))
+
+    @router.delete("/{item}/claim", status_code=204, summary="Release the caller's claim on an item",
+                   response_class=Response, responses=error_responses(401, 403, 404, 422, 429, 503))
+    async def release(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> Response:
+        await run_in_threadpool(lambda: items.release(services.sessions, item, by=caller.key_id))
+        return Response(status_code=204)
+
+    @router.get(
+        "/{item}/explanation", summary="Why the model decided: the words that most raised each head's label",
+        description="Occlusion over the jieba segments of the stored (masked) text: each segment is removed in turn "
+                    "and the text re-scored by the served model; `delta` is how much the label's probability drops "
+                    "without it. Computed on demand and cached per model version and text. When a reviewer's label "
+                    "differs from the model's, `reviewed` gives the same for it.",
+        response_model=Explanation, responses=error_responses(401, 403, 404, 422, 429, 503))
+    async def explanation(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
+        view = await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
+                                       datetime.now(timezone.utc).replace(tzinfo=None), False)
+        result = await explain(services.batcher.process_async, view["text"], view["labels"],
+                               model_version=services.model_version, max_segments=settings.explain_max_segments,
+                               cache=cache)
+        return JSONResponse({"id": item, **result})
+
+    return router

@@ -1,0 +1,139 @@
+"""The human-review queue: items the review policy sends to people.
+
+GET lists them in working order — P1 first, then the first-response deadline, the least sure, the
+oldest — under filters, with cursor paging; POST /v1/review/{id} closes a queued item's review
+(the older, queue-only form of POST /v1/items/{id}/review, serving/review/item_routes.py): the
+decided labels re-run priority and routing, the item leaves the queue (and the
+triage_review_queue_depth gauge) and becomes a training example (`triage review export`, GET
+/v1/review/export). The page for people is GET /review (serving/review/page_routes.py).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Optional
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import StringConstraints
+from starlette.concurrency import run_in_threadpool
+
+from classifier.labels import HEADS, LABELS
+from classifier.priority import LEVELS
+from classifier.io.tables import jsonl_line
+from serving.db import store
+from serving.deps import ReviewCaller, ServicesDep
+from serving.http.errors import InvalidRequest
+from serving.review import store as items
+from serving.db.derived import REASONS
+from serving.review.schemas import Queue
+from serving.http.contract import error_responses
+from serving.review.item_routes import count_decision, rules
+from serving.http.contract import ChannelQ, FromQ, ToQ, aware, no_unknown_query
+from serving.http.schemas import ID_PATTERN, IsoOnlyQuery, ReviewDecision, ReviewOutcome
+
+ALL_LABELS = tuple(label for labels in LABELS.values() for label in labels)
+
+router = APIRouter(prefix="/v1/review", tags=["review"])
+ListRoute = [Depends(no_unknown_query)]  # the list routes refuse parameters they do not take
+
+
+LevelQ = Annotated[Optional[list[Literal[LEVELS]]], Query(description="Priority level (repeat for several)")]  # type: ignore[valid-type]
+HeadQ = Annotated[Optional[list[Literal[HEADS]]], Query(  # type: ignore[valid-type]
+    description="Items sent to review over this head (its *_uncertain or possible_* reasons); repeat for several")]
+LabelQ = Annotated[Optional[list[Literal[ALL_LABELS]]], Query(  # type: ignore[valid-type]
+    description="Label in force, e.g. contract_legal or high; several of one head: any; of several heads: all")]
+ReasonValue = Annotated[str, StringConstraints(pattern=f"^({'|'.join(REASONS)}|rule:[A-Za-z0-9_.-]{{1,64}})$")]
+ReasonQ = Annotated[Optional[list[ReasonValue]], Query(
+    description=f"Review reason (repeat for several): {', '.join(REASONS)}, or rule:<name> (a guideline rule signal)")]
+
+
+@router.get(
+    "", summary="The review queue: P1 first, then deadline, uncertainty and age; filters and cursor paging",
+    description="Items waiting for review (`status=pending`, the default) in the order a supervisor should work "
+                "them: priority level (P1 first), first-response deadline, lowest margin (least sure), oldest. "
+                "`status=reviewed`, `not_queued` or `all` list other items (any item can be reviewed). Items "
+                "another supervisor has claimed are left out until the claim runs out. Page with `next_cursor`. "
+                "Role: supervisor or admin.",
+    response_model=Queue, responses=error_responses(401, 403, 422, 429, 503), dependencies=ListRoute)
+async def list_review(
+    services: ServicesDep, caller: ReviewCaller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[Optional[str], Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    status: Annotated[Literal[items.STATUSES], Query()] = "pending",  # type: ignore[valid-type]
+    level: LevelQ = None, head: HeadQ = None, label: LabelQ = None, reason: ReasonQ = None,
+    channel: ChannelQ = None, start: FromQ = None, end: ToQ = None,
+    model_version: Annotated[Optional[str], Query(max_length=128, pattern=ID_PATTERN)] = None,
+) -> JSONResponse:
+    start, end = aware(services.matrix.tz, start, "from"), aware(services.matrix.tz, end, "to")
+    if start and end and start > end:
+        raise InvalidRequest("'from' is after 'to'", details=[{"loc": ["query", "from"], "type": "range"}])
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    q = items.QueueQuery(
+        now=now, viewer=caller.key_id, status=status, levels=tuple(level or ()), heads=tuple(head or ()),
+        labels=tuple(label or ()), reasons=tuple(reason or ()), channel=channel,
+        start=store.to_storage(start) if start else None, end=store.to_storage(end) if end else None,
+        model_version=model_version)
+    page, total, next_cursor = await run_in_threadpool(items.queue_page, services.sessions, q, limit, cursor,
+                                                       services.matrix.tz)
+    return JSONResponse({"total": total, "items": page, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/export", summary="Reviewed items as labelled training rows (JSON Lines)",
+    description=(
+        "One JSON object per line in the labelled-data schema (id, text, category, category_secondary, sentiment, "
+        "urgency, source), then where the decision came from (item_id: the caller's id, request_id, metadata, "
+        "model_version, revision, reviewed_at): the stored, PII-masked text with the labels in force, one row per "
+        "decided item (a revised item once, with its latest decision), oldest decision first. "
+        "Save it as a .jsonl file and list it under `extra_train_files` of a training config (training reads the "
+        "labelled columns; for an id in several exports the later row wins). The same as "
+        "`triage review export`, for whoever has a key but no database access. Role: supervisor or admin."
+    ),
+    response_class=Response, dependencies=ListRoute,
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
+        '{"id": "review-7", "text": "催收电话打到我单位", "category": "contract_legal", "category_secondary": null, '
+        '"sentiment": "negative", "urgency": "high", "source": "review:default-2026-11-23-d3fdf701", "item_id": "T-1001", '
+        '"request_id": "3f2a9c", "metadata": {"channel": "app"}, "model_version": "default-2026-11-23-d3fdf701", '
+        '"revision": 1, "reviewed_at": "2026-12-01T02:05:00+00:00"}\n')}}},
+               **error_responses(401, 403, 422, 429, 503)},
+)
+async def export_reviewed(
+    services: ServicesDep, caller: ReviewCaller,
+    since: Annotated[Optional[datetime], IsoOnlyQuery,
+                     Query(description="Only items reviewed at or after this time (ISO 8601; no offset = UTC)")] = None,
+) -> Response:
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    try:
+        rows, _ = await run_in_threadpool(items.export_rows, services.sessions, since)
+    except OverflowError:  # a year near 1 or 9999 cannot be shifted to UTC
+        raise InvalidRequest("since is out of range", details=[{"loc": ["query", "since"], "type": "out_of_range"}]) from None
+    body = "".join(jsonl_line(r, items.EXPORT_FIELDS) for r in rows)
+    return Response(body.encode("utf-8"), media_type="application/x-ndjson",
+                    headers={"Content-Disposition": 'attachment; filename="reviewed.jsonl"'})
+
+
+@router.post(
+    "/{item}", summary="Close a queued item's review: confirm or correct its labels",
+    description=(
+        "Labels given in the body replace the predicted ones; heads left out are confirmed as predicted "
+        "(an empty or absent body confirms all). Priority and route are re-run on the decided labels; the item "
+        "leaves the queue; its final labels are what `triage review export` writes as training data. "
+        "POST /v1/items/{id}/review decides any item and refuses stale decisions. Role: supervisor or admin."
+    ),
+    response_model=ReviewOutcome,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+)
+async def review_item(
+    services: ServicesDep, caller: ReviewCaller,
+    item: Annotated[int, Path(ge=1, le=2**31 - 1, description="The `id` from GET /v1/review")],
+    decision: Annotated[Optional[ReviewDecision], Body()] = None,
+) -> JSONResponse:
+    decision = decision or ReviewDecision()
+    outcome = await run_in_threadpool(
+        lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
+                             at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
+                             expected_revision=None, tz=services.matrix.tz, queued_only=True))
+    count_decision(services, outcome)
+    return JSONResponse({"id": item, "reviewed": True, "labels": outcome["labels"], "corrected": outcome["corrected"],
+                         "priority": outcome["priority"], "route": outcome["route"], "revision": outcome["revision"]})

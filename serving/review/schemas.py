@@ -1,0 +1,141 @@
+"""The published shapes of the supervisor workspace (OpenAPI): what serving/review/views.py builds."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from serving.http.schemas import PriorityResult, ReviewDecision, ReviewLabels
+
+
+class Reviewer(BaseModel):
+    key_id: int
+    name: Optional[str] = Field(None, description="The key's name (`triage keys create --name`)")
+    prefix: Optional[str] = Field(None, description="The key's display prefix")
+
+
+class ReviewInfo(BaseModel):
+    reviewed_at: datetime
+    reviewer: Optional[Reviewer] = None
+    note: Optional[str] = None
+
+
+class Claim(BaseModel):
+    reviewer: Optional[Reviewer] = None
+    until: datetime = Field(description="When the claim's lease runs out")
+
+
+class SortRaise(BaseModel):
+    level: str = Field(description="The level the queue sorts the item at (more pressing than `priority.level`)")
+    raised_by: list[str] = Field(description="The review reasons that raised it: possible_<label> or rule:<name>")
+    note: str = Field(description="The same for people, e.g. 疑似紧急：按P1排序")
+
+
+class Item(BaseModel):
+    id: int = Field(description="Stored item id: the `{id}` of /v1/items/{id} and POST /v1/review/{id}")
+    item_id: str = Field(description="The id the ticket system sent to /v1/classify")
+    request_id: str
+    text: str = Field(description="The text with personal data masked")
+    metadata: dict[str, Any] = Field(description="The request metadata (masked)")
+    model_version: str
+    received_at: datetime
+    predictions: dict[str, Any] = Field(description="What the model said: per head label/confidence/scores, "
+                                                    "category_secondary, review_heads, review_reasons (never changes)")
+    labels: ReviewLabels = Field(description="The labels in force: the prediction, or the latest decision")
+    priority: PriorityResult = Field(description="Priority of the labels in force (re-run on every decision)")
+    route: str = Field(description="Queue of the labels in force (re-run on every decision)")
+    needs_review: bool
+    review_reasons: list[str]
+    margin: float = Field(description="Smallest top-1 minus top-2 probability over the heads (lower: less sure)")
+    sort: Optional[SortRaise] = Field(None, description="Set when the item is watched for a high-stakes label and "
+                                      "the queue sorts it at the level that label would give (its priority and "
+                                      "deadlines stay those of the labels in force until a person decides)")
+    status: Literal["pending", "reviewed", "not_queued"]
+    revision: int = Field(description="Number of the current state (0: the prediction); send it with a decision")
+    review: Optional[ReviewInfo] = None
+    claim: Optional[Claim] = Field(None, description="A live claim: the item is open with this supervisor")
+
+
+class ItemList(BaseModel):
+    items: list[Item] = Field(description="Newest first")
+
+
+class Revision(BaseModel):
+    revision: int
+    kind: Literal["prediction", "review", "undo"]
+    at: datetime
+    reviewer: Optional[Reviewer] = None
+    labels: ReviewLabels
+    priority: PriorityResult
+    route: str
+    note: Optional[str] = None
+
+
+class ItemWithHistory(Item):
+    history: list[Revision] = Field(description="Every state, oldest first (append-only)")
+
+
+class History(BaseModel):
+    id: int
+    revision: int
+    history: list[Revision]
+
+
+class DecisionOutcome(Item):
+    corrected: list[str] = Field(description="Fields whose label in force differs from the model's prediction")
+    changed: list[str] = Field(description="Fields this decision changed")
+
+
+class Queue(BaseModel):
+    total: int = Field(description="Items under the filters (all pages)")
+    items: list[Item] = Field(description="P1 first (a watched item at its `sort.level`), then first-response "
+                                          "deadline, lowest margin, oldest")
+    next_cursor: Optional[str] = Field(None, description="Pass as `cursor` for the next page; null on the last page")
+
+
+class ItemDecision(ReviewDecision):
+    """Labels given replace the ones in force; a head left out is confirmed. `revision` is the one
+    the decision was made on (from GET /v1/items/{id} or the queue): if the item changed since,
+    the decision is refused with E542 and the current item."""
+
+    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw (required: "
+                                          "without it the decision is refused with E546)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"category": "contract_legal", "urgency": "high", "note": "涉及征信，需合规跟进", "revision": 0}]})
+
+    def labels(self) -> dict[str, str | None]:
+        return {k: v for k, v in super().labels().items() if k != "revision"}
+
+
+class UndoRequest(BaseModel):
+    revision: Optional[StrictInt] = Field(None, ge=0, description="The item's revision you saw (required, E546 "
+                                          "without it); a retry of an undo that was applied answers the item as is")
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Highlight(BaseModel):
+    segment: int
+    text: str
+    start: int = Field(description="Offset in the item's (masked) text, in characters")
+    end: int
+    delta: float = Field(description="How much the label's probability drops without this segment")
+
+
+class HeadWeights(BaseModel):
+    label: str
+    probability: float
+    top: list[Highlight]
+    reviewed: Optional["HeadWeights"] = Field(None, description="The same for the reviewer's label, when it differs")
+
+
+class Explanation(BaseModel):
+    id: int
+    model_version: str
+    method: Literal["occlusion"]
+    segments: list[dict[str, Any]] = Field(description="The occluded jieba segments: text, start, end")
+    heads: dict[str, HeadWeights]
+    cached: bool
+    elapsed_ms: float

@@ -1,1 +1,0 @@
-"""One router per resource: classify, matrix, review, health, metrics."""

@@ -1,0 +1,1 @@
+"""Who may call: API keys and roles, the per-key rate limit, the wrong-key guard."""
