@@ -129,7 +129,7 @@ class Classifier:
 
         Why not leave it to the garbage collector: a hot reload replaces the model every few weeks
         in a process that runs for months; the service calls this once no batch uses the old model
-        (serving/models_live.py), then :func:`release_freed_memory`. Calling ``predict`` afterwards
+        (serving/inference/slot.py), then :func:`release_freed_memory`. Calling ``predict`` afterwards
         is an error."""
         if self._lanes is not None:
             self._lanes.shutdown(wait=True)
