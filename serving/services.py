@@ -89,7 +89,8 @@ class Services:
                 model.predict(["预热：手机银行转账失败，年费怎么收？"], solo=True)
             return model
 
-        if classifier is None:
+        owned = classifier is None
+        if owned:
             classifier = load(settings.bundle_dir)
         log.info("model loaded", extra={"model_version": classifier.model_version, "bundle": str(settings.bundle_dir),
                                         "model_workers": workers, "model_threads": threads,
@@ -104,7 +105,7 @@ class Services:
             except TriageError as exc:  # an experiment must not keep the service from starting
                 log.error("shadow bundle not loaded; serving without a shadow: %s", exc,
                           extra={"bundle": str(settings.shadow_bundle), "cause_code": exc.code})
-        model = ModelSlot(classifier, settings.bundle_dir, load, metrics, shadow)
+        model = ModelSlot(classifier, settings.bundle_dir, load, metrics, shadow, owned=owned)
 
         batcher = MicroBatcher(
             model.predict,

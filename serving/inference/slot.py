@@ -54,8 +54,11 @@ def _tag(predictions: Sequence[Any], version: str) -> None:
 
 class ModelSlot:
     def __init__(self, classifier: Any, bundle_dir: Path, loader: Loader, metrics: Metrics,
-                 shadow: "ShadowScorer | None" = None):
+                 shadow: "ShadowScorer | None" = None, owned: bool = True):
         self.current = classifier
+        # A model handed in by the caller (an override) is the caller's to close; the slot closes only
+        # the models it owns: the first one when ``owned``, and every one it loads itself.
+        self._owned: set[int] = {id(classifier)} if owned else set()
         self.bundle_dir = Path(bundle_dir)
         self.loader = loader
         self.metrics = metrics
@@ -120,6 +123,7 @@ class ModelSlot:
                 ) from exc
             with self._users_changed:  # the next batch uses it, batches in flight finish on the old one
                 old, self.current = self.current, model
+                self._owned.add(id(model))
             self.bundle_dir = path
             self._retire(old)
             del old
@@ -147,6 +151,9 @@ class ModelSlot:
             log.warning("replaced model still in use after %.0f s; not closed", self.retire_timeout,
                         extra={"model_version": old.model_version})
             return
+        if id(old) not in self._owned:
+            return
+        self._owned.discard(id(old))
         close = getattr(old, "close", None)
         if close is not None:
             close()
