@@ -19,6 +19,8 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQu
                 "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Noto Sans CJK JP", "Noto Serif CJK SC")
 HEAD_ZH = {"category": "类别", "sentiment": "情感", "urgency": "紧急度"}
 COLORS = {"negative": "#d9534f", "neutral": "#9e9e9e", "positive": "#5cb85c"}
+MIN_SHARE_ITEMS = 5  # a share is drawn for a category's bucket with at least this many items
+CATEGORY_COLORS = {"product_service": "#4a7ebb", "fees": "#e0883a", "contract_legal": "#8e6cc0", "other": "#9e9e9e"}
 
 
 def pyplot():
@@ -200,6 +202,27 @@ def _draw_all(summary: Mapping[str, Any], out_dir: Path) -> dict[str, list[Path]
         step = max(1, len(keys) // 16)
         ax.set_xticks(range(0, len(keys), step), keys[::step], rotation=45, ha="right", fontsize=8)
         charts["trend"] = _save(fig, out_dir, "trend")
+
+        # per category: how many, and the share of them that is negative (a gap where a bucket holds fewer
+        # than MIN_SHARE_ITEMS of the category: 1 of 2 is not a 50 % trend)
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 3.8))
+        xs = range(len(keys))
+        for c in CATEGORY:
+            counts = [b["categories"][c] for b in trend["buckets"]]
+            ax1.plot(xs, counts, marker="o", markersize=3, color=CATEGORY_COLORS[c], label=zh(c))
+            shares = [b["negative_by_category"][c] / n if (n := b["categories"][c]) >= MIN_SHARE_ITEMS else None
+                      for b in trend["buckets"]]
+            ax2.plot(xs, [float("nan") if v is None else v for v in shares], marker="o", markersize=3,
+                     color=CATEGORY_COLORS[c], label=zh(c))
+        ax1.set_title(f"各类别数量（按{unit_zh}）")
+        ax2.set_title(f"各类别负面占比（按{unit_zh}）")
+        ax2.set_ylim(0, 1)
+        ax2.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+        for ax in (ax1, ax2):
+            ax.set_xticks(list(range(0, len(keys), step)), keys[::step], rotation=45, ha="right", fontsize=8)
+            ax.spines[["top", "right"]].set_visible(False)
+            ax.legend(fontsize=8)
+        charts["trend_category"] = _save(fig, out_dir, "trend_category")
 
     rows = summary["segments"]["rows"]
     if rows:

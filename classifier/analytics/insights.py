@@ -16,6 +16,7 @@ from classifier.labels import CATEGORY, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
 
 URGENT_LEVELS = ("P1", "P2")  # "P1/P2 share": what needs a first response within the day
+MIN_QUOTE_CHARS = 12  # a typical quote says something: texts this long come before shorter ones
 
 
 @dataclass
@@ -96,26 +97,68 @@ def summarize(
 
     by_category = {c: [it for it in items if it.category == c] for c in CATEGORY}
     by_cell = {q: [it for it in items if it.quadrant == q] for q in QUADRANTS}
+    of: dict[int, list[str]] = {}
+    weights: dict[str, dict[str, float]] = {}
     if top_terms:
-        from classifier.analytics.terms import class_tfidf, segment_all
+        from classifier.analytics.terms import class_tfidf, class_weights, segment_all
 
         segmented = (words or segment_all)([it.text for it in items])
         of = {id(it): ws for it, ws in zip(items, segmented)}
+        negative = {c: [of[id(it)] for it in g if it.sentiment == "negative"] for c, g in by_category.items()}
+        others = [of[id(it)] for it in items if it.sentiment != "negative"]
         out["terms"] = {
             "by_category": class_tfidf({c: [of[id(it)] for it in g] for c, g in by_category.items()}, top_terms),
             "by_cell": class_tfidf({q: [of[id(it)] for it in g] for q, g in by_cell.items()}, top_terms),
+            # what negative feedback says, against the rest: per category among negatives (the
+            # non-negative texts as one more group, so that words every text uses sink), and overall
+            "negative_by_category": {c: t for c, t in class_tfidf({**negative, " rest": others}, top_terms).items()
+                                     if c != " rest"},
+            "negative": class_tfidf({"negative": [w for ws in negative.values() for w in ws], " rest": others},
+                                    top_terms)["negative"],
         }
+        weights = class_weights({c: [of[id(it)] for it in g] for c, g in by_category.items()})
+        weights.update(class_weights({q: [of[id(it)] for it in g] for q, g in by_cell.items()}))
     else:
-        out["terms"] = {"by_category": {}, "by_cell": {}}
+        out["terms"] = {"by_category": {}, "by_cell": {}, "negative_by_category": {}, "negative": []}
 
-    def pick(group: list[Item], heads: Sequence[str]) -> list[dict[str, Any]]:
-        ranked = sorted(group, key=lambda it: -min(it.confidence.get(h, 0.0) for h in heads))[:quotes]
-        return [{"text": _clip(mask(it.text), quote_chars), "confidence": round(min(it.confidence.get(h, 0.0) for h in heads), 3),
-                 "sentiment": it.sentiment, "level": it.level} for it in ranked]
+    def quote(it: Item, heads: Sequence[str]) -> dict[str, Any]:
+        return {"text": _clip(mask(it.text), quote_chars), "confidence": round(min(it.confidence.get(h, 0.0) for h in heads), 3),
+                "sentiment": it.sentiment, "urgency": it.urgency, "level": it.level}
+
+    def distinct(ranked: Iterable[Item], heads: Sequence[str]) -> list[dict[str, Any]]:
+        picked, seen = [], set()
+        for it in ranked:
+            q = quote(it, heads)
+            if q["text"] and q["text"] not in seen:
+                seen.add(q["text"])
+                picked.append(q)
+            if len(picked) == quotes:
+                break
+        return picked
+
+    def typical(group: list[Item], heads: Sequence[str], terms: dict[str, float]) -> list[dict[str, Any]]:
+        """Texts that say what the group is about: the most of its characteristic terms (c-TF-IDF weight
+        of their distinct words, per square root of their number), confidently labelled, and not a bare
+        question of a few characters (those came first when quotes were ranked by confidence alone)."""
+        def key(it: Item) -> tuple:
+            ws = set(of.get(id(it), ()))
+            content = sum(terms.get(w, 0.0) for w in ws) / (len(ws) ** 0.5) if ws else 0.0
+            confident = min(it.confidence.get(h, 0.0) for h in heads)
+            return (len(it.text.strip()) >= MIN_QUOTE_CHARS, content * (0.5 + confident), confident)
+        return distinct(sorted(group, key=key, reverse=True), heads)
+
+    def severe(group: list[Item]) -> list[dict[str, Any]]:
+        """Negative texts that need an answer first: highest priority level, high urgency, most surely negative."""
+        negative = [it for it in group if it.sentiment == "negative"]
+        rank = {level: i for i, level in enumerate(LEVELS)}
+        order = {u: i for i, u in enumerate(LABELS["urgency"])}
+        return distinct(sorted(negative, key=lambda it: (rank.get(it.level, len(rank)), order.get(it.urgency, 9),
+                                                           -it.confidence.get("sentiment", 0.0))), ["sentiment"])
 
     out["quotes"] = {
-        "by_category": {c: pick(g, ["category"]) for c, g in by_category.items()},
-        "by_cell": {q: pick(g, HEADS) for q, g in by_cell.items()},
+        "by_category": {c: typical(g, ["category"], weights.get(c, {})) for c, g in by_category.items()},
+        "severe_by_category": {c: severe(g) for c, g in by_category.items()},
+        "by_cell": {q: typical(g, HEADS, weights.get(q, {})) for q, g in by_cell.items()},
     }
     return out
 
@@ -137,6 +180,9 @@ def _trend(items: Sequence[Item]) -> dict[str, Any]:
         "bucket": key, "volume": len(g),
         "negative_share": _share(sum(it.sentiment == "negative" for it in g), len(g)),
         "p1_p2_share": _share(sum(it.level in URGENT_LEVELS for it in g), len(g)),
+        # per category: how many, and how many of them negative (the trend an analyst asks for first)
+        "categories": {c: sum(it.category == c for it in g) for c in CATEGORY},
+        "negative_by_category": {c: sum(it.category == c and it.sentiment == "negative" for it in g) for c in CATEGORY},
     } for key, g in sorted(groups.items())]
     return {"unit": unit, "buckets": buckets, "undated": len(items) - len(dated)}
 

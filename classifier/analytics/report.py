@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from classifier.analytics.insights import Item, summarize
 from classifier.batch.score import read_sidecar
-from classifier.io.tables import FORMULA_TRIGGERS, is_missing, parse_datetime, read_records
+from classifier.io.tables import is_missing, parse_datetime, read_records
 from classifier.errors import NotAScoredFile, require
 from classifier.labels import CATEGORY, DISPLAY_ZH, HEADS, LABELS
 from classifier.priority import LEVELS, QUADRANTS
@@ -86,7 +86,7 @@ def load_items(
             **labels, quadrant=quadrant, level=level,
             needs_review=str(record.get(f"{p}needs_review")).strip().lower() in TRUE,
             confidence={h: _float(record.get(f"{p}{h}_confidence")) for h in HEADS},
-            text=_unneutralise(str(record.get(text_column) or "")),
+            text=str(record.get(text_column) or ""),  # CSV readers drop the safety quote (io.tables.unneutralise)
             received=received,
             segment=None if not by or is_missing(record.get(by)) or str(record.get(by)).strip() == "" else str(record[by]),
             review_reasons=_reasons(record.get(f"{p}review_reasons")),
@@ -119,11 +119,6 @@ def _reasons(value: Any) -> list[str]:
         except ValueError:
             return []
     return []
-
-
-def _unneutralise(text: str) -> str:
-    """The text as the customer wrote it: without the quote the CSV writer put before a formula."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS) else text
 
 
 def _date(value: Any) -> date | None:
@@ -200,6 +195,8 @@ TEMPLATE = """<!doctype html>
  .card h3 { margin: .2rem 0 .5rem; font-size: 1rem; }
  .terms span { display: inline-block; background: #eef3fa; border-radius: 3px; padding: 0 .35rem; margin: .1rem; }
  blockquote { margin: .4rem 0; padding: .3rem .7rem; border-left: 3px solid #4a7ebb; background: #fafafa; }
+ blockquote.severe { border-left-color: #d9534f; }
+ .card h4 { margin: .5rem 0 .2rem; font-size: .85rem; color: #555; }
  .note { background: #fff8e1; padding: .5rem .8rem; border-radius: 4px; }
 </style>
 </head>
@@ -242,6 +239,12 @@ TEMPLATE = """<!doctype html>
 
 <h2 id="trend">趋势</h2>
 {% if images.trend %}<img src="data:image/png;base64,{{ images.trend }}" alt="趋势">
+<h3 id="trend-category">各类别趋势</h3>
+<img src="data:image/png;base64,{{ images.trend_category }}" alt="各类别趋势">
+<table>
+ <tr><th>{{ {"day": "日", "week": "周", "month": "月"}[s.trend.unit] }}</th>{% for c in categories %}<th>{{ zh[c] }}（负面）</th>{% endfor %}<th>合计</th></tr>
+ {% for b in s.trend.buckets %}<tr><td>{{ b.bucket }}</td>{% for c in categories %}<td class="num">{{ "{:,}".format(b.categories[c]) }}（{{ "{:,}".format(b.negative_by_category[c]) }}）</td>{% endfor %}<td class="num">{{ "{:,}".format(b.volume) }}</td></tr>{% endfor %}
+</table>
 {% else %}<p class="muted">未指定日期列（--date-column），或该列没有可读的日期。</p>{% endif %}
 
 <h2 id="terms">热词（类内 TF-IDF）</h2>
@@ -256,12 +259,28 @@ TEMPLATE = """<!doctype html>
 {% endfor %}
 </div>
 
-<h2 id="quotes">代表性原文（已脱敏，置信度高者在前）</h2>
+<h3 id="negative-terms">负面反馈热词（与非负面反馈相比）</h3>
+<p class="terms">全部负面：{% for t, w in s.terms.negative %}<span>{{ t }}</span>{% else %}<span class="muted">—</span>{% endfor %}</p>
+<div class="grid">
+{% for c in categories %}<div class="card"><h3>{{ zh[c] }} · 负面</h3><div class="terms">
+ {% for t, w in s.terms.negative_by_category.get(c, []) %}<span>{{ t }}</span>{% else %}<span class="muted">—</span>{% endfor %}</div></div>
+{% endfor %}
+</div>
+
+<h2 id="quotes">代表性原文（已脱敏）</h2>
+<p class="muted">典型：最能代表该类别用词的原文（过短的提问排在后面）；严重：负面原文中优先级最高、紧急度最高者。</p>
 <div class="grid">
 {% for c in categories %}<div class="card"><h3>{{ zh[c] }}</h3>
+ <h4>典型</h4>
  {% for q in s.quotes.by_category[c] %}<blockquote>{{ q.text }}<br><span class="muted">{{ zh[q.sentiment] }} · {{ q.level }} · 置信度 {{ q.confidence }}</span></blockquote>
- {% else %}<p class="muted">—</p>{% endfor %}</div>
+ {% else %}<p class="muted">—</p>{% endfor %}
+ <h4>严重</h4>
+ {% for q in s.quotes.severe_by_category[c] %}<blockquote class="severe">{{ q.text }}<br><span class="muted">{{ zh[q.sentiment] }} · 紧急度{{ zh[q.urgency] }} · {{ q.level }}</span></blockquote>
+ {% else %}<p class="muted">无负面原文</p>{% endfor %}</div>
 {% endfor %}
+</div>
+<h3>按象限（典型）</h3>
+<div class="grid">
 {% for c in quadrants %}<div class="card"><h3>{{ zh[c] }}</h3>
  {% for q in s.quotes.by_cell[c] %}<blockquote>{{ q.text }}<br><span class="muted">{{ zh[q.sentiment] }} · {{ q.level }} · 置信度 {{ q.confidence }}</span></blockquote>
  {% else %}<p class="muted">—</p>{% endfor %}</div>

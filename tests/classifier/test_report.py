@@ -37,14 +37,16 @@ TEXTS = [
     "理财产品到期了钱什么时候到账",
     "保险合同条款和销售说的不一样",
 ]
-SECTIONS = ["distribution", "category-sentiment", "matrix", "review", "trend", "terms", "quotes", "segments"]
+HOSTILE_CHANNEL = "=cmd|' /C calc'!A0"  # written to the scored CSV as '=cmd…
+SECTIONS = ["distribution", "category-sentiment", "matrix", "review", "trend", "trend-category", "terms", "negative-terms",
+            "quotes", "segments"]
 
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("scored")
     src, out = tmp / "in.csv", tmp / "scored.csv"
-    rows = [{"id": str(i), "text": TEXTS[i % len(TEXTS)], "channel": ["app", "12378", "wechat"][i % 3],
+    rows = [{"id": str(i), "text": TEXTS[i % len(TEXTS)], "channel": ["app", "12378", HOSTILE_CHANNEL][i % 3],
              "date": f"2026-{1 + i % 4:02d}-{1 + i % 27:02d}"} for i in range(30)]
     rows.append({"id": "empty", "text": "", "channel": "app", "date": "2026-01-01"})  # an error row
     write_table(src, rows, ["id", "text", "channel", "date"])
@@ -59,23 +61,30 @@ def test_the_report_has_every_section_and_its_images(scored, tmp_path):
     html = report.html.read_text(encoding="utf-8")
     for section in SECTIONS:
         assert f'id="{section}"' in html
-    assert set(report.charts) == {"distribution", "category_sentiment", "matrix", "review", "trend", "segments"}
+    assert set(report.charts) == {"distribution", "category_sentiment", "matrix", "review", "trend", "trend_category",
+                                  "segments"}
     for png, svg in report.charts.values():
         assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
         assert "<svg" in svg.read_text(encoding="utf-8")[:500] and svg.stat().st_size > 5_000
-    assert html.count("data:image/png;base64,") == 6  # self-contained: no file or network reference
+    assert html.count("data:image/png;base64,") == 7  # self-contained: no file or network reference
     assert "http://" not in html and "https://" not in html and "<script" not in html
 
     s = json.loads((tmp_path / "report" / "summary.json").read_text(encoding="utf-8"))
     assert s["total"] == 30 and sum(s["distribution"]["category"].values()) == 30
     assert sum(s["matrix"]["cells"].values()) == 30 == sum(s["levels"].values())
     assert s["trend"]["unit"] == "week" and sum(b["volume"] for b in s["trend"]["buckets"]) == 30
-    assert {r["segment"] for r in s["segments"]["rows"]} == {"app", "12378", "wechat"}
+    # the spreadsheet-safety quote of the scored CSV is not part of the channel's name (issue 28)
+    assert {r["segment"] for r in s["segments"]["rows"]} == {"app", "12378", HOSTILE_CHANNEL}
+    assert "&#39;=cmd" not in html and "=cmd|&#39; /C calc&#39;!A0" in html
     assert any(s["terms"]["by_category"].values()) and any(s["terms"]["by_cell"].values())
+    assert s["terms"]["negative"] and any(s["terms"]["negative_by_category"].values())
+    for b in s["trend"]["buckets"]:  # the trend per category adds up
+        assert sum(b["categories"].values()) == b["volume"]
+        assert all(b["negative_by_category"][c] <= b["categories"][c] for c in b["categories"])
     quotes = [q for group in s["quotes"].values() for qs in group.values() for q in qs]
     assert quotes and all(q["confidence"] >= 0 for q in quotes)
-    for group in s["quotes"]["by_category"].values():  # most confident first
-        assert [q["confidence"] for q in group] == sorted((q["confidence"] for q in group), reverse=True)
+    severe = [q for qs in s["quotes"]["severe_by_category"].values() for q in qs]
+    assert severe and all(q["sentiment"] == "negative" for q in severe)
     assert PHONE not in html and PHONE not in json.dumps(s)  # quotes are masked
     assert "138****5678" in html or not any("回电" in q["text"] for q in quotes)
 
@@ -109,6 +118,40 @@ def test_summary_numbers_and_trend_buckets():
     assert s["review"]["share"] == 0.5 and s["trend"]["unit"] == "day"
     assert [b["negative_share"] for b in s["trend"]["buckets"]] == [1.0, 0.0]
     assert s["quotes"]["by_category"]["fees"][0]["text"] == "年费乱扣"
+    assert s["trend"]["buckets"][0]["categories"]["fees"] == 1 and s["trend"]["buckets"][0]["negative_by_category"]["fees"] == 1
+
+
+def _item(text: str, category: str = "fees", sentiment: str = "neutral", level: str = "P4", urgency: str = "low",
+          confidence: float = 0.9) -> Item:
+    return Item(category, sentiment, urgency, "not_urgent_not_important", level, False,
+                {"category": confidence, "sentiment": confidence}, text)
+
+
+def test_quotes_represent_their_category_typical_and_severe():
+    """Issue 28: quotes chosen most confident first were bland questions; now a typical quote carries
+    the category's characteristic words, and a severe one is the most pressing negative text."""
+    items = [_item("年费多少", confidence=0.99), _item("年费怎么算", confidence=0.98),
+             _item("信用卡年费没经过我同意就扣了，要求退还年费和违约金", confidence=0.8),
+             _item("年费乱扣，客服电话打不通，再不退年费就去银保监会投诉", "fees", "negative", "P1", "high", 0.7),
+             _item("年费又扣了一次，很不满意", "fees", "negative", "P3", "medium", 0.95),
+             _item("手机银行转账失败", "product_service")]
+    s = summarize(items, mask_text, quotes=2)
+    typical = [q["text"] for q in s["quotes"]["by_category"]["fees"]]
+    assert typical[0] not in ("年费多少", "年费怎么算") and all(len(t) >= 12 for t in typical)
+    severe = s["quotes"]["severe_by_category"]["fees"]
+    assert [q["level"] for q in severe] == ["P1", "P3"] and severe[0]["urgency"] == "high"
+    assert s["quotes"]["severe_by_category"]["product_service"] == []  # no negative text there
+    neg = [t for t, _ in s["terms"]["negative"]]
+    assert "投诉" in neg or "不满意" in neg
+
+
+def test_terms_leave_out_noise_and_one_texts_repetition():
+    assert not any(useful(w) for w in ["不了", "你家", "三楼", "12楼", "楼主"])
+    assert useful("年费") and useful("闪退")
+    # in a group of 10+ texts a term needs two of them: one customer repeating 三号柜台 is not the group's topic
+    texts = [["年费", "扣费"]] * 19 + [["三号柜台"] * 10]
+    top = [t for t, _ in class_tfidf({"fees": texts, "app": [["闪退"]] * 5}, top=3)["fees"]]
+    assert "三号柜台" not in top and top[0] in ("年费", "扣费")
     assert (bucket_unit(date(2026, 1, 1), date(2026, 3, 1)), bucket_unit(date(2025, 1, 1), date(2026, 3, 1))) == ("week", "month")
 
 
