@@ -190,7 +190,12 @@ def _save(engine: Engine, rows: list[Any], lock_timeout: float) -> list[None]:
             _busy_timeout(conn, left)
         try:
             with conn.begin():
-                store.save_classifications(engine, items, conn=conn)
+                # The answer's dict of each row gets its stored id (before the idempotency record,
+                # which stores the answer, is written): see serving/classify/pipeline.py.
+                answers = [r.pop(store.ANSWER, None) for r in items]
+                for answer, stored_id in zip(answers, store.save_classifications(engine, items, conn=conn)):
+                    if answer is not None:
+                        answer["stored_id"] = stored_id
                 if entries:
                     idempotency.store(conn, entries)
         finally:

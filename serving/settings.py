@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     # Idempotency-Key on POST /v1/classify: a retry within this window returns the stored response.
     idempotency_window_seconds: float = Field(24 * 3600.0, ge=1)
+    # A classify item whose caller `id` this API key sent within this window, without an
+    # Idempotency-Key, is answered with the stored result ("deduplicated": true) and not stored
+    # again: for ticket systems that resend without a key. 0: off (every request is stored).
+    dedup_item_id_seconds: float = Field(0.0, ge=0, le=366 * 86400)
     # Large requests go to the model in parts of this many items, taken in turn with other API
     # keys' requests, so one big batch cannot starve small ones.
     fair_chunk_items: int = Field(16, ge=1)

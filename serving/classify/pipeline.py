@@ -8,7 +8,6 @@ are committed.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -52,6 +51,33 @@ async def classify(
         stored = await _stored_response(services, key_id, idempotent)
         if stored is not None:
             return stored
+    window = services.settings.dedup_item_id_seconds
+    if idempotent is None and key_id is not None and window > 0:
+        since = store.to_storage(datetime.now(timezone.utc)) - timedelta(seconds=window)
+        found = await run_in_threadpool(store.stored_results, services.sessions, key_id,
+                                        [_clean(item.id) for item in items], since, services.matrix.tz)
+        if found:
+            return await _deduplicated(services, items, found, request_id, key_id)
+    return await _classify(services, items, request_id, key_id, idempotent)
+
+
+async def _deduplicated(services: Services, items: Sequence[Any], found: dict[str, dict[str, Any]], request_id: str,
+                        key_id: int) -> dict[str, Any]:
+    """Items whose caller id was stored within the dedup window get that stored result; the others
+    are classified and stored as usual; the results in request order. Best effort, unlike an
+    Idempotency-Key: two requests with a new id at the same moment are both stored."""
+    fresh = [item for item in items if _clean(item.id) not in found]
+    versions = [r.pop("model_version") for r in found.values()]
+    payload = (await _classify(services, fresh, request_id, key_id, None) if fresh
+               else {"model_version": versions[0], "results": []})
+    new = iter(payload["results"])
+    payload["results"] = [found[_clean(item.id)] if _clean(item.id) in found else next(new) for item in items]
+    services.metrics.deduplicated_items.inc(len(items) - len(fresh))
+    return payload
+
+
+async def _classify(services: Services, items: Sequence[Any], request_id: str, key_id: int | None,
+                    idempotent: tuple[str, str] | None) -> dict[str, Any]:
     texts = [item.text for item in items]
     # Masking runs in a worker thread, alongside the model, so the request deadline
     # (serving/http/middleware.py) can fire while it runs: on the event loop it would hold every
@@ -85,8 +111,9 @@ async def classify(
         sort = (sort_columns(services.matrix, {"category": category, "sentiment": sentiment, "urgency": urgency},
                              reasons, metadata, received, priority.level)
                 if pred.needs_review and reasons else {"sort_level": priority.level, "sort_reasons": ""})
-        results.append({
+        result = {
             "id": item.id,
+            "stored_id": None,  # set by the writer once the row is inserted (serving/services.py:_save)
             **{h: heads[h] for h in HEADS},
             "category_secondary": secondary,
             "priority": {
@@ -101,7 +128,9 @@ async def classify(
             "route": route.queue,
             "needs_review": bool(pred.needs_review),
             "review_reasons": list(getattr(pred, "review_reasons", [])),
-        })
+            "deduplicated": False,
+        }
+        results.append(result)
         channel = masked_meta.get("channel")
         rows.append({
             "request_id": request_id,
@@ -132,11 +161,12 @@ async def classify(
             "reviewed_at": None,
             "received_at": store.to_storage(received),
             "created_at": store.to_storage(now),
+            store.ANSWER: result,
         })
 
     payload = {"model_version": model_version, "results": results}
     if idempotent is not None and key_id is not None:
-        rows.append(idempotency.Entry(key_id, idempotent[0], idempotent[1], json.dumps(payload, ensure_ascii=False),
+        rows.append(idempotency.Entry(key_id, idempotent[0], idempotent[1], payload,
                                       store.to_storage(now), timedelta(seconds=services.settings.idempotency_window_seconds)))
     timeout = services.settings.db_timeout_seconds
     try:
@@ -206,7 +236,10 @@ async def _stored_response(services: Services, key_id: int, idempotent: tuple[st
     record = await run_in_threadpool(idempotency.find, services.sessions, key_id, key, since)
     if record is None:
         return None
-    return {**idempotency.replay(record, digest), "_replayed": True}
+    body = idempotency.replay(record, digest)
+    if any("stored_id" not in r for r in body.get("results", [])):  # stored before answers carried it
+        await run_in_threadpool(store.fill_stored_ids, services.sessions, key_id, record.created_at, body["results"])
+    return {**body, "_replayed": True}
 
 
 def _masked(items: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:

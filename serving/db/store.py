@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
-from classifier.labels import URGENCY
+from classifier.labels import HEADS, URGENCY
 from serving.db.derived import margin_of, reasons_column
-from serving.db.tables import Classification
+from serving.db.tables import Classification, ItemRevision
 
 
 def to_storage(dt: datetime) -> datetime:
@@ -37,22 +37,31 @@ class WriteDeadline:
     at: float
 
 
-def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None) -> None:
+# Key of a row for the writer (serving/services.py:_save): the response dict of the item, which is
+# given the row's stored id once inserted; not a column.
+ANSWER = "_answer"
+
+
+def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None) -> list[int]:
     """Insert rows, keyed by the table's column names, in one transaction (all or nothing): one
     request's, or several requests' together when the service groups concurrent writes (group commit).
+    Returns the stored ids in the order of ``rows`` (classify answers them: GET /v1/items/{id}).
 
     A Core executemany on a connection, not the ORM's bulk insert through a Session: this runs
     once per group commit on the hot path, and the ORM layer doubled its cost (≈150 vs 300 µs per
-    SQLite commit of a few rows)."""
+    SQLite commit of a few rows). RETURNING with ``sort_by_parameter_order`` keeps it one
+    statement per batch on SQLite and PostgreSQL (SQLAlchemy's "insertmanyvalues") while tying
+    each id to its row."""
     if not rows:
-        return
+        return []
     rows = [{"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
              "review_reasons": reasons_column(r["predictions"])} for r in rows]
+    table = Classification.__table__
+    stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
     if conn is not None:  # the caller's transaction (rows stored with their idempotency record)
-        conn.execute(Classification.__table__.insert(), rows)
-        return
+        return list(conn.execute(stmt, rows).scalars())
     with engine.begin() as conn:
-        conn.execute(Classification.__table__.insert(), rows)
+        return list(conn.execute(stmt, rows).scalars())
 
 
 @dataclass(frozen=True)
@@ -101,3 +110,57 @@ def review_queue_depth(sessions: sessionmaker[Session]) -> int:
         return session.scalar(
             select(func.count()).select_from(c).where(c.needs_review.is_(True), c.reviewed_at.is_(None))
         ) or 0
+
+
+def stored_results(sessions: sessionmaker[Session], api_key_id: int, item_ids: list[str], since: datetime, tz: Any
+                   ) -> dict[str, dict[str, Any]]:
+    """Per caller item id that ``api_key_id`` sent at or after ``since`` (naive UTC), the classify
+    result of its newest stored item, as it was answered (the model's labels and the priority of
+    revision 0, not a later decision), marked ``"deduplicated": true``: the answer to a resent
+    ticket when TRIAGE_DEDUP_ITEM_ID_SECONDS is on (serving/classify/pipeline.py)."""
+    c, r = Classification, ItemRevision
+    wanted = sorted(set(item_ids))
+    if not wanted:
+        return {}
+    newest = (select(c.item_id, func.max(c.id).label("id"))
+              .where(c.api_key_id == api_key_id, c.item_id.in_(wanted), c.created_at >= since)
+              .group_by(c.item_id).subquery())
+    with sessions() as session:
+        rows = list(session.scalars(select(c).join(newest, c.id == newest.c.id)))
+        decided = [row.id for row in rows if row.revision > 0]
+        first = {rev.classification_id: rev for rev in session.scalars(
+            select(r).where(r.classification_id.in_(decided), r.revision == 0))} if decided else {}
+    found = {}
+    for row in rows:
+        state = first.get(row.id, row)  # the prediction's state: revision 0, or the row if never decided
+        p = row.predictions
+        found[row.item_id] = {
+            "id": row.item_id, "stored_id": row.id,
+            **{h: {k: p[h][k] for k in ("label", "confidence", "scores")} for h in HEADS},
+            "category_secondary": p.get("category_secondary"),
+            "priority": {"quadrant": state.quadrant, "level": state.level, "urgent": state.urgent,
+                         "important": state.important,
+                         "respond_by": from_storage(state.respond_by).astimezone(tz).isoformat(timespec="seconds"),
+                         "resolve_by": from_storage(state.resolve_by).astimezone(tz).isoformat(timespec="seconds"),
+                         "calendar_uncovered": state.calendar_uncovered},
+            "route": state.route, "needs_review": row.needs_review, "review_reasons": list(p.get("review_reasons", [])),
+            "deduplicated": True, "model_version": row.model_version,
+        }
+    return found
+
+
+def fill_stored_ids(sessions: sessionmaker[Session], api_key_id: int, created_at: datetime,
+                    results: list[dict[str, Any]]) -> None:
+    """Give ``stored_id`` to the results of an idempotency record written before answers carried
+    it: its rows are the key's rows stored at the record's ``created_at`` (one transaction, one
+    clock reading), in request order."""
+    c = Classification
+    with sessions() as session:
+        rows = list(session.execute(select(c.id, c.item_id).where(c.api_key_id == api_key_id, c.created_at == created_at)
+                                    .order_by(c.id)))
+    unused = list(rows)
+    for result in results:
+        match = next((row for row in unused if row.item_id == result.get("id")), None)
+        if match is not None:
+            unused.remove(match)
+        result["stored_id"] = match.id if match is not None else None

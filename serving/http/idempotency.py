@@ -44,7 +44,7 @@ class Entry:
     api_key_id: int
     key: str
     body_sha256: str
-    response: str
+    response: dict[str, Any]  # serialized when stored: the writer completes it (stored ids) first
     created_at: datetime  # naive UTC
     window: timedelta
 
@@ -90,7 +90,8 @@ def store(conn: Any, entries: list[Entry]) -> None:
         conn.execute(delete(table).where(table.c.api_key_id == e.api_key_id, table.c.key == e.key,
                                          table.c.created_at < e.created_at - e.window))
     conn.execute(table.insert(), [
-        {"api_key_id": e.api_key_id, "key": e.key, "body_sha256": e.body_sha256, "response": e.response,
+        {"api_key_id": e.api_key_id, "key": e.key, "body_sha256": e.body_sha256,
+         "response": json.dumps(e.response, ensure_ascii=False),
          "created_at": e.created_at} for e in entries
     ])
     if entries:

@@ -81,6 +81,9 @@ class Metrics:
             "triage_predictions", "Predicted labels by head", ["head", "label"], registry=r
         )
         self.needs_review = Counter("triage_needs_review", "Items sent to human review (abstained)", registry=r)
+        self.deduplicated_items = Counter(
+            "triage_deduplicated_items", "Classify items answered from the stored result of the same caller id "
+            "(TRIAGE_DEDUP_ITEM_ID_SECONDS)", registry=r)
         self.reviews = Counter("triage_reviews", "Queued items whose review was closed", registry=r)
         self.review_corrections = Counter(
             "triage_review_corrections", "Reviewed items whose label a person changed, per field", ["field"], registry=r

@@ -146,7 +146,9 @@ class PriorityResult(BaseModel):
 
 
 class ItemResult(BaseModel):
-    id: str
+    id: str = Field(description="The caller's item id, as sent")
+    stored_id: int = Field(description="The stored item's id: GET /v1/items/{stored_id} reads it with its decisions "
+                                       "(the same number as `id` in the review queue)")
     category: CategoryResult
     category_secondary: Optional[Literal[CATEGORY]] = Field(  # type: ignore[valid-type]
         None, description="A second category clearly also present, if any"
@@ -162,6 +164,9 @@ class ItemResult(BaseModel):
         "confidence is under its threshold; `possible_high_urgency` / `possible_contract_legal` when the model "
         "did not predict that high-stakes class but its probability reaches the bundle's watch threshold",
     )
+    deduplicated: bool = Field(False, description="True when this caller id was already stored within "
+                               "TRIAGE_DEDUP_ITEM_ID_SECONDS (no Idempotency-Key sent): the stored item's result, "
+                               "as first answered, and nothing stored again")
 
 
 class ClassifyResponse(BaseModel):
@@ -176,6 +181,7 @@ class ClassifyResponse(BaseModel):
                     "results": [
                         {
                             "id": "ticket-1001",
+                            "stored_id": 4711,
                             "category": {"label": "fees", "confidence": 0.91,
                                          "scores": {"product_service": 0.05, "fees": 0.91, "contract_legal": 0.03, "other": 0.01}},
                             "category_secondary": None,
@@ -189,6 +195,7 @@ class ClassifyResponse(BaseModel):
                             "route": "billing",
                             "needs_review": False,
                             "review_reasons": [],
+                            "deduplicated": False,
                         }
                     ],
                 }

@@ -41,8 +41,9 @@ def test_response_shape(tiny_api, tiny_classifier):
     assert body["model_version"] == tiny_classifier.model_version
     assert [res["id"] for res in body["results"]] == [f"t{i}" for i in range(len(TEXTS))]
     for res in body["results"]:
-        assert set(res) == {"id", "category", "category_secondary", "sentiment", "urgency", "priority", "route",
-                            "needs_review", "review_reasons"}
+        assert set(res) == {"id", "stored_id", "category", "category_secondary", "sentiment", "urgency", "priority",
+                            "route", "needs_review", "review_reasons", "deduplicated"}
+        assert isinstance(res["stored_id"], int) and res["deduplicated"] is False
         assert res["needs_review"] == bool(res["review_reasons"])
         check_head(res, "category", CATEGORY)
         check_head(res, "sentiment", SENTIMENT)
