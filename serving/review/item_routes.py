@@ -7,16 +7,19 @@ carries the current item); E543: open with another supervisor.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import HEADS
 from serving.deps import ReviewCaller, ServicesDep
-from serving.http.errors import RevisionRequired
+from serving.http import idempotency
+from serving.http.errors import RevisionRequired, StaleRevision
 from serving.review import store as items
 from serving.review.explain import ExplanationCache, explain
 from serving.review.schemas import (DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
@@ -49,6 +52,47 @@ def _require_revision(revision: int | None) -> int:
                                "without it a change made meanwhile by someone else would be overwritten",
                                details=[{"loc": ["body", "revision"], "type": "missing"}])
     return revision
+
+
+IdempotencyKeyHeader = Annotated[Optional[str], Header(
+    alias=idempotency.HEADER, description="Optional, 1-128 printable ASCII characters: a retry with the same key and "
+    "body within TRIAGE_IDEMPOTENCY_WINDOW_SECONDS answers the stored result of the committed change "
+    "(`Idempotent-Replayed: true`) instead of 409 E542; the same key with another body or item is 409 E524")]
+
+
+@dataclass(frozen=True)
+class Once:
+    """An ``Idempotency-Key`` on a decision or undo (serving/http/idempotency.py, as on classify): the
+    answer is stored in the decision's transaction, so a retry after a lost answer gets it back
+    instead of E542 for its own committed change. The digest covers the route and item as well as
+    the body, so one key cannot stand for two different changes."""
+
+    services: Services
+    key_id: int
+    key: str
+    digest: str
+
+    @classmethod
+    def of(cls, services: Services, key_id: int | None, header: str | None, path: str, body: Any) -> "Once | None":
+        key = idempotency.parse_key(header)
+        if key is None or key_id is None:
+            return None
+        return cls(services, key_id, key, idempotency.body_digest({"path": path, "body": body}))
+
+    def window(self) -> timedelta:
+        return timedelta(seconds=self.services.settings.idempotency_window_seconds)
+
+    async def replayed(self) -> JSONResponse | None:
+        since = datetime.now(timezone.utc).replace(tzinfo=None) - self.window()
+        record = await run_in_threadpool(idempotency.find, self.services.sessions, self.key_id, self.key, since)
+        if record is None:
+            return None
+        return JSONResponse(idempotency.replay(record, self.digest), headers={"Idempotent-Replayed": "true"})
+
+    def remember(self, session: Any, answer: dict[str, Any]) -> None:
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        idempotency.store(session.connection(), [idempotency.Entry(self.key_id, self.key, self.digest, answer, now,
+                                                                    self.window())])
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -93,13 +137,23 @@ def build_router(settings: Settings) -> APIRouter:
                     "not. Role: supervisor or admin.",
         response_model=DecisionOutcome, responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503))
     async def review(services: ServicesDep, caller: ReviewCaller, item: ItemId,
-                     decision: Annotated[Optional[ItemDecision], Body()] = None) -> JSONResponse:
+                     decision: Annotated[Optional[ItemDecision], Body()] = None,
+                     idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
         decision = decision or ItemDecision()
         _require_revision(decision.revision)
-        outcome = await run_in_threadpool(
-            lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
-                                 at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
-                                 expected_revision=decision.revision, tz=services.matrix.tz))
+        once = Once.of(services, caller.key_id, idempotency_key, f"/v1/items/{item}/review", decision.model_dump(mode="json"))
+        if once and (replayed := await once.replayed()):
+            return replayed
+        try:
+            outcome = await run_in_threadpool(
+                lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
+                                     at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
+                                     expected_revision=decision.revision, tz=services.matrix.tz,
+                                     remember=once.remember if once else None))
+        except (StaleRevision, IntegrityError):  # a concurrent attempt with the same key committed first
+            if once and (replayed := await once.replayed()):
+                return replayed
+            raise
         count_decision(services, outcome)
         return JSONResponse(outcome)
 
@@ -109,13 +163,22 @@ def build_router(settings: Settings) -> APIRouter:
                     "queued). Nothing is deleted: the undo is a revision of its own. E541 when there is nothing to undo.",
         response_model=ItemWithHistory, responses=error_responses(400, 401, 403, 404, 409, 415, 422, 429, 503))
     async def undo(services: ServicesDep, caller: ReviewCaller, item: ItemId,
-                   body: Annotated[Optional[UndoRequest], Body()] = None) -> JSONResponse:
+                   body: Annotated[Optional[UndoRequest], Body()] = None,
+                   idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
         expected = _require_revision(body.revision if body else None)
-        await run_in_threadpool(lambda: items.undo(services.sessions, item, at=datetime.now(timezone.utc),
-                                                   by=caller.key_id, expected_revision=expected, tz=services.matrix.tz,
-                                                   rules=rules(services)))
-        return JSONResponse(await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
-                                                    datetime.now(timezone.utc).replace(tzinfo=None)))
+        once = Once.of(services, caller.key_id, idempotency_key, f"/v1/items/{item}/undo", {"revision": expected})
+        if once and (replayed := await once.replayed()):
+            return replayed
+        try:
+            view = await run_in_threadpool(
+                lambda: items.undo(services.sessions, item, at=datetime.now(timezone.utc), by=caller.key_id,
+                                   expected_revision=expected, tz=services.matrix.tz, rules=rules(services),
+                                   remember=once.remember if once else None))
+        except (StaleRevision, IntegrityError):
+            if once and (replayed := await once.replayed()):
+                return replayed
+            raise
+        return JSONResponse(view)
 
     @router.post(
         "/{item}/claim", summary="Open an item: other supervisors' queues skip it for the lease",

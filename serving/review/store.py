@@ -13,7 +13,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -184,6 +184,10 @@ def _snapshot(row: Classification, revision: int, kind: str, by: int | None, not
                         reviewed_by=by, note=note, created_at=at)
 
 
+# Stores something in the decision's transaction (an Idempotency-Key record): (session, answer).
+Remember = Callable[[Session, dict[str, Any]], None]
+
+
 @dataclass(frozen=True)
 class Rules:
     matrix: PriorityMatrix
@@ -238,12 +242,14 @@ def _apply(session: Session, row: Classification, read_revision: int, values: di
 
 def decide(sessions: sessionmaker[Session], item: int, given: dict[str, Any], *, rules: Rules, at: datetime,
            by: int | None, note: str | None, expected_revision: int | None, tz: Any, queued_only: bool = False,
-           ) -> dict[str, Any]:
+           remember: Remember | None = None) -> dict[str, Any]:
     """Record a decision on ``item``: ``given`` holds the labels set (a head left out keeps its
     current label, i.e. is confirmed). Returns the item view plus ``corrected`` (fields that now
     differ from the model's prediction) and ``changed`` (fields this decision changed).
 
-    ``queued_only`` is POST /v1/review/{id}'s contract: only a pending item, else E517."""
+    ``queued_only`` is POST /v1/review/{id}'s contract: only a pending item, else E517.
+    ``remember`` is called with the session and the outcome before the commit (the route's
+    Idempotency-Key record, stored with the decision or not at all)."""
     now = to_storage(at)
     with sessions.begin() as session:
         row = session.get(C, item)
@@ -272,9 +278,11 @@ def decide(sessions: sessionmaker[Session], item: int, given: dict[str, Any], *,
         session.flush()
         session.refresh(row)
         predicted = predicted_labels(row)
-        view = item_view(row, tz, names, now)
-    return {**view, "corrected": [k for k in LABEL_FIELDS if final[k] != predicted[k]],
-            "changed": [k for k in LABEL_FIELDS if final[k] != before[k]]}
+        outcome = {**item_view(row, tz, names, now), "corrected": [k for k in LABEL_FIELDS if final[k] != predicted[k]],
+                   "changed": [k for k in LABEL_FIELDS if final[k] != before[k]]}
+        if remember is not None:
+            remember(session, outcome)
+    return outcome
 
 
 def _stale(sessions: sessionmaker[Session], item: int, read: int, tz: Any, at: datetime):
@@ -287,13 +295,13 @@ def _stale(sessions: sessionmaker[Session], item: int, read: int, tz: Any, at: d
 
 
 def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | None, expected_revision: int | None,
-         tz: Any, rules: Rules | None = None) -> dict[str, Any]:
+         tz: Any, rules: Rules | None = None, remember: Remember | None = None) -> dict[str, Any]:
     """Take back the latest change: a new revision restoring the state before it (never a delete).
     Undoing the only decision puts the item back where the model left it (in the queue if queued).
 
     Idempotent: an undo sent on revision N when revision N+1 is this caller's undo (a retry after a
     lost answer) changes nothing and answers the item; undoing twice takes two calls with the
-    current revision each."""
+    current revision each. Answers the item with its history; ``remember`` as in ``decide``."""
     now = to_storage(at)
     with sessions.begin() as session:
         row = _load(session, item)
@@ -302,7 +310,7 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
             latest = session.scalars(select(ItemRevision).where(ItemRevision.classification_id == item,
                                                                 ItemRevision.revision == row.revision)).one_or_none()
             if latest is not None and latest.kind == "undo" and latest.reviewed_by == by:
-                return item_view(row, tz, names, now)  # a retry of the undo just applied: nothing more to do
+                return _with_history(session, row, tz, names, now)  # a retry of the undo just applied
         _guard(row, expected_revision, by, now, tz, names)
         read = row.revision
         if read == 0:
@@ -325,7 +333,16 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
             return _stale(sessions, item, read, tz, at)
         session.flush()
         session.refresh(row)
-        return item_view(row, tz, names, now)
+        view = _with_history(session, row, tz, names, now)
+        if remember is not None:
+            remember(session, view)
+        return view
+
+
+def _with_history(session: Session, row: Classification, tz: Any, names: dict, now: datetime) -> dict[str, Any]:
+    revisions = history_rows(session, row)
+    names.update(reviewer_names(session, [r.reviewed_by for r in revisions if r.reviewed_by not in names]))
+    return {**item_view(row, tz, names, now), "history": [revision_view(r, tz, names) for r in revisions]}
 
 
 # --- claims ----------------------------------------------------------------------------------
