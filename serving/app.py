@@ -25,7 +25,7 @@ from serving.http.errors import ReloadFailed, ReloadInProgress
 from serving.http.metrics import Metrics
 from serving.http.middleware import TriageMiddleware
 from serving.classify import routes as classify
-from serving.http import docs
+from serving.http import docs, templates
 from serving.insights import matrix_routes as matrix, routes as insights
 from serving.ops import admin, health, prometheus
 from serving.review import item_routes as items, page_routes as pages, queue_routes as review
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(health.router)
     app.include_router(prometheus.build_router(settings))
     docs.install(app)
+    templates.install(app)
     app.include_router(admin.router)
     return app
 

@@ -42,9 +42,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-# 'unsafe-inline': the pages are single files with inline script and style (serving/insights/matrix_page.py);
-# everything else is same-origin only, and no page may be framed by another site.
-_CSP_HTML = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+# The pages' scripts and styles are files under /static and their data a JSON block that is never
+# executed (serving/http/templates.py): no inline script or style is allowed. Everything is
+# same-origin only, and no page may be framed by another site.
+_CSP_HTML = ("default-src 'self'; script-src 'self'; style-src 'self'; "
              "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
              "form-action 'self'; frame-ancestors 'none'")
 _CSP_OTHER = "frame-ancestors 'none'"

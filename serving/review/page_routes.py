@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import escape
 
 from serving.http.errors import NotFound
+from serving.http.templates import render
 from serving.review.page import render_review_page, route_names
 
 router = APIRouter(tags=["pages"])
@@ -40,9 +40,4 @@ async def guideline(request: Request) -> HTMLResponse:
         text = None
     if text is None:
         raise NotFound("the labelling guideline is not installed here (TRIAGE_GUIDELINE_PATH)")
-    return HTMLResponse(
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>标注指南</title>'
-        '<style>body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:1rem;max-width:60rem}'
-        'pre{white-space:pre-wrap;word-break:break-word;font:inherit;line-height:1.6}</style></head>'
-        f"<body><pre>{escape(text)}</pre></body></html>")
+    return HTMLResponse(render("guideline.html", text=text))

@@ -95,6 +95,8 @@ def browser(tmp_path_factory):
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1280,800", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
+    # The console, for Content-Security-Policy violations (test_the_pages_run_under_a_csp_without_unsafe_inline).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # Deadlines are shown in the browser's time zone: pin it so the expected times are known.
     service = Service(CHROMEDRIVER, env={**os.environ, "TZ": "Asia/Shanghai"})
     driver = webdriver.Chrome(service=service, options=options)
@@ -359,6 +361,65 @@ def test_the_matrix_page_shows_the_heatmap_for_the_filters(server, browser):
     fees = sum(1 for r in rows if r.category == "fees")  # the labels in force, corrections included
     wait_for(lambda: f"共 {fees} 条" in heatmap_text())
     assert "类别 fees" in heatmap_text()
+
+
+def csp_violations(browser) -> list[str]:
+    """The console's Content-Security-Policy reports since the last call (of the top document: Chromium
+    does not log those of a sandboxed srcdoc frame, see inline_markup)."""
+    return [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+# What the policy would refuse in a document: style attributes and elements, scripts that are not files or data.
+INLINE = ("return [...document.querySelectorAll('[style], style, script:not([src])')]"
+          ".filter(e => e.type !== 'application/json').map(e => e.outerHTML.slice(0, 80))")
+
+
+def test_the_pages_run_under_a_csp_without_unsafe_inline(server, browser):
+    """Scripts and styles come from /static, data from a JSON block: the pages work, styled, with a
+    policy that refuses inline script and style, and the console reports no violation."""
+    from selenium.webdriver.common.by import By
+
+    base, keys, app = server
+    for path in ("/review", "/matrix", "/insights", "/guideline"):
+        policy = httpx.get(base + path).headers["content-security-policy"]
+        assert "'unsafe-inline'" not in policy and "script-src 'self';" in policy and "style-src 'self';" in policy
+    csp_violations(browser)  # what earlier tests left
+
+    viewport(browser, 1280, 800)
+    login(browser, base, keys["supervisor"])
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#items li"))
+    current_item(browser)  # the script ran: an item is open
+    wait_for(lambda: browser.execute_script("return getComputedStyle(document.querySelector('#items li')).borderRadius")
+             == "6px")
+
+    assert browser.execute_script(INLINE) == []
+
+    def in_frame(frame: str, script: str):  # noqa: ANN202
+        browser.switch_to.frame(browser.find_element(By.ID, frame))
+        try:
+            return browser.execute_script(script)
+        finally:
+            browser.switch_to.default_content()
+
+    browser.get(f"{base}/matrix")  # the tab's key: the view loads by itself
+    # the sandboxed frame's view is styled from /static too: the busiest cell in the darkest shade
+    wait_for(lambda: in_frame("heatmap", "const c = document.querySelector('td.shade-10');"
+                                         "return c && getComputedStyle(c).backgroundColor") == "rgb(255, 80, 80)")
+    assert in_frame("heatmap", INLINE) == [] and browser.execute_script(INLINE) == []
+    browser.get(f"{base}/insights")
+    wait_for(lambda: in_frame("view", "const r = document.querySelector('svg.bar rect');"
+                                      "return r && getComputedStyle(r).fill") == "rgb(74, 126, 187)")
+    assert in_frame("view", INLINE) == []
+    browser.get(f"{base}/guideline")
+    wait_for(lambda: browser.execute_script("return getComputedStyle(document.querySelector('pre')).whiteSpace")
+             == "pre-wrap")
+    assert csp_violations(browser) == []
+
+    # The check can fail: an inline script is refused and reported.
+    browser.execute_script("const s = document.createElement('script'); s.textContent = 'document.title = 1';"
+                           "document.body.append(s);")
+    assert wait_for(lambda: csp_violations(browser))
+    assert browser.title == "标注指南"
 
 
 def test_docs_and_redoc_render_without_internet(server, browser):

@@ -2,7 +2,9 @@
 SQLite durability and file permissions."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 
 import pytest
@@ -13,12 +15,35 @@ from serving.db import engine as db
 from serving.ops.prometheus import allowed_address
 
 
-@pytest.mark.parametrize("path", ["/review", "/matrix"])
+@pytest.mark.parametrize("path", ["/review", "/matrix", "/insights", "/guideline"])
 def test_html_pages_carry_a_content_security_policy(api, path):
     r = api.client.get(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     csp = r.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp and "default-src 'self'" in csp
+    # scripts and styles are files under /static (serving/http/templates.py): nothing inline is allowed
+    assert "'unsafe-inline'" not in csp and "script-src 'self';" in csp and "style-src 'self';" in csp
+    assert " style=" not in r.text and "<style" not in r.text
+    assert all(tag.startswith(("<script src=", '<script type="application/json"'))
+               for tag in re.findall(r"<script[^>]*>", r.text))
+
+
+def test_the_pages_static_files_are_package_data_cached_by_their_hash(api):
+    page = api.client.get("/review").text
+    links = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    assert {link.split("?")[0] for link in links} == {"/static/review.css", "/static/page.js", "/static/review.js"}
+    for link in links:
+        r = api.client.get(link)
+        assert r.status_code == 200 and re.fullmatch(r"/static/[a-z_]+\.(js|css)\?v=[0-9a-f]{12}", link)
+        assert r.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+        assert r.headers["cache-control"] == "public, max-age=31536000, immutable"  # a new release changes v
+        assert hashlib.sha256(r.content).hexdigest().startswith(link.rsplit("=", 1)[1])
+    plain = api.client.get("/static/page.js")
+    assert plain.headers["cache-control"] == "no-cache"  # without v: revalidate
+    again = api.client.get("/static/page.js", headers={"If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
+    assert api.client.get("/static/nothing.js").status_code == 404
+    assert api.client.get("/static/../app.py").status_code == 404
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,24 @@
+// What every page for people shares (loaded before the page's own script): the key (sessionStorage:
+// this tab only, shared by the pages), the status line, and API calls that turn the error schema
+// into an Error carrying its code.
+const $ = (sel, root = document) => root.querySelector(sel);
+let key = sessionStorage.getItem("triage_key") || "";
+
+function say(text, error = false) {
+  const s = $("#status"); s.textContent = text; s.className = error ? "error" : "";
+}
+
+function useKey(value) { key = value.trim(); sessionStorage.setItem("triage_key", key); }
+
+async function api(path, options = {}, as = "json") {
+  const response = await fetch(path, {...options, headers: {"Authorization": "Bearer " + key,
+                                                            "Content-Type": "application/json", ...(options.headers || {})}});
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    const err = body.error || {code: "E" + response.status, message: response.statusText};
+    if (response.status === 401) sessionStorage.removeItem("triage_key");
+    throw Object.assign(new Error(err.code + " " + err.message), {code: err.code, details: err.details});
+  }
+  if (response.status === 204) return null;
+  return as === "text" ? response.text() : response.json();
+}

@@ -1,0 +1,367 @@
+// The review workspace (serving/templates/review.html). Names, keys and messages come from the page's
+// JSON data block (a <script type="application/json">, so the page needs no inline script); the shared
+// helpers ($, key, say, useKey, api) from /static/page.js, loaded before this file.
+const DATA = JSON.parse(document.getElementById("page-data").textContent);
+const {zh: ZH, head_zh: HEAD_ZH, level_zh: LEVEL_ZH, quadrant_zh: QUADRANT_ZH, route_zh: ROUTE_ZH, reasons: REASONS,
+       kind_zh: KIND_ZH, statuses: STATUS_ZH, errors_zh: ERRORS_ZH, keys: KEYS} = DATA;
+const FILTER_ZH = {channel: "渠道", from: "收到自", to: "收到至", model_version: "模型"};
+const HEADS = ["category", "sentiment", "urgency"];
+const FIELDS = ["category", "category_secondary", "sentiment", "urgency"];
+
+const state = {items: [], index: -1, item: null, readonly: false, cursors: [null], page: 0, next: null, total: 0,
+               undo: [], busy: false, keys: 0};
+// Session progress, and the keys pressed per reviewed item: every key since the previous decision,
+// moving to the item included (window.triageStats, for measurements).
+const stats = window.triageStats = {reviewed: 0, confirmed: 0, corrected: 0, keys: 0, perItem: []};
+
+function fail(e) {
+  const text = ERRORS_ZH[e.code];
+  say(text ? `${text}（${e.code}）` : e.message, true);
+}
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function localTime(iso) {
+  return new Date(iso).toLocaleString("zh-CN", {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false});
+}
+
+function timeLeft(iso) {
+  let ms = Date.parse(iso) - Date.now();
+  const late = ms < 0; ms = Math.abs(ms);
+  const m = Math.floor(ms / 60000), h = Math.floor(m / 60), d = Math.floor(h / 24);
+  const span = d >= 1 ? `${d}天${h % 24}小时` : h >= 1 ? `${h}小时${m % 60}分` : `${m}分`;
+  return {text: late ? `已超时 ${span}` : `剩余 ${span}`, late};
+}
+
+function deadline(iso) {
+  const left = timeLeft(iso);
+  return el("span", {className: left.late ? "late deadline" : "deadline", title: iso},
+            `${localTime(iso)}（${left.text}）`);
+}
+
+// The deadline counted days of a year whose holiday schedule is not entered (Mon-Fri assumed).
+function uncoveredMark(p) {
+  return p.calendar_uncovered ? el("span", {className: "approx", id: "calendar-uncovered",
+    title: "该期限跨入尚未录入国务院节假日安排的年份，按周一至周五计算工作日；录入后（triage calendar import）新的期限才准确"},
+    "估算：节假日安排未录入") : "";
+}
+
+function routeName(route) { return ROUTE_ZH[route] || route; }
+function code(text) { return el("code", {className: "c"}, text); }
+function level(p) { return el("span", {className: `lvl ${p.level}`, title: LEVEL_ZH[p.level]}, p.level); }
+
+// --- the queue ------------------------------------------------------------------------------
+
+function filterParams() {
+  const query = new URLSearchParams();
+  for (const [name, value] of new FormData($("#filters"))) {
+    if (!value) continue;
+    query.append(name, (name === "from" || name === "to") ? new Date(value).toISOString() : value);
+  }
+  return query;
+}
+
+function summarizeFilters() {
+  const names = {status: STATUS_ZH, head: HEAD_ZH, label: ZH, reason: REASONS};
+  const shown = [...filterParams()].map(([name, value]) => names[name] ? names[name][value] || value
+    : name === "level" ? value : `${FILTER_ZH[name]} ${name === "from" || name === "to" ? localTime(value) : value}`);
+  $("#filter-summary").textContent = shown.length ? "（" + shown.join("，") + "）" : "（全部待复核）";
+}
+
+function restoreFilters() {
+  const query = new URLSearchParams(location.search), form = $("#filters");
+  for (const input of form.elements) {
+    if (!input.name) continue;
+    if (input.type === "checkbox") input.checked = query.getAll(input.name).includes(input.value);
+    else if (query.has(input.name)) {
+      const value = query.get(input.name);
+      if (input.type === "datetime-local") {  // shown in the browser's time zone
+        const d = new Date(value); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+        input.value = d.toISOString().slice(0, 16);
+      } else input.value = value;
+    }
+  }
+}
+
+function reasonZh(r) { return REASONS[r] || (r.startsWith("rule:") ? "规则 " + r.slice(5) : r); }
+
+function entry(item, i) {
+  const p = item.priority;
+  const li = el("li", {className: (item.status === "reviewed" ? "done" : "") + (item.sort ? " watched" : "")});
+  li.dataset.id = item.id; li.dataset.index = i;
+  li.append(level(p), " ", el("small", {}, QUADRANT_ZH[p.quadrant] + " · " + routeName(item.route)), el("br"));
+  // Watched for a high-stakes label: sorted at that label's level, and the list says so.
+  if (item.sort) li.append(el("span", {className: "watch"}, item.sort.note), el("br"));
+  li.append(
+            el("span", {className: "snippet"}, item.text), el("small", {}, "首次响应 "), deadline(p.respond_by));
+  li.addEventListener("click", () => openItem(i));
+  return li;
+}
+
+function renderQueue() {
+  $("#items").replaceChildren(...state.items.map(entry));
+  $("#total").textContent = state.total;
+  $("#page").textContent = `第 ${state.page + 1} 页`;
+  $("#prev-page").disabled = state.page === 0;
+  $("#next-page").disabled = !state.next;
+  highlightCurrent();
+}
+
+function highlightCurrent() {
+  for (const li of document.querySelectorAll("#items li")) li.classList.toggle("current", Number(li.dataset.index) === state.index);
+  const current = document.querySelector("#items li.current");
+  if (current) current.scrollIntoView({block: "nearest"});
+}
+
+async function loadPage(page = 0, open = 0) {
+  if (!key) { say("请输入复核密钥（角色 supervisor 或 admin）"); return; }
+  const query = filterParams();
+  query.set("limit", "20");
+  if (state.cursors[page]) query.set("cursor", state.cursors[page]);
+  try {
+    const body = await api("/v1/review?" + query);
+    $("#login").hidden = true; $("#switch-key").hidden = false;
+    Object.assign(state, {items: body.items, total: body.total, next: body.next_cursor, page, index: -1});
+    state.cursors[page + 1] = body.next_cursor;
+    renderQueue();
+    progress();
+    if (!body.items.length) { $("#detail").hidden = true; say(page ? "本页没有条目" : "队列已清空，没有符合条件的条目"); return; }
+    say("");
+    await openItem(Math.min(open < 0 ? body.items.length - 1 : open, body.items.length - 1));
+  } catch (e) {
+    if (e.code === "E544") { state.cursors = [null]; fail(e); return loadPage(0); }
+    if (e.code === "E501" || e.code === "E502") { $("#login").hidden = false; $("#switch-key").hidden = true; }
+    fail(e);
+  }
+}
+
+// --- one item -------------------------------------------------------------------------------
+
+async function openItem(i) {
+  if (i < 0 || i >= state.items.length) return;
+  const previous = state.item;
+  state.index = i; highlightCurrent();
+  const id = state.items[i].id;
+  if (previous && previous.id !== id && !state.readonly)
+    api(`/v1/items/${previous.id}/claim`, {method: "DELETE"}).catch(() => {});
+  let item, readonly = false;
+  try {
+    item = await api(`/v1/items/${id}/claim`, {method: "POST"});
+  } catch (e) {
+    if (e.code !== "E543") { fail(e); return; }
+    item = e.details.item; readonly = true;
+    const who = item.claim && item.claim.reviewer ? (item.claim.reviewer.name || item.claim.reviewer.prefix) : "其他主管";
+    say(`${ERRORS_ZH.E543}：${who}，至 ${localTime(item.claim.until)}（E543）`, true);
+  }
+  if (state.index !== i) return;  // the user moved on meanwhile
+  if (!readonly) say("");
+  showItem(item, readonly);
+  explain(item);
+}
+
+function showItem(item, readonly = false, changed = false) {
+  state.item = item; state.readonly = readonly;
+  state.items[state.index] = {...state.items[state.index], ...item};
+  $("#detail").hidden = false;
+  const meta = [`#${item.id}`, `客户单号 ${item.item_id}`, `收到 ${localTime(item.received_at)}`,
+                `状态 ${({pending: "待复核", reviewed: "已复核", not_queued: "未入队"})[item.status]}`];
+  if (item.metadata && item.metadata.channel) meta.splice(2, 0, `渠道 ${item.metadata.channel}`);
+  if (item.review && item.review.reviewer) meta.push(`复核人 ${item.review.reviewer.name || item.review.reviewer.prefix}`);
+  $("#meta").replaceChildren(meta.join(" · "), code(item.model_version));
+  $("#text").replaceChildren(item.text);
+  $("#why").replaceChildren(el("span", {className: "muted"}, "正在计算判断依据…"));
+  const reasons = item.review_reasons || [];
+  $("#reasons").textContent = (reasons.length ? "复核原因：" + reasons.map(reasonZh).join("、") : "") +
+    (item.sort ? `（${item.sort.note}）` : "");
+  const p = item.priority;
+  const box = $("#priority"); box.classList.toggle("changed", changed);
+  box.replaceChildren(
+    el("span", {}, "优先级"), el("span", {id: "level"}, level(p), " ", QUADRANT_ZH[p.quadrant], code(p.quadrant)),
+    el("span", {}, "分派队列"), el("span", {id: "route"}, routeName(item.route), code(item.route)),
+    el("span", {}, "首次响应"), el("span", {id: "respond-by"}, deadline(p.respond_by)),
+    el("span", {}, "办结期限"), el("span", {id: "resolve-by"}, deadline(p.resolve_by), uncoveredMark(p)));
+  const predicted = item.predictions, flagged = new Set(predicted.review_heads || []);
+  if (reasons.includes("possible_high_urgency")) flagged.add("urgency");
+  if (reasons.includes("possible_contract_legal")) flagged.add("category");
+  for (const head of HEADS) {
+    const set = document.querySelector(`fieldset[data-head=${head}]`);
+    set.classList.toggle("flagged", flagged.has(head));
+    set.querySelector(".conf").textContent =
+      `模型：${ZH[predicted[head].label]} ${(predicted[head].confidence * 100).toFixed(0)}%`;
+    for (const label of set.querySelectorAll("label")) label.classList.toggle("predicted", label.dataset.label === predicted[head].label);
+    set.querySelector(`input[value=${item.labels[head]}]`).checked = true;
+  }
+  $("#decision select[name=category_secondary]").value = item.labels.category_secondary || "";
+  $("#decision textarea").value = "";
+  for (const control of $("#decision").elements) control.disabled = readonly && control.id !== "next";
+  $("#undo").disabled = !state.undo.length;
+  $("#history ol").replaceChildren(...(item.history || []).map(h => el("li", {},
+    `r${h.revision} ${KIND_ZH[h.kind]} · ${localTime(h.at)}` + (h.reviewer ? ` · ${h.reviewer.name || h.reviewer.prefix}` : "") +
+    ` · ${h.priority.level} ${routeName(h.route)} · ` + HEADS.map(x => `${HEAD_ZH[x]} ${ZH[h.labels[x]]}`).join("，") +
+    (h.note ? ` · 备注：${h.note}` : ""))));
+}
+
+async function explain(item) {
+  try {
+    const why = await api(`/v1/items/${item.id}/explanation`);
+    if (!state.item || state.item.id !== item.id) return;
+    const marks = new Map();  // segment start -> {end, heads}
+    const parts = [];
+    for (const head of HEADS) {
+      const weights = why.heads[head];
+      for (const t of weights.top) {
+        const m = marks.get(t.start) || {end: t.end, heads: [], tips: []};
+        m.heads.push(head); m.tips.push(`${HEAD_ZH[head]} ${ZH[weights.label]} +${(t.delta * 100).toFixed(0)}%`);
+        marks.set(t.start, m);
+      }
+      for (const w of [weights, weights.reviewed].filter(Boolean))
+        if (w.top.length) parts.push(el("span", {className: "h"}, `${HEAD_ZH[head]}「${ZH[w.label]}」` +
+          (w === weights ? "：" : "（复核标签）：") + w.top.map(t => `${t.text} +${(t.delta * 100).toFixed(0)}%`).join("、")));
+    }
+    const text = item.text, nodes = [];
+    let at = 0;
+    for (const start of [...marks.keys()].sort((a, b) => a - b)) {
+      const m = marks.get(start);
+      if (start < at) continue;
+      nodes.push(text.slice(at, start), el("mark", {className: m.heads.join(" "), title: m.tips.join("；")}, text.slice(start, m.end)));
+      at = m.end;
+    }
+    nodes.push(text.slice(at));
+    $("#text").replaceChildren(...nodes);
+    $("#why").replaceChildren(el("span", {className: "muted"}, "判断依据（去掉该词后概率下降）："),
+                              ...(parts.length ? parts : ["没有明显的关键词"]));
+  } catch (e) {
+    $("#why").replaceChildren(el("span", {className: "muted"}, `判断依据暂不可用（${e.code || e.message}）`));
+  }
+}
+
+function chosen() {
+  const form = $("#decision"), labels = {};
+  for (const head of HEADS) labels[head] = form.querySelector(`input[name=${head}]:checked`).value;
+  labels.category_secondary = form.querySelector("select[name=category_secondary]").value || null;
+  return labels;
+}
+
+function describe(outcome) {
+  const p = outcome.priority;
+  const changes = outcome.changed.map(f => `${HEAD_ZH[f]} → ${ZH[outcome.labels[f]] || "无"}`).join("，");
+  return `#${outcome.id} ${changes ? "已更正：" + changes : "已确认"} · 现为 ${p.level} ${QUADRANT_ZH[p.quadrant]} · ` +
+         `${routeName(outcome.route)} · 首次响应 ${localTime(p.respond_by)}（${timeLeft(p.respond_by).text}）`;
+}
+
+async function submit() {
+  if (!state.item || state.readonly || state.busy) return;
+  const item = state.item, labels = chosen(), decision = {revision: item.revision};
+  for (const f of FIELDS) if (labels[f] !== item.labels[f]) decision[f] = labels[f];
+  const note = $("#decision textarea").value.trim();
+  if (note) decision.note = note;
+  state.busy = true;
+  try {
+    const outcome = await api(`/v1/items/${item.id}/review`, {method: "POST", body: JSON.stringify(decision)});
+    stats.reviewed += 1; stats[outcome.changed.length ? "corrected" : "confirmed"] += 1;
+    stats.keys += state.keys; stats.perItem.push({id: item.id, keys: state.keys, corrected: outcome.changed.length > 0});
+    state.keys = 0;
+    state.undo.push(item.id);
+    showItem({...outcome, history: item.history}, false, outcome.changed.length > 0);
+    $("#text").replaceChildren(item.text); explain(outcome);
+    renderQueue(); progress();
+    say(describe(outcome));
+  } catch (e) {
+    if (e.code === "E542" && e.details && e.details.item) showItem(e.details.item);
+    fail(e);
+  } finally { state.busy = false; }
+}
+
+async function undo() {
+  const id = state.undo[state.undo.length - 1];
+  if (!id || state.busy) return;
+  state.busy = true;
+  try {
+    const current = await api(`/v1/items/${id}`);
+    const item = await api(`/v1/items/${id}/undo`, {method: "POST", body: JSON.stringify({revision: current.revision})});
+    state.undo.pop();
+    const undone = stats.perItem.filter(p => p.id === id).pop();
+    stats.reviewed -= 1; stats[undone && undone.corrected ? "corrected" : "confirmed"] -= 1;
+    const i = state.items.findIndex(x => x.id === id);
+    if (i >= 0) { state.index = i; highlightCurrent(); }
+    showItem(item, false, true); explain(item); renderQueue(); progress();
+    const p = item.priority;
+    say(`#${id} 已撤销 · 恢复为 ${p.level} ${QUADRANT_ZH[p.quadrant]} · ${routeName(item.route)} · 首次响应 ${localTime(p.respond_by)}`);
+  } catch (e) { fail(e); } finally { state.busy = false; }
+}
+
+function progress() {
+  const avg = stats.reviewed ? (stats.keys / Math.max(1, stats.perItem.length)).toFixed(1) : "–";
+  $("#progress").textContent = `本次已复核 ${stats.reviewed} 条（确认 ${stats.confirmed}，更正 ${stats.corrected}）· 平均每条按键 ${avg}`;
+}
+
+function move(step) {
+  const i = state.index + step;
+  if (i >= state.items.length) return state.next ? loadPage(state.page + 1) : undefined;
+  if (i < 0) return state.page > 0 ? loadPage(state.page - 1, -1) : undefined;
+  return openItem(i);
+}
+
+function choose(head, label) {
+  if (!state.item || state.readonly) return;
+  document.querySelector(`#decision input[name=${head}][value=${label}]`).checked = true;
+}
+
+// --- keyboard -------------------------------------------------------------------------------
+
+let actions = Promise.resolve();
+const SHORTCUTS = {j: () => move(1), k: () => move(-1), u: undo, Enter: submit,
+                   "]": () => state.next ? loadPage(state.page + 1) : undefined,
+                   "[": () => state.page > 0 ? loadPage(state.page - 1) : undefined, "?": () => $("#help").classList.toggle("open"),
+                   n: () => $("#decision textarea").focus()};
+for (const [head, keys] of Object.entries(KEYS))
+  for (const [label, k] of Object.entries(keys)) SHORTCUTS[k] = () => choose(head, label);
+
+document.addEventListener("keydown", (event) => {
+  if (state.item) state.keys += 1;
+  const target = event.target, typing = target.matches("input:not([type=radio]):not([type=checkbox]), textarea, select");
+  if (typing) {
+    if (target.name === "note" && event.key === "Escape") target.blur();
+    if (target.name === "note" && event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const action = SHORTCUTS[event.key];
+  if (!action) return;
+  event.preventDefault();
+  // One after the other: a label key typed while the next item is still loading applies to that item.
+  actions = actions.then(action).catch(fail);
+});
+
+$("#login").addEventListener("submit", (event) => {
+  event.preventDefault(); useKey($("#key").value); $("#key").value = ""; $("#key").blur(); say(""); loadPage(0);
+});
+$("#filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  history.replaceState(null, "", "?" + filterParams());
+  summarizeFilters();
+  state.cursors = [null]; loadPage(0);
+  document.activeElement.blur();
+});
+$("#switch-key").addEventListener("click", () => {
+  $("#login").hidden = false; $("#switch-key").hidden = true; $("#key").focus();
+});
+$("#clear").addEventListener("click", () => { $("#filters").reset(); $("#filters").requestSubmit(); });
+$("#decision").addEventListener("submit", (event) => { event.preventDefault(); submit(); });
+$("#undo").addEventListener("click", undo);
+$("#next").addEventListener("click", () => move(1));
+$("#prev-page").addEventListener("click", () => loadPage(state.page - 1));
+$("#next-page").addEventListener("click", () => loadPage(state.page + 1));
+$("#help-toggle").addEventListener("click", () => $("#help").classList.toggle("open"));
+setInterval(() => { for (const span of document.querySelectorAll(".deadline")) {
+  const left = timeLeft(span.title); span.textContent = `${localTime(span.title)}（${left.text}）`; span.classList.toggle("late", left.late);
+} }, 30000);
+restoreFilters();
+summarizeFilters();
+if (window.matchMedia("(max-width: 760px)").matches) $("#filterbox").open = false;  // the item first on a phone
+progress();
+loadPage(0);
