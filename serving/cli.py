@@ -190,7 +190,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    from serving.security.auth import find_keys, utcnow
+    from serving.security.auth import find_keys, revoke_key
 
     engine, sessions = _sessions()
     try:
@@ -207,11 +207,12 @@ def _keys_revoke(args: argparse.Namespace) -> int:
             if row.revoked_at is not None:
                 print(f"key {row.id} ({row.prefix}…) was already revoked", file=sys.stderr)
                 return 0
-            row.revoked_at = utcnow()
+            released = revoke_key(session, row)
             key_id, prefix = row.id, row.prefix
     finally:
         engine.dispose()
-    print(f"revoked key {key_id} ({prefix}…); servers stop accepting it within their auth cache time", file=sys.stderr)
+    print(f"revoked key {key_id} ({prefix}…); servers stop accepting it within their auth cache time"
+          + (f"; {released} review item(s) it had open are back in the queue" if released else ""), file=sys.stderr)
     return 0
 
 

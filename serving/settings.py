@@ -75,8 +75,10 @@ class Settings(BaseSettings):
     switch_interval_ms: float = Field(0.2, gt=0, le=100)
 
     # --- supervisor workspace (serving/review/) ----------------------------------------------
-    # An item a supervisor opens is not offered to others for this long (renewed while open).
-    claim_lease_seconds: float = Field(300.0, gt=0, le=86400)
+    # A claim (taken on a supervisor's first action on an item) keeps it from others this long; the
+    # page renews it every third of this while the item stays open and releases it on leaving, so
+    # a closed tab or a crash holds an item at most this long.
+    claim_lease_seconds: float = Field(90.0, gt=0, le=86400)
     # Occlusion explanations: at most this many jieba segments are occluded (longer texts are
     # occluded in groups of adjacent segments), and this many explanations are kept in memory.
     explain_max_segments: int = Field(48, ge=1, le=512)

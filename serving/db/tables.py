@@ -128,6 +128,22 @@ class ItemRevision(PriorityColumns, Base):
     __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),)
 
 
+class ClaimTakeover(Base):
+    """A supervisor took over another's live claim on an item, saying why (POST /v1/items/{id}/claim
+    with ``take_over``): shown with the item's history. Append-only (migration 0008)."""
+
+    __tablename__ = "claim_takeovers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    classification_id: Mapped[int] = mapped_column(Integer, ForeignKey("classifications.id"), nullable=False)
+    taken_by: Mapped[int] = mapped_column(Integer, nullable=False)  # api_keys.id
+    taken_from: Mapped[int | None] = mapped_column(Integer, nullable=True)  # api_keys.id
+    note: Mapped[str] = mapped_column(Text, nullable=False)  # masked
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (Index("ix_claim_takeovers_item", "classification_id"),)
+
+
 class IdempotencyRecord(Base):
     """The stored response of a POST /v1/classify sent with an ``Idempotency-Key``: a retry with
     the same key and body gets it back instead of a second set of rows (serving/http/idempotency.py).

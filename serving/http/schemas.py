@@ -328,6 +328,8 @@ class MatrixResponse(BaseModel):
 # --- review ------------------------------------------------------------------------------------
 
 REVIEW_NOTE_MAX_CHARS = 2000
+# A person's free text that is stored (decision and take-over notes): masked and cleaned when parsed.
+StoredNote = Annotated[StrictStr, AfterValidator(_valid_unicode), AfterValidator(storable), AfterValidator(mask_text)]
 
 
 class ReviewDecision(BaseModel):

@@ -22,7 +22,7 @@ from serving.http import idempotency
 from serving.http.errors import RevisionRequired, StaleRevision
 from serving.review import store as items
 from serving.review.explain import ExplanationCache, explain
-from serving.review.schemas import (DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
+from serving.review.schemas import (ClaimRequest, DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
                                    UndoRequest)
 from serving.http.contract import error_responses, no_unknown_query
 from serving.services import Services
@@ -126,7 +126,8 @@ def build_router(settings: Settings) -> APIRouter:
     async def get_history(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
         view = await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
                                        datetime.now(timezone.utc).replace(tzinfo=None))
-        return JSONResponse({"id": view["id"], "revision": view["revision"], "history": view["history"]})
+        return JSONResponse({"id": view["id"], "revision": view["revision"], "history": view["history"],
+                             "takeovers": view["takeovers"]})
 
     @router.post(
         "/{item}/review", summary="Decide an item's labels (or revise a decision): priority and route are re-run",
@@ -181,15 +182,20 @@ def build_router(settings: Settings) -> APIRouter:
         return JSONResponse(view)
 
     @router.post(
-        "/{item}/claim", summary="Open an item: other supervisors' queues skip it for the lease",
+        "/{item}/claim", summary="Hold an item: other supervisors' queues skip it for the lease",
         description=f"Claims (or renews the caller's claim on) the item for TRIAGE_CLAIM_LEASE_SECONDS "
                     f"(now {settings.claim_lease_seconds:g} s) and returns it with its history. 409 E543 while "
-                    "another supervisor's claim is live. A decision releases the claim.",
+                    "another supervisor's claim is live, unless the body says `take_over` with a `note`: the claim "
+                    "then passes to the caller and the take-over is kept with the item (`takeovers`). A decision "
+                    "or DELETE releases the claim, and so does revoking the holder's key. The review page claims "
+                    "on the first action on an item, renews while it stays open and releases on leaving.",
         response_model=ItemWithHistory, responses=error_responses(401, 403, 404, 409, 422, 429, 503))
-    async def claim(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
+    async def claim(services: ServicesDep, caller: ReviewCaller, item: ItemId,
+                    body: Annotated[Optional[ClaimRequest], Body()] = None) -> JSONResponse:
+        take_over = body.note if body is not None and body.take_over else None
         return JSONResponse(await run_in_threadpool(
             lambda: items.claim(services.sessions, item, by=caller.key_id, lease=lease,
-                                at=datetime.now(timezone.utc), tz=services.matrix.tz)))
+                                at=datetime.now(timezone.utc), tz=services.matrix.tz, take_over=take_over)))
 
     @router.delete("/{item}/claim", status_code=204, summary="Release the caller's claim on an item",
                    response_class=Response, responses=error_responses(401, 403, 404, 422, 429, 503))

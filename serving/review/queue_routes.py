@@ -52,7 +52,8 @@ ReasonQ = Annotated[Optional[list[ReasonValue]], Query(
     description="Items waiting for review (`status=pending`, the default) in the order a supervisor should work "
                 "them: priority level (P1 first), first-response deadline, lowest margin (least sure), oldest. "
                 "`status=reviewed`, `not_queued` or `all` list other items (any item can be reviewed). Items "
-                "another supervisor has claimed are left out until the claim runs out. Page with `next_cursor`. "
+                "another supervisor has claimed are left out of `pending` until the claim runs out (the other "
+                "statuses list them, with their `claim`). Page with `next_cursor`. "
                 "Role: supervisor or admin.",
     response_model=Queue, responses=error_responses(401, 403, 422, 429, 503), dependencies=ListRoute)
 async def list_review(

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from serving.http.schemas import PriorityResult, ReviewDecision, ReviewLabels
+from serving.http.schemas import REVIEW_NOTE_MAX_CHARS, PriorityResult, ReviewDecision, ReviewLabels, StoredNote
 
 
 class Reviewer(BaseModel):
@@ -72,14 +72,43 @@ class Revision(BaseModel):
     note: Optional[str] = None
 
 
+class Takeover(BaseModel):
+    at: datetime
+    reviewer: Optional[Reviewer] = Field(None, description="Who took the claim over")
+    taken_from: Optional[Reviewer] = Field(None, description="Whose claim it was")
+    note: str = Field(description="Why (masked)")
+
+
 class ItemWithHistory(Item):
     history: list[Revision] = Field(description="Every state, oldest first (append-only)")
+    takeovers: list[Takeover] = Field(default_factory=list, description="Claims taken over from another supervisor, "
+                                      "oldest first (append-only)")
 
 
 class History(BaseModel):
     id: int
     revision: int
     history: list[Revision]
+    takeovers: list[Takeover] = Field(default_factory=list)
+
+
+class ClaimRequest(BaseModel):
+    """Optional body of POST /v1/items/{id}/claim: without it (or with ``take_over`` false) another
+    supervisor's live claim is 409 E543."""
+
+    take_over: bool = Field(False, description="Take the item over from the supervisor holding it (the take-over is "
+                                               "recorded with the item's history; their decision is then refused)")
+    note: Optional[StoredNote] = Field(
+        None, min_length=1, max_length=REVIEW_NOTE_MAX_CHARS, description="Why: required with `take_over`")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"take_over": True, "note": "客户已第三次来电，王主管今天休假，由我接手"}]})
+
+    @model_validator(mode="after")
+    def _note_with_take_over(self) -> "ClaimRequest":
+        if self.take_over and not (self.note or "").strip():
+            raise ValueError("a take-over needs a note saying why")
+        return self
 
 
 class DecisionOutcome(Item):

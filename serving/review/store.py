@@ -24,8 +24,8 @@ from classifier.routing import Router
 from serving.http.errors import ClaimedByOther, InvalidCursor, ItemNotFound, NotFound, NotReviewable, StaleRevision, UnknownLabel
 from serving.db.derived import reasons_of_heads
 from serving.db.sorting import LABEL_FIELDS, current_labels, row_sort
-from serving.review.views import item_view, predicted_labels, revision_view
-from serving.db.tables import ApiKey, Classification, ItemRevision
+from serving.review.views import item_view, local, predicted_labels, reviewer, revision_view
+from serving.db.tables import ApiKey, ClaimTakeover, Classification, ItemRevision
 from serving.db.store import from_storage, to_storage
 
 C = Classification
@@ -67,11 +67,13 @@ class QueueQuery:
         cond: list[Any] = []
         if self.status == "pending":
             cond += PENDING
+            # Another supervisor's live claim takes an item out of the work queue only: the other
+            # lists show every stored item (with its claim), so status=all counts the whole table.
+            cond.append(or_(C.claimed_until.is_(None), C.claimed_until <= self.now, C.claimed_by == self.viewer))
         elif self.status == "reviewed":
             cond.append(C.reviewed_at.is_not(None))
         elif self.status == "not_queued":
             cond += [C.needs_review.is_(False), C.reviewed_at.is_(None)]
-        cond.append(or_(C.claimed_until.is_(None), C.claimed_until <= self.now, C.claimed_by == self.viewer))
         if self.levels:
             cond.append(C.level.in_(self.levels))
         reasons = set(self.reasons)
@@ -152,12 +154,8 @@ def _load(session: Session, item: int) -> Classification:
 def get_item(sessions: sessionmaker[Session], item: int, tz: Any, now: datetime, history: bool = True) -> dict[str, Any]:
     with sessions() as session:
         row = _load(session, item)
-        revisions = history_rows(session, row) if history else []
-        names = reviewer_names(session, [row.reviewed_by, row.claimed_by, *(r.reviewed_by for r in revisions)])
-        view = item_view(row, tz, names, now)
-        if history:
-            view["history"] = [revision_view(r, tz, names) for r in revisions]
-    return view
+        names = reviewer_names(session, [row.reviewed_by, row.claimed_by])
+        return _with_history(session, row, tz, names, now) if history else item_view(row, tz, names, now)
 
 
 def find_items(sessions: sessionmaker[Session], item_id: str, limit: int, tz: Any, now: datetime) -> list[dict[str, Any]]:
@@ -340,32 +338,51 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
 
 
 def _with_history(session: Session, row: Classification, tz: Any, names: dict, now: datetime) -> dict[str, Any]:
+    """The item with every state (``history``) and every take-over of a claim (``takeovers``)."""
     revisions = history_rows(session, row)
-    names.update(reviewer_names(session, [r.reviewed_by for r in revisions if r.reviewed_by not in names]))
-    return {**item_view(row, tz, names, now), "history": [revision_view(r, tz, names) for r in revisions]}
+    takeovers = list(session.scalars(select(ClaimTakeover).where(ClaimTakeover.classification_id == row.id)
+                                     .order_by(ClaimTakeover.id)))
+    wanted = [r.reviewed_by for r in revisions] + [t.taken_by for t in takeovers] + [t.taken_from for t in takeovers]
+    names.update(reviewer_names(session, [i for i in wanted if i not in names]))
+    return {**item_view(row, tz, names, now), "history": [revision_view(r, tz, names) for r in revisions],
+            "takeovers": [{"at": local(t.created_at, tz), "reviewer": reviewer(t.taken_by, names),
+                           "taken_from": reviewer(t.taken_from, names), "note": t.note} for t in takeovers]}
 
 
 # --- claims ----------------------------------------------------------------------------------
 
 
-def claim(sessions: sessionmaker[Session], item: int, *, by: int, lease: timedelta, at: datetime, tz: Any
-          ) -> dict[str, Any]:
-    """Open ``item`` for ``by`` for ``lease``: the queue does not offer it to others meanwhile.
-    Renewing one's own claim extends it; another's live claim is E543."""
+def claim(sessions: sessionmaker[Session], item: int, *, by: int, lease: timedelta, at: datetime, tz: Any,
+          take_over: str | None = None) -> dict[str, Any]:
+    """Hold ``item`` for ``by`` for ``lease``: the queue does not offer it to others meanwhile.
+    Renewing one's own claim extends it; another's live claim is E543, unless ``take_over`` (the
+    note saying why) is given: then the claim passes to ``by`` and the take-over is recorded with
+    the item's history (a decision the previous holder sends afterwards is E543)."""
     now = to_storage(at)
     with sessions.begin() as session:
-        done = session.execute(update(C).where(
-            C.id == item, or_(C.claimed_by.is_(None), C.claimed_until <= now, C.claimed_by == by),
-        ).values(claimed_by=by, claimed_until=now + lease).execution_options(synchronize_session=False))
+        free = or_(C.claimed_by.is_(None), C.claimed_until <= now, C.claimed_by == by)
+        done = session.execute(update(C).where(C.id == item, free)
+                               .values(claimed_by=by, claimed_until=now + lease)
+                               .execution_options(synchronize_session=False))
+        if done.rowcount != 1 and take_over is not None:
+            held = session.execute(select(C.claimed_by, C.claimed_until).where(C.id == item)).one_or_none()
+            if held is not None:  # conditional on the claim read: of two take-overs at once, one wins
+                done = session.execute(update(C).where(C.id == item, C.claimed_by == held[0],
+                                                       C.claimed_until == held[1])
+                                       .values(claimed_by=by, claimed_until=now + lease)
+                                       .execution_options(synchronize_session=False))
+                if done.rowcount == 1:
+                    session.add(ClaimTakeover(classification_id=item, taken_by=by, taken_from=held[0], note=take_over,
+                                              created_at=now))
         row = _load(session, item)
         names = reviewer_names(session, [row.reviewed_by, row.claimed_by])
         if done.rowcount != 1:
-            raise ClaimedByOther(f"item {item} is open with another supervisor until their claim runs out",
+            raise ClaimedByOther(f"item {item} is open with another supervisor until their claim runs out "
+                                 "(take it over with a note if it cannot wait)",
                                  details={"item": item_view(row, tz, names, now)})
+        session.flush()
         session.refresh(row)
-        revisions = history_rows(session, row)
-        names.update(reviewer_names(session, [r.reviewed_by for r in revisions]))
-        return {**item_view(row, tz, names, now), "history": [revision_view(r, tz, names) for r in revisions]}
+        return _with_history(session, row, tz, names, now)
 
 
 def release(sessions: sessionmaker[Session], item: int, *, by: int) -> None:

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from serving.db.tables import ApiKey
+from serving.db.tables import ApiKey, Classification
 
 KEY_PREFIX = "trk_"
 PREFIX_CHARS = 12  # "trk_" + 8 random characters shown in listings
@@ -66,6 +66,16 @@ def create_key(session: Session, role: str, name: str | None = None) -> tuple[Ap
     session.add(row)
     session.flush()
     return row, key
+
+
+def revoke_key(session: Session, row: ApiKey) -> int:
+    """Revoke ``row`` and end every claim on review items it holds (a departed supervisor's open
+    items go back to the queue at once instead of when their lease runs out). Every way of revoking
+    a key goes through here. Returns how many claims ended."""
+    row.revoked_at = utcnow()
+    c = Classification
+    return session.execute(update(c).where(c.claimed_by == row.id).values(claimed_by=None, claimed_until=None)
+                           .execution_options(synchronize_session=False)).rowcount
 
 
 def find_keys(session: Session, id_or_prefix: str) -> list[ApiKey]:
