@@ -44,6 +44,10 @@ class Signal:
     def matches(self, text: str) -> bool:
         return self._rx.search(text) is not None  # type: ignore[attr-defined]
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """``[start, end)`` of each non-empty match in ``text`` (what the review page highlights)."""
+        return [m.span() for m in self._rx.finditer(text) if m.end() > m.start()]  # type: ignore[attr-defined]
+
 
 SIGNALS: tuple[Signal, ...] = (
     Signal(

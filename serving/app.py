@@ -12,7 +12,8 @@ import logging
 import signal
 import sys
 import threading
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,7 +29,7 @@ from serving.classify import routes as classify
 from serving.http import docs, templates
 from serving.insights import matrix_routes as matrix, routes as insights
 from serving.ops import admin, health, prometheus
-from serving.review import item_routes as items, page_routes as pages, queue_routes as review
+from serving.review import item_routes as items, page_routes as pages, queue_routes as review, store as review_store
 from serving.services import Services
 from serving.settings import Settings, get_settings
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     """Build the app. ``classifier_override`` replaces the bundle's classifier (tests, benchmarks)."""
     settings = settings or get_settings()
     app_metrics = Metrics()
+    explainer = items.make_explainer(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -59,10 +61,17 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         calendar_watch.check(services.matrix, settings.calendar_window_days)
         calendar_task = asyncio.create_task(calendar_watch.watch(
             lambda: services.matrix, settings.calendar_window_days, settings.calendar_check_interval_seconds))
+        # Queued items are explained in the background (serving/review/explain.py).
+        explain_task = (asyncio.create_task(explainer.run(services, partial(review_store.newly_queued, services.sessions)))
+                        if settings.explain_poll_seconds > 0 else None)
         try:
             yield
         finally:
             calendar_task.cancel()
+            if explain_task is not None:
+                explain_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await explain_task
             if unhook:
                 unhook()
             app.state.services = None
@@ -78,13 +87,14 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         redoc_url=None,
     )
     app.state.services = None
+    app.state.explainer = explainer
     app.add_middleware(TriageMiddleware, metrics=app_metrics, max_body_bytes=settings.max_body_bytes,
                        request_timeout=settings.request_timeout_seconds, db_timeout=settings.db_timeout_seconds)
     handlers.install(app)
     app.include_router(classify.build_router(settings))
     app.include_router(matrix.router)
     app.include_router(review.router)
-    app.include_router(items.build_router(settings))
+    app.include_router(items.build_router(settings, explainer))
     app.include_router(pages.router)
     app.include_router(matrix.page_router)
     app.include_router(insights.router)

@@ -79,10 +79,17 @@ class Settings(BaseSettings):
     # page renews it every third of this while the item stays open and releases it on leaving, so
     # a closed tab or a crash holds an item at most this long.
     claim_lease_seconds: float = Field(90.0, gt=0, le=86400)
-    # Occlusion explanations: at most this many jieba segments are occluded (longer texts are
-    # occluded in groups of adjacent segments), and this many explanations are kept in memory.
-    explain_max_segments: int = Field(48, ge=1, le=512)
-    explain_cache_items: int = Field(512, ge=0)
+    # Occlusion explanations: at most this many content words are occluded (longer texts are
+    # occluded in groups of adjacent words), and this many explanations are kept in memory.
+    explain_max_segments: int = Field(24, ge=1, le=512)
+    explain_cache_items: int = Field(2048, ge=0)
+    # ... and fewer, coarser units for a long text, so that its occluded copies add up to about this
+    # many characters: an item's explanation costs the same whatever its length (0: no such bound).
+    explain_budget_chars: int = Field(800, ge=0)
+    # Queued items are explained in the background, shortly after they are stored: new pending rows
+    # are looked for this often (0: only on request), at most explain_backlog_items at a time.
+    explain_poll_seconds: float = Field(1.0, ge=0, le=3600)
+    explain_backlog_items: int = Field(256, ge=1, le=100_000)
     # The labelling guideline the review page links to (served at /guideline).
     guideline_path: Path = Field(default_factory=default_guideline)
 

@@ -18,16 +18,11 @@ import re
 from collections import Counter
 from typing import Callable, Iterable, Mapping, Sequence
 
-# Function words and feedback boilerplate that never tell groups apart (a compact list in the spirit
-# of the common Chinese stop-word lists: pronouns, particles, conjunctions, degree words, fillers).
-STOP_WORDS = frozenset("""
-的 了 是 我 你 他 她 它 我们 你们 他们 她们 它们 这 那 这个 那个 这些 那些 这样 那样 这么 那么 这里 那里 哪 哪里 什么 怎么
-怎么办 怎样 为什么 为何 吗 呢 吧 啊 呀 哦 哈 嘛 啦 么 着 过 和 与 及 或 或者 并 并且 而 而且 但 但是 可是 不过 然而 因为 所以
-因此 如果 要是 虽然 即使 就 才 都 也 还 又 再 很 太 非常 特别 比较 更 最 挺 真 真的 好像 已经 正在 一直 一下 一些 一点 一个 一次
-有 没有 没 不 不是 不会 不能 不要 不用 会 能 能够 可以 可能 应该 需要 要 想 让 把 被 给 对 对于 向 从 在 到 于 为 以 用 跟 比 等
-等等 之 其 其他 其中 自己 大家 本人 人家 个 些 上 下 中 里 后 前 时 时候 现在 今天 昨天 之前 之后 以后 以前 然后 还是 就是 只是
-只 还有 所有 每 各 该 此 如何 多少 几 谁 啥 咋 请问 请 谢谢 您好 你好 麻烦 一样 这种 那种 东西 事情 问题 情况 方面 进行 通过
-而是 还要 得 地 之类 其实 确实 根本 完全 总是 经常 马上 立即 终于 居然 竟然 简直 到底 究竟 一定 肯定 当然 只能 只有 除了
+from classifier.text.stopwords import STOP_WORDS as FUNCTION_WORDS
+
+# Function words (classifier/text/stopwords.py, the list explanations skip too), then what never
+# tells groups of feedback apart: verb complements, forum talk and boilerplate.
+STOP_WORDS = FUNCTION_WORDS | frozenset("""
 不了 不到 不上 不起 不出 不来 不去 得了 起来 出来 下来 上来 过来 回来 一下子 的话 这边 那边 这次 那次 每次 有点 有些
 你家 我家 他家 你们家 我们家 人家 咱们 咱 俺 楼主 楼上 楼下 沙发 小编 各位 大家好 就是说 为了 正是 这是
 """.split())

@@ -129,6 +129,11 @@ class Metrics:
         self.shadow_skipped = Counter("triage_shadow_skipped_items", "Items the shadow skipped because it was behind",
                                       registry=r)
         self.shadow_errors = Counter("triage_shadow_errors", "Shadow batches that failed", registry=r)
+        # explanations (serving/review/explain.py): uncached computations, background or on request
+        self.explanations = Histogram(
+            "triage_explanation_duration_seconds", "Time to compute one item's explanation (uncached), by trigger: "
+            "queued (in the background when the item was queued) or request (opened before that)", ["trigger"],
+            buckets=LATENCY_BUCKETS, registry=r)
         # shared rate limits (serving/security/ratelimit.py)
         self.ratelimit_backend_errors = Counter("triage_ratelimit_backend_errors",
                                                 "Rate-limit checks let through because Redis did not answer", registry=r)

@@ -21,7 +21,7 @@ from serving.deps import ReviewCaller, ServicesDep
 from serving.http import idempotency
 from serving.http.errors import RevisionRequired, StaleRevision
 from serving.review import store as items
-from serving.review.explain import ExplanationCache, explain
+from serving.review.explain import Explainer
 from serving.review.schemas import (ClaimRequest, DecisionOutcome, Explanation, History, ItemDecision, ItemList, ItemWithHistory,
                                    UndoRequest)
 from serving.http.contract import error_responses, no_unknown_query
@@ -95,9 +95,14 @@ class Once:
                                                                     self.window())])
 
 
-def build_router(settings: Settings) -> APIRouter:
+def make_explainer(settings: Settings) -> Explainer:
+    return Explainer(settings.explain_cache_items, settings.explain_max_segments, settings.explain_poll_seconds,
+                     settings.explain_backlog_items, settings.explain_budget_chars)
+
+
+def build_router(settings: Settings, explainer: Explainer | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1/items", tags=["items"])
-    cache = ExplanationCache(settings.explain_cache_items)
+    explainer = explainer or make_explainer(settings)
     lease = timedelta(seconds=settings.claim_lease_seconds)
 
     @router.get("", summary="Stored items of a caller's item id, newest first (how a ticket system finds its ticket)",
@@ -204,18 +209,19 @@ def build_router(settings: Settings) -> APIRouter:
         return Response(status_code=204)
 
     @router.get(
-        "/{item}/explanation", summary="Why the model decided: the words that most raised each head's label",
-        description="Occlusion over the jieba segments of the stored (masked) text: each segment is removed in turn "
+        "/{item}/explanation", summary="Why the model decided, and why the item is watched: the words behind each",
+        description="Occlusion over the content words of the stored (masked) text: each word is removed in turn "
                     "and the text re-scored by the served model; `delta` is how much the label's probability drops "
-                    "without it. Computed on demand and cached per model version and text. When a reviewer's label "
-                    "differs from the model's, `reviewed` gives the same for it.",
+                    "without it. Stop words and punctuation are listed in `segments` (`filler`) but never occluded "
+                    "or highlighted. `watched`: for an item queued because a class may hold (possible_high_urgency, "
+                    "possible_contract_legal) or a guideline rule fired (rule:<name>), the same for that class, and "
+                    "the words a rule matched. Computed in the background when an item is queued (else on the "
+                    "first request) and cached per model version, text, labels and reasons. When a reviewer's "
+                    "label differs from the model's, `reviewed` gives the same for it.",
         response_model=Explanation, responses=error_responses(401, 403, 404, 422, 429, 503))
     async def explanation(services: ServicesDep, caller: ReviewCaller, item: ItemId) -> JSONResponse:
         view = await run_in_threadpool(items.get_item, services.sessions, item, services.matrix.tz,
                                        datetime.now(timezone.utc).replace(tzinfo=None), False)
-        result = await explain(services.batcher.process_async, view["text"], view["labels"],
-                               model_version=services.model_version, max_segments=settings.explain_max_segments,
-                               cache=cache)
-        return JSONResponse({"id": item, **result})
+        return JSONResponse({"id": item, **await explainer.explain(services, view)})
 
     return router

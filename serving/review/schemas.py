@@ -145,12 +145,19 @@ class UndoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Highlight(BaseModel):
-    segment: int
+class Span(BaseModel):
     text: str
     start: int = Field(description="Offset in the item's (masked) text, in characters")
     end: int
-    delta: float = Field(description="How much the label's probability drops without this segment")
+
+
+class Highlight(BaseModel):
+    segment: int = Field(description="The occlusion unit (`unit` of `segments`)")
+    text: str = Field(description="Its words (… where fillers between them stayed in place)")
+    start: int = Field(description="Offset in the item's (masked) text, in characters")
+    end: int
+    parts: list[Span] = Field(description="The words occluded together (one, unless a long text was grouped)")
+    delta: float = Field(description="How much the label's probability drops without these words")
 
 
 class HeadWeights(BaseModel):
@@ -160,11 +167,24 @@ class HeadWeights(BaseModel):
     reviewed: Optional["HeadWeights"] = Field(None, description="The same for the reviewer's label, when it differs")
 
 
+class WatchedWeights(BaseModel):
+    reason: str = Field(description="The review reason: possible_high_urgency, possible_contract_legal, rule:<name>")
+    reason_zh: str
+    head: str
+    label: str = Field(description="The class the item is watched for")
+    probability: float = Field(description="The model's probability of that class")
+    top: list[Highlight]
+    matched: list[Span] = Field(description="Where a rule's pattern matched (empty for possible_* reasons)")
+
+
 class Explanation(BaseModel):
     id: int
     model_version: str
     method: Literal["occlusion"]
-    segments: list[dict[str, Any]] = Field(description="The occluded jieba segments: text, start, end")
+    segments: list[dict[str, Any]] = Field(description="The jieba words: text, start, end, filler (a stop word or "
+                                                       "punctuation: never occluded), unit (its occlusion unit)")
     heads: dict[str, HeadWeights]
+    watched: list[WatchedWeights] = Field(description="Why the item is watched: one entry per class a watch reason "
+                                                      "names (empty for an item queued for uncertainty alone)")
     cached: bool
     elapsed_ms: float

@@ -167,6 +167,18 @@ def find_items(sessions: sessionmaker[Session], item_id: str, limit: int, tz: An
     return [item_view(r, tz, names, now) for r in rows]
 
 
+def newly_queued(sessions: sessionmaker[Session], after_id: int | None, limit: int) -> list[dict[str, Any]]:
+    """Pending items with an id above ``after_id`` (any, when None) as the explainer reads them:
+    the newest ``limit``, oldest first (after a flood it skips to the newest rather than lag)."""
+    stmt = select(C).where(*PENDING)
+    if after_id is not None:
+        stmt = stmt.where(C.id > after_id)
+    with sessions() as session:
+        rows = list(session.scalars(stmt.order_by(C.id.desc()).limit(limit)))
+    return [{"id": r.id, "text": r.text_masked, "labels": current_labels(r),
+             "review_reasons": [x for x in r.review_reasons.split(",") if x]} for r in reversed(rows)]
+
+
 def history_rows(session: Session, row: Classification) -> list[ItemRevision]:
     """Every state in order; an item nobody decided has one: its prediction (not yet written)."""
     stored = list(session.scalars(select(ItemRevision).where(ItemRevision.classification_id == row.id)

@@ -114,6 +114,9 @@ def make_client(tmp_path) -> Callable[..., Api]:
     with ExitStack() as stack:
 
         def build(classifier: Any, database_url: str | None = None, **overrides: Any) -> Api:
+            # The background explainer would add model calls and reads to tests that count them:
+            # off unless a test turns it on (tests/serving/test_explain.py).
+            overrides.setdefault("explain_poll_seconds", 0)
             settings = Settings(database_url=database_url or _sqlite_url(tmp_path), **overrides)
             app = create_app(settings, classifier_override=classifier)
             # A loopback client address, as a local scraper has (/metrics needs no key from there).

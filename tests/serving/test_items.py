@@ -348,5 +348,6 @@ def test_the_explanation_runs_on_the_real_runtime(tiny_api):
 def test_a_one_word_text_is_explained_by_itself(api):
     api.classify([{"id": "one", "text": "好评"}])
     body = api.client.get(f"/v1/items/{stored_ids(api)['one']}/explanation", headers=api.headers("supervisor")).json()
-    assert body["segments"] == [] and all(h["top"] == [] for h in body["heads"].values())
+    assert [(s["text"], s["unit"]) for s in body["segments"]] == [("好评", None)]  # listed, nothing to occlude
+    assert all(h["top"] == [] for h in body["heads"].values())
     assert body["heads"]["sentiment"]["label"] == "positive" and body["heads"]["sentiment"]["probability"] == 0.9
