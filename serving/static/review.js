@@ -209,25 +209,36 @@ async function explain(item) {
   try {
     const why = await api(`/v1/items/${item.id}/explanation`);
     if (!state.item || state.item.id !== item.id) return;
-    const marks = new Map();  // segment start -> {end, heads}
+    const marks = new Map();  // word start -> {end, classes, tips}; only content words (fillers are never in top)
+    const mark = (start, end, cls, tip) => {
+      const m = marks.get(start) || {end, classes: new Set(), tips: []};
+      m.classes.add(cls); m.tips.push(tip); marks.set(start, m);
+    };
+    const pct = t => `+${(t.delta * 100).toFixed(0)}%`;
     const parts = [];
+    // Why watched first: the question a reviewer of a watched item has (possible_*, rule:*).
+    for (const w of why.watched || []) {
+      const tip = `为何关注：${w.reason_zh}（${HEAD_ZH[w.head]}「${ZH[w.label]}」）`;
+      for (const t of w.top) for (const p of t.parts) mark(p.start, p.end, "watched", `${tip} ${pct(t)}`);
+      for (const m of w.matched) mark(m.start, m.end, "watched", `${tip} 规则匹配`);
+      const words = [...w.matched.map(m => `「${m.text}」（规则匹配）`), ...w.top.map(t => `${t.text} ${pct(t)}`)];
+      parts.push(el("span", {className: "h watched"}, `为何关注「${w.reason_zh}」· ${HEAD_ZH[w.head]}「${ZH[w.label]}」` +
+        `（模型概率 ${(w.probability * 100).toFixed(0)}%）：` + (words.length ? words.join("、") : "没有明显的关键词")));
+    }
     for (const head of HEADS) {
       const weights = why.heads[head];
-      for (const t of weights.top) {
-        const m = marks.get(t.start) || {end: t.end, heads: [], tips: []};
-        m.heads.push(head); m.tips.push(`${HEAD_ZH[head]} ${ZH[weights.label]} +${(t.delta * 100).toFixed(0)}%`);
-        marks.set(t.start, m);
-      }
+      for (const t of weights.top)
+        for (const p of t.parts) mark(p.start, p.end, head, `${HEAD_ZH[head]} ${ZH[weights.label]} ${pct(t)}`);
       for (const w of [weights, weights.reviewed].filter(Boolean))
         if (w.top.length) parts.push(el("span", {className: "h"}, `${HEAD_ZH[head]}「${ZH[w.label]}」` +
-          (w === weights ? "：" : "（复核标签）：") + w.top.map(t => `${t.text} +${(t.delta * 100).toFixed(0)}%`).join("、")));
+          (w === weights ? "：" : "（复核标签）：") + w.top.map(t => `${t.text} ${pct(t)}`).join("、")));
     }
     const text = item.text, nodes = [];
     let at = 0;
     for (const start of [...marks.keys()].sort((a, b) => a - b)) {
       const m = marks.get(start);
       if (start < at) continue;
-      nodes.push(text.slice(at, start), el("mark", {className: m.heads.join(" "), title: m.tips.join("；")}, text.slice(start, m.end)));
+      nodes.push(text.slice(at, start), el("mark", {className: [...m.classes].join(" "), title: m.tips.join("；")}, text.slice(start, m.end)));
       at = m.end;
     }
     nodes.push(text.slice(at));

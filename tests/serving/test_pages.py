@@ -475,4 +475,11 @@ def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(ser
     assert entries[position].find_element(By.CSS_SELECTOR, ".lvl").text == "P2"  # its priority is unchanged
     noise = [li for li in entries if li.get_attribute("data-id") == str(stored(app)["VIP-NOISE"].id)]
     assert noise and noise[0].find_element(By.CSS_SELECTOR, ".lvl").text not in ("P1", "P2")
+    # Opened, it says why it is watched (the class watched for, not only the predicted label),
+    # and highlights no filler word.
+    entries[position].click()
+    why = wait_for(lambda: "为何关注" in text_of(browser, "#why") and text_of(browser, "#why"))
+    assert "为何关注「可能为高紧急度」· 紧急度「高」" in why, why
+    marks = [m.text for m in browser.find_elements(By.CSS_SELECTOR, "#text mark")]
+    assert marks and not {"我", "的", "了"} & set(marks), marks
     screenshot(browser, "review-watched-1280x800.png")
