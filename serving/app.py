@@ -31,6 +31,7 @@ from serving.insights import matrix_routes as matrix, routes as insights
 from serving.ops import admin, health, prometheus
 from serving.review import item_routes as items, page_routes as pages, queue_routes as review, store as review_store
 from serving.services import Services
+from serving.webhooks import routes as webhooks, worker as webhook_worker
 from serving.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
         # Queued items are explained in the background (serving/review/explain.py).
         explain_task = (asyncio.create_task(explainer.run(services, partial(review_store.newly_queued, services.sessions)))
                         if settings.explain_poll_seconds > 0 else None)
+        # Webhook deliveries from the outbox (serving/webhooks/worker.py).
+        webhook_task = webhook_worker.start(services) if settings.webhook_delivery else None
         try:
             yield
         finally:
@@ -72,6 +75,10 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
                 explain_task.cancel()
                 with suppress(asyncio.CancelledError):
                     await explain_task
+            if webhook_task is not None:
+                webhook_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await webhook_task
             if unhook:
                 unhook()
             app.state.services = None
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     docs.install(app)
     templates.install(app)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     return app
 
 

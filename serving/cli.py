@@ -78,6 +78,31 @@ def register_review(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_review_export)
 
 
+def register_webhooks(subparsers: argparse._SubParsersAction) -> None:
+    from serving.db.outbox import EVENT_TYPES
+
+    p = subparsers.add_parser("webhooks", help="webhook subscriptions and their delivery log",
+                              description="Subscribe URLs to the service's events (docs/integrators.md, Webhooks); "
+                                          "the running service delivers them.")
+    actions = p.add_subparsers(dest="webhooks_action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="subscribe a URL; prints its signing secret alone on stdout (shown only once)")
+    add.add_argument("url", help="http(s) URL the service POSTs to (reachable from where the service runs)")
+    add.add_argument("--events", default=",".join(EVENT_TYPES),
+                     help=f"comma-separated event types (default: all: {','.join(EVENT_TYPES)})")
+    add.add_argument("--description", help="free text, e.g. the receiving system")
+    add.set_defaults(func=_webhooks_add)
+    listing = actions.add_parser("list", help="list subscriptions with their delivery counts")
+    listing.set_defaults(func=_webhooks_list)
+    remove = actions.add_parser("remove", help="delete a subscription (its pending deliveries are cancelled)")
+    remove.add_argument("id", type=int)
+    remove.set_defaults(func=_webhooks_remove)
+    log = actions.add_parser("deliveries", help="the delivery log, newest event first")
+    log.add_argument("id", type=int, nargs="?", help="only this subscription's")
+    log.add_argument("--status", choices=("pending", "delivered", "failed", "cancelled"))
+    log.add_argument("--limit", type=int, default=20)
+    log.set_defaults(func=_webhooks_deliveries)
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 
@@ -240,4 +265,74 @@ def _review_export(args: argparse.Namespace) -> int:
         engine.dispose()
     write_table(args.out, rows, EXPORT_FIELDS)
     print(f"wrote {len(rows)} reviewed items ({corrected} with a corrected label) to {args.out}", file=sys.stderr)
+    return 0
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def _webhooks_add(args: argparse.Namespace) -> int:
+    from serving.webhooks import store
+
+    engine, sessions = _sessions()
+    try:
+        view, secret = store.create(sessions, args.url, args.events.split(","), args.description)
+    finally:
+        engine.dispose()
+    print(secret)
+    print(f"subscription {view['id']} to {view['url']} for {', '.join(view['events'])}; the secret above signs "
+          "every delivery (Triage-Signature) and is shown only this once", file=sys.stderr)
+    return 0
+
+
+def _webhooks_list(args: argparse.Namespace) -> int:
+    from serving.webhooks import store
+
+    engine, sessions = _sessions()
+    try:
+        rows = store.list_all(sessions)
+    finally:
+        engine.dispose()
+    if not rows:
+        print("no webhook subscriptions; add one with: triage webhooks add URL", file=sys.stderr)
+        return 0
+    print(f"{'ID':>4}  {'CREATED (UTC)':<21}{'PENDING':>8}{'SENT':>8}{'FAILED':>8}  {'EVENTS':<40}URL")
+    for r in rows:
+        d = r["deliveries"]
+        print(f"{r['id']:>4}  {r['created_at'][:19].replace('T', ' '):<21}{d['pending']:>8}{d['delivered']:>8}"
+              f"{d['failed']:>8}  {','.join(r['events']):<40}{r['url']}")
+    return 0
+
+
+def _webhooks_remove(args: argparse.Namespace) -> int:
+    from serving.webhooks import store
+
+    engine, sessions = _sessions()
+    try:
+        store.delete(sessions, args.id)
+    finally:
+        engine.dispose()
+    print(f"deleted webhook subscription {args.id}; its pending deliveries are cancelled", file=sys.stderr)
+    return 0
+
+
+def _webhooks_deliveries(args: argparse.Namespace) -> int:
+    from serving.webhooks import store
+
+    engine, sessions = _sessions()
+    try:
+        rows = store.deliveries(sessions, args.id, status=args.status, limit=max(1, args.limit))
+    finally:
+        engine.dispose()
+    if not rows:
+        print("no deliveries", file=sys.stderr)
+        return 0
+    print(f"{'SUB':>4}  {'EVENT':<37}{'TYPE':<22}{'STATUS':<11}{'TRIES':>5}  LAST")
+    for r in rows:
+        last = r["log"][-1] if r["log"] else None
+        what = "" if last is None else f"{last['at'][:19].replace('T', ' ')} {last['status_code'] or last['error']} " \
+                                       f"{last['duration_ms']:.0f} ms"
+        if r["status"] == "pending" and r["next_attempt_at"]:
+            what += f" (next {r['next_attempt_at'][:19].replace('T', ' ')})"
+        print(f"{r['subscription_id']:>4}  {r['event_id']:<37}{r['type']:<22}{r['status']:<11}{r['attempts']:>5}  {what}")
     return 0

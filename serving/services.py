@@ -23,7 +23,7 @@ from classifier.routing import Router
 from serving import calendar_watch
 from serving.db import engine as db
 from serving.http import idempotency
-from serving.db import store
+from serving.db import outbox, store
 from serving.security.auth import KeyStore
 from serving.inference.batcher import MicroBatcher
 from serving.db.sorting import resort_pending
@@ -121,7 +121,7 @@ class Services:
             process_alone=partial(_predict_alone, model, metrics) if solo else None,
         )
         writer = MicroBatcher(
-            lambda rows: _save(engine, rows, settings.db_timeout_seconds),
+            lambda rows: _save(engine, rows, settings.db_timeout_seconds, matrix.tz),
             # A request's rows are one job and never split, so one request is all or nothing.
             max_size=max(4096, settings.max_batch_items),
             max_wait_ms=0,
@@ -130,6 +130,7 @@ class Services:
         )
         metrics.review_depth = BoundedProbe(lambda: store.review_queue_depth(sessions),
                                             timeout=min(1.0, settings.db_timeout_seconds))
+        metrics.webhook_outbox = BoundedProbe(lambda: outbox.depth(sessions), timeout=min(1.0, settings.db_timeout_seconds))
         metrics.calendar_covered_until = partial(calendar_watch.covered_until_timestamp, matrix)
         return cls(
             settings=settings,
@@ -173,8 +174,9 @@ def _predict_alone(model: ModelSlot, metrics: Metrics, texts: list[str]) -> list
     return model.predict(texts, solo=True)
 
 
-def _save(engine: Engine, rows: list[Any], lock_timeout: float) -> list[None]:
-    """One transaction: the classification rows and any idempotency records among them.
+def _save(engine: Engine, rows: list[Any], lock_timeout: float, tz: Any = None) -> list[None]:
+    """One transaction: the classification rows, their item.queued events (the webhook outbox) and any
+    idempotency records among them.
 
     On SQLite the wait for the write lock is cut to the time left before the earliest
     ``store.WriteDeadline`` among the rows (at least 1 ms; ``lock_timeout`` without one): a
@@ -193,7 +195,7 @@ def _save(engine: Engine, rows: list[Any], lock_timeout: float) -> list[None]:
                 # The answer's dict of each row gets its stored id (before the idempotency record,
                 # which stores the answer, is written): see serving/classify/pipeline.py.
                 answers = [r.pop(store.ANSWER, None) for r in items]
-                for answer, stored_id in zip(answers, store.save_classifications(engine, items, conn=conn)):
+                for answer, stored_id in zip(answers, store.save_classifications(engine, items, conn=conn, tz=tz)):
                     if answer is not None:
                         answer["stored_id"] = stored_id
                 if entries:

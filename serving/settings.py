@@ -127,6 +127,26 @@ class Settings(BaseSettings):
     # needs a key, like TRIAGE_METRICS_REQUIRE_AUTH=true.
     metrics_allow_from: str = "loopback"
 
+    # --- webhooks (serving/webhooks/, docs/integrators.md "Webhooks") -------------------------------
+    # Deliver the outbox's events to subscriptions from this process (every replica may: a lease per
+    # subscription keeps one sender at a time). false: events are still recorded, another process sends.
+    webhook_delivery: bool = True
+    # How often the worker looks for new events and due retries.
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
+    # One attempt: connect, send and the receiver's answer (a receiver should answer 2xx at once and
+    # work afterwards). Longer counts as a failed attempt.
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # Retries after a failed attempt wait base x 2^(attempt-1), at most the cap, times a random factor
+    # in [0.5, 1] (jitter), and go on for the retry window (3 days, as Stripe's): then the event is
+    # marked failed (the delivery log keeps every attempt) and the subscription's next event goes.
+    webhook_backoff_base_seconds: float = Field(10.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(3 * 86400.0, gt=0)
+    # How often pending items past their first-response deadline are looked for (item.deadline_missed).
+    webhook_deadline_check_seconds: float = Field(60.0, gt=0)
+    # Finished deliveries, their attempts and sent events are deleted after this many days.
+    webhook_retention_days: float = Field(30.0, gt=0)
+
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True

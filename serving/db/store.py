@@ -5,7 +5,7 @@ Datetimes cross this boundary aware and are stored as naive UTC (see serving/db/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
 from classifier.labels import HEADS, URGENCY
+from serving.db import outbox
 from serving.db.derived import margin_of, reasons_column
 from serving.db.tables import Classification, ItemRevision
 
@@ -42,10 +43,14 @@ class WriteDeadline:
 ANSWER = "_answer"
 
 
-def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None) -> list[int]:
+def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any = None,
+                         tz: tzinfo | None = None) -> list[int]:
     """Insert rows, keyed by the table's column names, in one transaction (all or nothing): one
     request's, or several requests' together when the service groups concurrent writes (group commit).
     Returns the stored ids in the order of ``rows`` (classify answers them: GET /v1/items/{id}).
+
+    Each row sent to review gets its ``item.queued`` event in the same transaction (the webhook outbox,
+    serving/db/outbox.py; times in ``tz``).
 
     A Core executemany on a connection, not the ORM's bulk insert through a Session: this runs
     once per group commit on the hot path, and the ORM layer doubled its cost (≈150 vs 300 µs per
@@ -56,12 +61,20 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any =
         return []
     rows = [{"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
              "review_reasons": reasons_column(r["predictions"])} for r in rows]
-    table = Classification.__table__
-    stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
     if conn is not None:  # the caller's transaction (rows stored with their idempotency record)
-        return list(conn.execute(stmt, rows).scalars())
+        return _insert(conn, rows, tz)
     with engine.begin() as conn:
-        return list(conn.execute(stmt, rows).scalars())
+        return _insert(conn, rows, tz)
+
+
+def _insert(conn: Any, rows: list[dict[str, Any]], tz: tzinfo | None) -> list[int]:
+    table = Classification.__table__
+    ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    queued = [(outbox.ITEM_QUEUED, {"item": outbox.item_data({**r, "id": i}, tz)})
+              for r, i in zip(rows, ids) if r.get("needs_review")]
+    if queued:
+        outbox.record_events(conn, queued, tz=tz)
+    return ids
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ class Classification(PriorityColumns, Base):
     # The review reasons that raised it, as ",reason," ("" when `level` stands).
     sort_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
 
+    # --- webhooks (migration 0009) -----------------------------------------------------------------
+    # When item.deadline_missed was recorded for this item (it is recorded once per item).
+    deadline_missed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
     __table_args__ = (
         Index("ix_classifications_received_at", "received_at"),
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
@@ -163,3 +167,79 @@ class IdempotencyRecord(Base):
         Index("ux_idempotency_keys_key", "api_key_id", "key", unique=True),
         Index("ix_idempotency_keys_created_at", "created_at"),
     )
+
+
+# --- webhooks (serving/db/outbox.py writes events, serving/webhooks/ delivers them; migration 0009) ----
+
+
+class WebhookSubscription(Base):
+    """A receiver URL and the event types it wants; ``secret`` signs every delivery (HMAC-SHA256) and
+    is shown once, when the subscription is created. ``lease_*``: which service process delivers to
+    this subscription now (one at a time, so its events go out in order, on any number of replicas)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    secret: Mapped[str] = mapped_column(String(128), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per event, written in the transaction that stores the item or the decision,
+    so an event exists exactly when its change does. ``body`` is the JSON sent, byte for byte, on
+    every attempt to every subscription. ``dispatched_at``: when deliveries were made for it."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_webhook_events_dispatched_at", "dispatched_at", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: pending until a 2xx answer (delivered), or failed once the
+    retry window is over, or cancelled when the subscription is deleted."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(Integer, ForeignKey("webhook_subscriptions.id"), nullable=False)
+    event_pk: Mapped[int] = mapped_column(Integer, ForeignKey("webhook_events.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending | delivered | failed | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_pk", name="uq_webhook_deliveries_subscription_event"),
+        Index("ix_webhook_deliveries_pending", "status", "subscription_id", "event_pk"),
+        Index("ix_webhook_deliveries_event_pk", "event_pk"),
+    )
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one row per HTTP attempt (status code, or the error when there was none)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(Integer, ForeignKey("webhook_deliveries.id"), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id", "attempt"),)

@@ -235,5 +235,21 @@ class ReloadInProgress(ServingError):
     http_status = 409
 
 
+# --- E57x: webhooks (serving/webhooks/) -----------------------------------------------------
+class WebhookUrlRefused(ServingError):
+    """A webhook URL that is not an absolute http(s) URL with a host (file:, ftp:, javascript:, a
+    relative path, credentials in the URL): the service only ever POSTs to http(s) receivers."""
+
+    code = "E570"
+    http_status = 422
+
+
+class WebhookNotFound(ServingError):
+    """No webhook subscription with this id (or it was deleted)."""
+
+    code = "E571"
+    http_status = 404
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}

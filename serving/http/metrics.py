@@ -55,6 +55,25 @@ class _CalendarCollector:
         yield family
 
 
+class _WebhookOutboxCollector:
+    """The webhook outbox's depth at scrape time (serving/webhooks/): events not yet fanned out to
+    subscriptions, and deliveries waiting for their turn or a retry. A depth that keeps growing is a
+    receiver that is down or a worker that is not running (TRIAGE_WEBHOOK_DELIVERY)."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self):
+        source = self.metrics.webhook_outbox
+        value = source() if source is not None else None
+        family = GaugeMetricFamily("triage_webhook_outbox_depth", "Webhook events not yet fanned out (state=events) "
+                                   "and deliveries not yet delivered (state=deliveries)", labels=["state"])
+        if value is not None:
+            for state, n in value.items():
+                family.add_metric([state], float(n))
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -137,11 +156,20 @@ class Metrics:
         # shared rate limits (serving/security/ratelimit.py)
         self.ratelimit_backend_errors = Counter("triage_ratelimit_backend_errors",
                                                 "Rate-limit checks let through because Redis did not answer", registry=r)
+        # webhook deliveries (serving/webhooks/worker.py)
+        self.webhook_deliveries = Counter(
+            "triage_webhook_deliveries", "Webhook delivery attempts by outcome: delivered (2xx), retry (failed, "
+            "tried again later), failed (failed and the retry window is over)", ["outcome"], registry=r)
+        self.webhook_attempt_duration = Histogram(
+            "triage_webhook_attempt_duration_seconds", "Duration of one webhook delivery attempt",
+            buckets=LATENCY_BUCKETS, registry=r)
         # Set at start-up (the lifespan may run more than once per app, registration may not).
         self.review_depth: Callable[[], int | None] | None = None
         self.calendar_covered_until: Callable[[], float | None] | None = None
+        self.webhook_outbox: Callable[[], dict[str, int] | None] | None = None
         r.register(_ReviewQueueCollector(self))
         r.register(_CalendarCollector(self))
+        r.register(_WebhookOutboxCollector(self))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

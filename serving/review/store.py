@@ -22,6 +22,7 @@ from classifier.labels import LABELLED_FIELDS, LABELS
 from classifier.priority import PriorityMatrix
 from classifier.routing import Router
 from serving.http.errors import ClaimedByOther, InvalidCursor, ItemNotFound, NotFound, NotReviewable, StaleRevision, UnknownLabel
+from serving.db import outbox
 from serving.db.derived import reasons_of_heads
 from serving.db.sorting import LABEL_FIELDS, current_labels, row_sort
 from serving.review.views import item_view, local, predicted_labels, reviewer, revision_view
@@ -288,11 +289,19 @@ def decide(sessions: sessionmaker[Session], item: int, given: dict[str, Any], *,
         session.flush()
         session.refresh(row)
         predicted = predicted_labels(row)
-        outcome = {**item_view(row, tz, names, now), "corrected": [k for k in LABEL_FIELDS if final[k] != predicted[k]],
-                   "changed": [k for k in LABEL_FIELDS if final[k] != before[k]]}
+        corrected = [k for k in LABEL_FIELDS if final[k] != predicted[k]]
+        changed = [k for k in LABEL_FIELDS if final[k] != before[k]]
+        outcome = {**item_view(row, tz, names, now), "corrected": corrected, "changed": changed}
+        # In this transaction: the event exists exactly when the decision does (serving/db/outbox.py).
+        outbox.record_event(session, outbox.ITEM_DECIDED, outbox.decision_data(
+            row, tz, kind="review", by=_by(by, names), note=note, corrected=corrected, changed=changed), tz=tz, at=now)
         if remember is not None:
             remember(session, outcome)
     return outcome
+
+
+def _by(key_id: int | None, names: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    return None if key_id is None else names.get(key_id) or {"key_id": key_id, "name": None, "prefix": None}
 
 
 def _stale(sessions: sessionmaker[Session], item: int, read: int, tz: Any, at: datetime):
@@ -343,6 +352,8 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
             return _stale(sessions, item, read, tz, at)
         session.flush()
         session.refresh(row)
+        outbox.record_event(session, outbox.ITEM_UNDONE, outbox.decision_data(
+            row, tz, kind="undo", by=_by(by, names), note=f"undo of revision {read}"), tz=tz, at=now)
         view = _with_history(session, row, tz, names, now)
         if remember is not None:
             remember(session, view)
