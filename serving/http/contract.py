@@ -16,7 +16,7 @@ _DESCRIPTIONS = {
     400: "Invalid JSON (E510) or body not UTF-8 (E512)",
     401: "Missing, invalid or revoked API key (E501)",
     403: "The key's role may not use this endpoint (E502)",
-    404: "Not found (E517); no such stored item (E540)",
+    404: "Not found (E517); no such stored item (E540); no such webhook subscription (E571)",
     409: "Idempotency-Key already used with another body (E524); a model reload is already running (E561); "
          "not reviewable (E541), decided by someone else since loaded (E542, details: the current item), "
          "claimed by another supervisor (E543)",
@@ -25,7 +25,7 @@ _DESCRIPTIONS = {
     422: "Empty or invisible-only text (E210), text too long (E211), metadata number out of range (E213), no items "
          "(E514), duplicate item ids (E515), unknown label (E519), bad Idempotency-Key (E525), wrong types or fields "
          "(E513), bad queue cursor (E544), nothing to explain (E545), decision or undo without `revision` (E546), "
-         "bundle not loaded (E560)",
+         "bundle not loaded (E560), webhook URL not http(s) with a host (E570)",
     429: "Rate limit exceeded (E503), too many items in flight for the key (E527) or too many invalid keys from "
          "the address (E528); see Retry-After",
     503: "Model not ready (E520), overloaded (E521) or database unavailable or too slow (E522); see Retry-After",

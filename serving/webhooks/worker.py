@@ -49,8 +49,9 @@ class DeliveryWorker:
         self.window = timedelta(seconds=s.webhook_retry_window_seconds)
         self.deadline_every = s.webhook_deadline_check_seconds
         self.retention = timedelta(days=s.webhook_retention_days)
-        # A lease outlives one attempt with room to log it; renewed after every attempt.
-        self.lease = timedelta(seconds=self.timeout + max(30.0, s.db_timeout_seconds * 2))
+        # A lease outlives one attempt (bounded by the timeout) and the database steps around it; renewed
+        # after every attempt. A killed process's subscriptions resume once it runs out (30 s by default).
+        self.lease = timedelta(seconds=2 * self.timeout + 2 * s.db_timeout_seconds)
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.transport = transport
         self._next_deadline_scan = 0.0
@@ -94,7 +95,10 @@ class DeliveryWorker:
             async with gate:
                 await self.serve_subscription(client, sub_id)
 
-        await asyncio.gather(*(serve(s) for s in subs))
+        # Every subscription's turn ends before the next round (a lease is per process, not per task).
+        for sub_id, outcome in zip(subs, await asyncio.gather(*(serve(s) for s in subs), return_exceptions=True)):
+            if isinstance(outcome, Exception):
+                log.warning("webhook deliveries to subscription %s stopped this round: %s", sub_id, type(outcome).__name__)
         if clock >= self._next_prune:
             self._next_prune = clock + PRUNE_EVERY_SECONDS
             await asyncio.to_thread(delivery.prune, self.sessions, utcnow() - self.retention)
@@ -116,11 +120,12 @@ class DeliveryWorker:
         started, clock = utcnow(), time.monotonic()
         status, error = None, None
         try:
-            response = await client.post(job.url, content=body, headers=headers)
+            # httpx's timeout is per read; the whole attempt is bounded too (a receiver trickling bytes).
+            response = await asyncio.wait_for(client.post(job.url, content=body, headers=headers), self.timeout)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, asyncio.TimeoutError):
             error = f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"

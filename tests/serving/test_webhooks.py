@@ -298,3 +298,45 @@ def test_cli_adds_lists_shows_deliveries_and_removes(tmp_path, monkeypatch, caps
     with pytest.raises(TriageError) as refused:
         run("add", "ftp://tickets.example.cn/hook")
     assert refused.value.code == "E570"
+
+
+def test_a_watched_item_is_announced_at_the_level_it_sorts_at(api):
+    """The model says low urgency, the review policy watches it for high urgency: the event carries the
+    level the queue sorts it at and why, in Chinese, so that a receiver can page someone on P1."""
+    import json as _json
+
+    from sqlalchemy import select
+
+    from serving.db.tables import WebhookEvent
+
+    assert api.classify([{"id": "W", "text": "不确定 疑似紧急"}]).status_code == 200
+    with api.services.sessions() as session:
+        (body,) = session.scalars(select(WebhookEvent.body).where(WebhookEvent.type == "item.queued"))
+    item = _json.loads(body)["data"]["item"]
+    assert item["labels"]["urgency"] == "low" and item["labels_zh"]["urgency"] == "低"
+    assert item["sort"]["raised_by"] == ["possible_high_urgency"] and item["sort"]["raised_by_zh"] == ["可能为高紧急度"]
+    assert item["sort"]["level"] < item["priority"]["level"]  # "P1" < "P4": sorts above its own level
+    assert item["priority"]["respond_by"].endswith("+08:00")  # the matrix's zone, as the API answers
+
+
+def test_an_event_is_given_up_after_the_retry_window_and_the_next_goes(make_client, fake_classifier, receiver):
+    api = make_client(fake_classifier, **{**FAST, "webhook_retry_window_seconds": 0.3})
+    sub = subscribe(api, receiver.url, ["item.queued"])
+    receiver.set_secret(sub["secret"])
+    receiver.stop()
+    api.classify([{"id": "lost", "text": "不确定"}])
+    (failed,) = wait_for(lambda: [d for d in deliveries(api, sub["id"]) if d["status"] == "failed"], what="given up")
+    assert failed["attempts"] >= 2 and failed["finished_at"] and all(a["error"] for a in failed["log"])
+    receiver.start()
+    api.classify([{"id": "next", "text": "不确定"}])
+    wait_for(lambda: receiver.of("item.queued", "next"), what="the next event")
+    assert not receiver.of("item.queued", "lost")
+    assert 'triage_webhook_deliveries_total{outcome="failed"} 1.0' in api.client.get("/metrics").text
+
+    # deleting the subscription cancels what it still had to receive
+    receiver.stop()
+    api.classify([{"id": "cancelled", "text": "不确定"}])
+    wait_for(lambda: [d for d in deliveries(api, sub["id"]) if d["status"] == "pending"], what="a pending delivery")
+    assert api.client.delete(f"/v1/admin/webhooks/{sub['id']}", headers=api.headers("admin")).status_code == 204
+    statuses = {d["type"] + ":" + d["status"] for d in deliveries(api, sub["id"])}
+    assert statuses == {"item.queued:failed", "item.queued:delivered", "item.queued:cancelled"}
