@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from classifier.labels import CATEGORY, DISPLAY_ZH, URGENCY
+from serving.http.errors import messages_zh
 from serving.http.pages import QUADRANT_ZH
 from serving.http.templates import render
 
@@ -43,7 +44,8 @@ def render_matrix(payload: dict[str, Any]) -> str:
 def render_filtered_view_page(title: str, view_path: str, frame_id: str, tall: bool = False) -> str:
     """A page for a server-rendered view under the time-range, channel and category filters."""
     return render("filtered_view.html", title=title, view_path=view_path, frame_id=frame_id,
-                  frame_class="view tall" if tall else "view", categories=CATEGORY, zh=DISPLAY_ZH)
+                  frame_class="view tall" if tall else "view", categories=CATEGORY, zh=DISPLAY_ZH,
+                  errors_zh=messages_zh())
 
 
 def render_matrix_page() -> str:

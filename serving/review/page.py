@@ -19,6 +19,7 @@ from functools import lru_cache
 from classifier.labels import CATEGORY, DISPLAY_ZH, LABELS, SENTIMENT, URGENCY
 from classifier.priority import LEVELS
 from classifier.review import REASON_ZH
+from serving.http.errors import messages_zh
 from serving.http.pages import QUADRANT_ZH
 from serving.http.templates import render
 
@@ -28,23 +29,14 @@ LEVEL_ZH = {"P1": "紧急且重要", "P2": "重要不紧急", "P3": "紧急不�
 KIND_ZH = {"prediction": "模型预测", "review": "复核", "undo": "撤销"}
 KEYS = {"category": dict(zip(CATEGORY, "1234")), "sentiment": dict(zip(SENTIMENT, "asd")),
         "urgency": dict(zip(URGENCY, "hml"))}
-# Error codes as a supervisor reads them (the code itself is shown beside, in small print).
-ERRORS_ZH = {
-    "E501": "密钥无效或已吊销，请重新输入", "E502": "此密钥的角色无权复核（需要 supervisor 或 admin）",
-    "E503": "请求过于频繁，请稍候", "E513": "请求参数有误", "E517": "该条目不在待复核队列中",
-    "E519": "标签无效（次要类别不能与主类别相同）", "E520": "服务正在启动或停止", "E521": "服务繁忙，请稍候",
-    "E522": "数据库暂不可用，请稍后重试", "E540": "条目不存在", "E541": "没有可撤销的复核",
-    "E542": "该条目已被他人修改，已显示最新状态，请重新判断", "E543": "该条目正由其他主管处理",
-    "E544": "分页已失效，已回到第一页", "E545": "该文本无法生成解释",
-}
 
 
 @lru_cache(maxsize=8)
 def render_review_page(route_names: tuple[tuple[str, str], ...] = (), guideline_url: str = "/guideline") -> str:
     """serving/templates/review.html; its script (serving/static/review.js) reads the names, keys and
-    messages from the page's data block."""
+    the error messages in Chinese (the error registry's, serving/http/errors.py) from the page's data block."""
     data = {"zh": DISPLAY_ZH, "head_zh": HEAD_ZH, "level_zh": LEVEL_ZH, "quadrant_zh": QUADRANT_ZH,
-            "route_zh": dict(route_names), "reasons": REASON_ZH, "kind_zh": KIND_ZH, "errors_zh": ERRORS_ZH,
+            "route_zh": dict(route_names), "reasons": REASON_ZH, "kind_zh": KIND_ZH, "errors_zh": messages_zh(),
             "keys": KEYS, "statuses": STATUS_ZH}
     return render(
         "review.html", data=data,

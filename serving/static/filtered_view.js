@@ -1,7 +1,7 @@
 // A page for a server-rendered view (/matrix, /insights; serving/templates/filtered_view.html): it asks for
 // the key and the filters, fetches the view's HTML with the key in the header (a browser cannot add one to
-// a plain link) and shows it in a sandboxed frame without scripts. The view's path and the frame's id are
-// in the page's data block.
+// a plain link) and shows it in a sandboxed frame without scripts. The view's path, the frame's id and the
+// error messages in Chinese are in the page's data block.
 const VIEW = JSON.parse(document.getElementById("page-data").textContent);
 
 async function load() {
@@ -11,7 +11,7 @@ async function load() {
   try {
     document.getElementById(VIEW.frame).srcdoc = await api(VIEW.view + "?" + query, {}, "text");
     say("");
-  } catch (e) { say(e.message, true); }
+  } catch (e) { say(describeError(e, VIEW.errors_zh), true); }
 }
 
 $("#login").addEventListener("submit", (event) => { event.preventDefault(); useKey($("#key").value); load(); });

@@ -8,6 +8,13 @@ function say(text, error = false) {
   const s = $("#status"); s.textContent = text; s.className = error ? "error" : "";
 }
 
+// A failure as a supervisor reads it: the error registry's Chinese message (the page's data block,
+// `errors_zh`) and the code beside it; the API's own message where the code has none.
+function describeError(e, messages) {
+  const text = messages[e.code];
+  return text ? `${text}（${e.code}）` : e.message;
+}
+
 function useKey(value) { key = value.trim(); sessionStorage.setItem("triage_key", key); }
 
 async function api(path, options = {}, as = "json") {
@@ -15,7 +22,8 @@ async function api(path, options = {}, as = "json") {
                                                             "Content-Type": "application/json", ...(options.headers || {})}});
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    const err = body.error || {code: "E" + response.status, message: response.statusText};
+    // Without the error schema (a proxy's own page) the HTTP status, never a code of ours ("E502").
+    const err = body.error || {code: "HTTP " + response.status, message: response.statusText};
     if (response.status === 401) sessionStorage.removeItem("triage_key");
     throw Object.assign(new Error(err.code + " " + err.message), {code: err.code, details: err.details});
   }

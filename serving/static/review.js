@@ -14,10 +14,7 @@ const state = {items: [], index: -1, item: null, readonly: false, cursors: [null
 // moving to the item included (window.triageStats, for measurements).
 const stats = window.triageStats = {reviewed: 0, confirmed: 0, corrected: 0, keys: 0, perItem: []};
 
-function fail(e) {
-  const text = ERRORS_ZH[e.code];
-  say(text ? `${text}（${e.code}）` : e.message, true);
-}
+function fail(e) { say(describeError(e, ERRORS_ZH), true); }
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);

@@ -461,23 +461,24 @@ def test_a_watched_item_sorts_above_every_unwatched_non_p1_item_and_says_why(ser
     viewport(browser, 1280, 800)
     login(browser, base, keys["supervisor"])
     watched = str(stored(app)["WATCHED"].id)
-    wait_for(lambda: watched in [li.get_attribute("data-id") for li in browser.find_elements(By.CSS_SELECTOR, "#items li")])
-    entries = browser.find_elements(By.CSS_SELECTOR, "#items li")
+    # The list as one snapshot (read in one script: a list re-rendered meanwhile would leave stale elements).
+    snapshot = ("return [...document.querySelectorAll('#items li')].map(li => ({id: li.dataset.id, cls: li.className, "
+                "watch: (li.querySelector('.watch') || {}).textContent, lvl: li.querySelector('.lvl').textContent}))")
+    entries = wait_for(lambda: (e := browser.execute_script(snapshot)) and watched in [x["id"] for x in e] and e)
     rows = {str(r.id): r for r in stored(app).values()}
-    position = [li.get_attribute("data-id") for li in entries].index(watched)
-    below = [li.get_attribute("data-id") for li in entries[position + 1:]]
-    unwatched_non_p1 = [i for i in (li.get_attribute("data-id") for li in entries)
-                        if i != watched and rows[i].level != "P1" and not rows[i].sort_reasons]
+    ids = [e["id"] for e in entries]
+    position = ids.index(watched)
+    below = ids[position + 1:]
+    unwatched_non_p1 = [i for i in ids if i != watched and rows[i].level != "P1" and not rows[i].sort_reasons]
     assert unwatched_non_p1 and set(unwatched_non_p1) <= set(below)
     assert {str(stored(app)[i].id) for i in ("P2-EARLY", "P4-EARLY")} <= set(below)
-    mark = entries[position].find_element(By.CSS_SELECTOR, ".watch")
-    assert mark.text == "疑似紧急：按P1排序" and "watched" in entries[position].get_attribute("class")
-    assert entries[position].find_element(By.CSS_SELECTOR, ".lvl").text == "P2"  # its priority is unchanged
-    noise = [li for li in entries if li.get_attribute("data-id") == str(stored(app)["VIP-NOISE"].id)]
-    assert noise and noise[0].find_element(By.CSS_SELECTOR, ".lvl").text not in ("P1", "P2")
+    assert entries[position]["watch"] == "疑似紧急：按P1排序" and "watched" in entries[position]["cls"]
+    assert entries[position]["lvl"] == "P2"  # its priority is unchanged
+    noise = [e for e in entries if e["id"] == str(stored(app)["VIP-NOISE"].id)]
+    assert noise and noise[0]["lvl"] not in ("P1", "P2")
     # Opened, it says why it is watched (the class watched for, not only the predicted label),
     # and highlights no filler word.
-    entries[position].click()
+    browser.find_element(By.CSS_SELECTOR, f'#items li[data-id="{watched}"]').click()
     why = wait_for(lambda: "为何关注" in text_of(browser, "#why") and text_of(browser, "#why"))
     assert "为何关注「可能为高紧急度」· 紧急度「高」" in why, why
     marks = [m.text for m in browser.find_elements(By.CSS_SELECTOR, "#text mark")]
