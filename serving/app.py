@@ -12,6 +12,8 @@ import logging
 import signal
 import sys
 import threading
+import time
+from datetime import datetime, timedelta, timezone
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any
@@ -29,8 +31,8 @@ from serving.classify import routes as classify
 from serving.http import docs, templates
 from serving.insights import matrix_routes as matrix, routes as insights
 from serving.ops import admin, health, prometheus
-from serving.review import item_routes as items, page_routes as pages, queue_routes as review, store as review_store
-from serving.services import Services
+from serving.review import figures as review_figures, item_routes as items, page_routes as pages, queue_routes as review, store as review_store
+from serving.services import BoundedProbe, Services
 from serving.webhooks import routes as webhooks, worker as webhook_worker
 from serving.settings import Settings, get_settings
 
@@ -57,6 +59,10 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     async def lifespan(app: FastAPI):
         services = await run_in_threadpool(Services.start, settings, app_metrics, classifier_override)
         app.state.services = services
+        # Reviewer figures for /metrics: the last 24 h, read at most once a minute and never holding a
+        # scrape longer than the database timeout (serving/review/figures.py).
+        app_metrics.reviewer_figures = BoundedProbe(Every(60.0, partial(recent_figures, services)),
+                                                    timeout=min(1.0, settings.db_timeout_seconds))
         unhook = reload_on_signal(services, asyncio.get_running_loop()) if settings.reload_on_sighup else None
         # The working-day calendar: warn now, and daily, while holiday data runs out within the window.
         calendar_watch.check(services.matrix, settings.calendar_window_days)
@@ -112,6 +118,27 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.include_router(admin.router)
     app.include_router(webhooks.router)
     return app
+
+
+def recent_figures(services: Services) -> dict:
+    end = datetime.now(timezone.utc).replace(tzinfo=None)
+    return review_figures.reviewer_figures(services.sessions, end - timedelta(hours=24), end)
+
+
+class Every:
+    """``read()`` again only when the last answer is older than ``seconds`` (thread-safe enough for
+    one scraper: two at once may both read)."""
+
+    def __init__(self, seconds: float, read: Any):
+        self.seconds, self.read = seconds, read
+        self._value: Any = None
+        self._at = float("-inf")
+
+    def __call__(self) -> Any:
+        now = time.monotonic()
+        if now - self._at >= self.seconds:
+            self._value, self._at = self.read(), now
+        return self._value
 
 
 def reload_on_signal(services: Services, loop: asyncio.AbstractEventLoop):

@@ -74,6 +74,48 @@ class _WebhookOutboxCollector:
         yield family
 
 
+class _ReviewerCollector:
+    """Reviewer figures of the last 24 h (serving/review/figures.py), read at scrape time through a
+    bounded, cached probe set at start-up: per reviewer (the key's name, and its prefix) and
+    ``reviewer="team"``."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self):
+        source = self.metrics.reviewer_figures
+        figures = source() if source is not None else None
+        decisions = GaugeMetricFamily("triage_reviewer_decisions", "Decisions in the last 24 h, per reviewer",
+                                      labels=["reviewer", "key"])
+        pace = GaugeMetricFamily("triage_reviewer_decisions_per_active_hour", "Decisions per clock hour with a "
+                                 "decision, last 24 h, per reviewer", labels=["reviewer", "key"])
+        overturn = GaugeMetricFamily("triage_reviewer_overturn_ratio", "Share of decisions whose label differs from "
+                                     "the model's, per reviewer, head and the model's label, last 24 h",
+                                     labels=["reviewer", "key", "head", "label"])
+        in_time = GaugeMetricFamily("triage_reviewer_within_deadline_ratio", "Share of first decisions made by the "
+                                    "first-response deadline, last 24 h, per reviewer", labels=["reviewer", "key"])
+        minutes = GaugeMetricFamily("triage_reviewer_time_to_decision_median_seconds", "Median time from receipt "
+                                    "to first decision, last 24 h, per reviewer", labels=["reviewer", "key"])
+        rows = []
+        if figures is not None:
+            rows = [("team", "", figures["team"])] + [
+                (r["reviewer"]["name"] or r["reviewer"]["prefix"] or str(r["reviewer"]["key_id"]),
+                 r["reviewer"]["prefix"] or "", r) for r in figures["reviewers"]]
+        for name, key, f in rows:
+            decisions.add_metric([name, key], f["decisions"])
+            if f["decisions_per_active_hour"] is not None:
+                pace.add_metric([name, key], f["decisions_per_active_hour"])
+            for head, cells in f["overturn"].items():
+                for label, cell in cells["by_label"].items():
+                    overturn.add_metric([name, key, head, label], cell["rate"])
+            t = f["time_to_decision"]
+            if t["within_deadline_rate"] is not None:
+                in_time.add_metric([name, key], t["within_deadline_rate"])
+            if t["minutes_p50"] is not None:
+                minutes.add_metric([name, key], t["minutes_p50"] * 60)
+        yield from (decisions, pace, overturn, in_time, minutes)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -167,9 +209,11 @@ class Metrics:
         self.review_depth: Callable[[], int | None] | None = None
         self.calendar_covered_until: Callable[[], float | None] | None = None
         self.webhook_outbox: Callable[[], dict[str, int] | None] | None = None
+        self.reviewer_figures: Callable[[], dict | None] | None = None
         r.register(_ReviewQueueCollector(self))
         r.register(_CalendarCollector(self))
         r.register(_WebhookOutboxCollector(self))
+        r.register(_ReviewerCollector(self))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

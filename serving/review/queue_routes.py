@@ -9,10 +9,11 @@ triage_review_queue_depth gauge) and becomes a training example (`triage review 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
@@ -22,10 +23,10 @@ from classifier.priority import LEVELS
 from classifier.io.tables import jsonl_line
 from serving.db import store
 from serving.deps import ReviewCaller, ServicesDep
-from serving.http.errors import InvalidRequest
-from serving.review import store as items
+from serving.http.errors import ClaimedByOther, InvalidRequest, ItemNotFound, NotReviewable, StaleRevision
+from serving.review import figures, store as items
 from serving.db.derived import REASONS
-from serving.review.schemas import Queue
+from serving.review.schemas import BULK_MAX_ITEMS, BulkConfirm, BulkOutcome, Figures, Queue
 from serving.http.contract import error_responses
 from serving.review.item_routes import count_decision, rules
 from serving.http.contract import ChannelQ, FromQ, ToQ, aware, no_unknown_query
@@ -64,6 +65,11 @@ async def list_review(
     level: LevelQ = None, head: HeadQ = None, label: LabelQ = None, reason: ReasonQ = None,
     channel: ChannelQ = None, start: FromQ = None, end: ToQ = None,
     model_version: Annotated[Optional[str], Query(max_length=128, pattern=ID_PATTERN)] = None,
+    q: Annotated[Optional[str], Query(min_length=1, max_length=100, description=(
+        "Search: items whose (masked) text contains this, literally (no wildcards; any case); "
+        "masked parts (phone numbers, card numbers) cannot be found"))] = None,
+    item_id: Annotated[Optional[str], Query(min_length=1, max_length=256, description=(
+        "The caller's item id, as sent to /v1/classify (exact)"))] = None,
 ) -> JSONResponse:
     start, end = aware(services.matrix.tz, start, "from"), aware(services.matrix.tz, end, "to")
     if start and end and start > end:
@@ -73,7 +79,7 @@ async def list_review(
         now=now, viewer=caller.key_id, status=status, levels=tuple(level or ()), heads=tuple(head or ()),
         labels=tuple(label or ()), reasons=tuple(reason or ()), channel=channel,
         start=store.to_storage(start) if start else None, end=store.to_storage(end) if end else None,
-        model_version=model_version)
+        model_version=model_version, text=(q.strip() or None) if q else None, item_id=item_id)
     page, total, next_cursor = await run_in_threadpool(items.queue_page, services.sessions, q, limit, cursor,
                                                        services.matrix.tz)
     return JSONResponse({"total": total, "items": page, "next_cursor": next_cursor})
@@ -88,7 +94,10 @@ async def list_review(
         "decided item (a revised item once, with its latest decision), oldest decision first. "
         "Save it as a .jsonl file and list it under `extra_train_files` of a training config (training reads the "
         "labelled columns; for an id in several exports the later row wins). The same as "
-        "`triage review export`, for whoever has a key but no database access. Role: supervisor or admin."
+        "`triage review export`, for whoever has a key but no database access. Pages: `limit` rows at a time in "
+        "a stable order (decision time, then id); the `Link` header (rel=\"next\") gives the next page while "
+        "there are more, and `X-Next-Cursor` where to resume later (poll with `cursor=` to get only newer "
+        "decisions; an item decided again comes again, with its latest decision). Role: supervisor or admin."
     ),
     response_class=Response, dependencies=ListRoute,
     responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}, "example": (
@@ -99,19 +108,91 @@ async def list_review(
                **error_responses(401, 403, 422, 429, 503)},
 )
 async def export_reviewed(
-    services: ServicesDep, caller: ReviewCaller,
+    request: Request, services: ServicesDep, caller: ReviewCaller,
     since: Annotated[Optional[datetime], IsoOnlyQuery,
                      Query(description="Only items reviewed at or after this time (ISO 8601; no offset = UTC)")] = None,
+    limit: Annotated[Optional[int], Query(ge=1, le=10_000, description=(
+        "At most this many rows (default: all); the `Link: <…>; rel=\"next\"` header points at the next page "
+        "while there are more"))] = None,
+    cursor: Annotated[Optional[str], Query(max_length=512, description=(
+        "Rows after this point: the `X-Next-Cursor` of an earlier answer (E544 for anything else)"))] = None,
 ) -> Response:
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
     try:
-        rows, _ = await run_in_threadpool(items.export_rows, services.sessions, since)
+        rows, _, (next_cursor, more) = await run_in_threadpool(items.export_page, services.sessions, since, limit,
+                                                               cursor)
     except OverflowError:  # a year near 1 or 9999 cannot be shifted to UTC
         raise InvalidRequest("since is out of range", details=[{"loc": ["query", "since"], "type": "out_of_range"}]) from None
     body = "".join(jsonl_line(r, items.EXPORT_FIELDS) for r in rows)
-    return Response(body.encode("utf-8"), media_type="application/x-ndjson",
-                    headers={"Content-Disposition": 'attachment; filename="reviewed.jsonl"'})
+    headers = {"Content-Disposition": 'attachment; filename="reviewed.jsonl"', "X-Row-Count": str(len(rows))}
+    if next_cursor:
+        headers["X-Next-Cursor"] = next_cursor
+    if more:
+        query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+        headers["Link"] = f'<{request.url.path}?{urlencode({**query, "cursor": next_cursor})}>; rel="next"'
+    return Response(body.encode("utf-8"), media_type="application/x-ndjson", headers=headers)
+
+
+FIGURES_MAX_DAYS = 92
+DecidedFromQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(
+    alias="from", description="Decisions at or after (ISO 8601; no offset = Asia/Shanghai); default: 24 h before `to`")]
+DecidedToQ = Annotated[Optional[datetime], IsoOnlyQuery, Query(
+    alias="to", description="Decisions before (ISO 8601; no offset = Asia/Shanghai); default: now")]
+
+
+@router.get(
+    "/figures", summary="Reviewer figures: pace, overturn rate per head and label, time to decision vs deadline",
+    description=(
+        "Per reviewer (API key) and for the team, over the decisions made in [`from`, `to`) (default the last "
+        f"24 h, at most {FIGURES_MAX_DAYS} days): `decisions` and `decisions_per_active_hour` (clock hours with "
+        "a decision); `overturn` per head — the share of decisions whose label differs from the model's, also "
+        "`by_label` of the model's label; `time_to_decision` of first decisions — minutes from receipt "
+        "(p50, p90), the share decided by the first-response deadline in force, and the median minutes left "
+        "(negative: late). Also in /metrics (triage_reviewer_*, last 24 h). Role: supervisor or admin."),
+    response_model=Figures, responses=error_responses(401, 403, 422, 429, 503), dependencies=ListRoute)
+async def reviewer_figures(services: ServicesDep, caller: ReviewCaller, start: DecidedFromQ = None,
+                           end: DecidedToQ = None) -> JSONResponse:
+    tz = services.matrix.tz
+    end = aware(tz, end, "to") or datetime.now(timezone.utc)
+    start = aware(tz, start, "from") or end - timedelta(hours=24)
+    if start >= end or end - start > timedelta(days=FIGURES_MAX_DAYS):
+        raise InvalidRequest(f"'from' must be before 'to', at most {FIGURES_MAX_DAYS} days apart",
+                             details=[{"loc": ["query", "from"], "type": "range"}])
+    result = await run_in_threadpool(figures.reviewer_figures, services.sessions, store.to_storage(start),
+                                     store.to_storage(end))
+    return JSONResponse({"from": start.astimezone(tz).isoformat(timespec="seconds"),
+                         "to": end.astimezone(tz).isoformat(timespec="seconds"), **result})
+
+
+@router.post(
+    "/confirm", summary="Bulk confirm: the model's labels on several items, one decision each",
+    description=(
+        f"Each listed item (at most {BULK_MAX_ITEMS}, each with the `revision` you saw) is confirmed exactly as "
+        "POST /v1/items/{id}/review with no labels would confirm it: one history entry each, priority and route "
+        "re-run, the item leaves the queue. Items are decided one after another, each in its own transaction, so "
+        "one that fails does not hold back the others: the answer is 200 with a result per item, in the order "
+        "sent — `ok` and the decided item, or the error that single decision would have had (E540 no such "
+        "item, E541 not reviewable, E542 changed since you loaded it, E543 open with another supervisor). "
+        "Role: supervisor or admin."),
+    response_model=BulkOutcome, responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
+async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annotated[BulkConfirm, Body()]
+                       ) -> JSONResponse:
+    results = []
+    for entry in body.items:
+        try:
+            outcome = await run_in_threadpool(
+                lambda: items.decide(services.sessions, entry.id, {}, rules=rules(services),
+                                     at=datetime.now(timezone.utc), by=caller.key_id, note=body.note,
+                                     expected_revision=entry.revision, tz=services.matrix.tz))
+        except (ItemNotFound, NotReviewable, StaleRevision, ClaimedByOther) as exc:
+            results.append({"id": entry.id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
+            continue
+        count_decision(services, outcome)
+        results.append({"id": entry.id, "ok": True, "item": outcome})
+    confirmed = sum(r["ok"] for r in results)
+    return JSONResponse({"confirmed": confirmed, "failed": len(results) - confirmed, "results": results})
 
 
 @router.post(

@@ -188,3 +188,89 @@ class Explanation(BaseModel):
                                                       "names (empty for an item queued for uncertainty alone)")
     cached: bool
     elapsed_ms: float
+
+
+# --- team: bulk confirm, reviewer figures --------------------------------------------------------
+
+BULK_MAX_ITEMS = 100
+
+
+class BulkItem(BaseModel):
+    id: StrictInt = Field(ge=1, le=2**31 - 1, description="The stored item's `id`")
+    revision: StrictInt = Field(ge=0, description="The item's revision you saw (as on a single decision)")
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BulkConfirm(BaseModel):
+    """Confirm the model's labels on several items: each is one decision, as POST
+    /v1/items/{id}/review with no labels would make it."""
+
+    items: list[BulkItem] = Field(min_length=1, max_length=BULK_MAX_ITEMS)
+    note: Optional[StoredNote] = Field(None, max_length=REVIEW_NOTE_MAX_CHARS,
+                                       description="Kept with each decision (not used for training)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"items": [{"id": 12, "revision": 0}, {"id": 15, "revision": 0}], "note": "批量确认"}]})
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "BulkConfirm":
+        ids = [i.id for i in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an item is listed twice: each id once")
+        return self
+
+
+class BulkFailure(BaseModel):
+    code: str
+    message: str
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    item: Optional[DecisionOutcome] = Field(None, description="The decided item, as a single decision answers it")
+    error: Optional[BulkFailure] = Field(None, description="Why this item was not confirmed (E540, E541, E542, E543)")
+
+
+class BulkOutcome(BaseModel):
+    confirmed: int
+    failed: int
+    results: list[BulkResult] = Field(description="One per item sent, in the order sent")
+
+
+class Overturn(BaseModel):
+    decisions: int
+    overturned: int
+    rate: Optional[float] = Field(description="overturned / decisions (null without decisions)")
+
+
+class HeadOverturn(Overturn):
+    by_label: dict[str, Overturn] = Field(description="By the model's label")
+
+
+class TimeToDecision(BaseModel):
+    first_decisions: int
+    minutes_p50: Optional[float]
+    minutes_p90: Optional[float]
+    within_deadline_rate: Optional[float] = Field(description="Decided by the first-response deadline in force")
+    minutes_left_p50: Optional[float] = Field(description="Median time left to that deadline (negative: late)")
+
+
+class ReviewerFigures(BaseModel):
+    decisions: int
+    active_hours: int
+    decisions_per_active_hour: Optional[float]
+    overturn: dict[str, HeadOverturn]
+    time_to_decision: TimeToDecision
+
+
+class ReviewerRow(ReviewerFigures):
+    reviewer: dict[str, Any] = Field(description="key_id, name, prefix of the reviewer's API key")
+
+
+class Figures(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    team: ReviewerFigures
+    reviewers: list[ReviewerRow] = Field(description="Most decisions first")

@@ -63,6 +63,8 @@ class QueueQuery:
     start: datetime | None = None  # naive UTC, inclusive
     end: datetime | None = None  # naive UTC, exclusive
     model_version: str | None = None
+    text: str | None = None  # a substring of the (masked) text, any case
+    item_id: str | None = None  # the caller's item id, exactly
 
     def conditions(self) -> list[Any]:
         cond: list[Any] = []
@@ -95,13 +97,19 @@ class QueueQuery:
             cond.append(C.received_at < self.end)
         if self.model_version is not None:
             cond.append(C.model_version == self.model_version)
+        if self.text:
+            # LIKE with % and _ escaped: what is typed is searched for literally (ILIKE on PostgreSQL,
+            # lower() LIKE on SQLite; a scan of the filtered rows, bounded by the query's length).
+            cond.append(C.text_masked.icontains(self.text, autoescape=True))
+        if self.item_id is not None:
+            cond.append(C.item_id == self.item_id)
         return cond
 
     def fingerprint(self) -> str:
         """Ties a cursor to the filters it was issued for (not to the time or the viewer)."""
         parts = [self.status, self.levels, self.heads, self.labels, self.reasons, self.channel,
                  self.start.isoformat() if self.start else None, self.end.isoformat() if self.end else None,
-                 self.model_version]
+                 self.model_version, self.text, self.item_id]
         return format(binascii.crc32(json.dumps(parts, sort_keys=True, default=list).encode()), "08x")
 
 
@@ -427,11 +435,44 @@ def export_rows(sessions: sessionmaker[Session], since: datetime | None = None) 
     """One row per item whose decision is in force: the stored, masked text with the decided labels,
     the caller's item id and request metadata; oldest decision first. A revised item appears once,
     with its latest decision, at the time of that decision. Also: how many had a label corrected."""
+    rows, corrected, _ = export_page(sessions, since)
+    return rows, corrected
+
+
+def encode_export_cursor(reviewed_at: datetime, item: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["x", reviewed_at.isoformat(), item]).encode()).decode().rstrip("=")
+
+
+def decode_export_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        tag, reviewed_at, item = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if tag != "x":
+            raise ValueError(tag)
+        return datetime.fromisoformat(reviewed_at), int(item)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is not an export cursor this server issued: start again with `since`",
+                            details=[{"loc": ["query", "cursor"], "type": "invalid_cursor"}]) from None
+
+
+def export_page(sessions: sessionmaker[Session], since: datetime | None = None, limit: int | None = None,
+                after: str | None = None) -> tuple[list[dict], int, tuple[str | None, bool]]:
+    """``export_rows`` a page at a time, in the stable order (decision time, id): rows after the
+    ``after`` cursor, at most ``limit``. Also the cursor after the last row returned (``after``
+    again when none: where to resume polling) and whether more rows are there now. An item decided
+    again later moves to the end, with its new decision (a poller sees it again)."""
     stmt = select(C).where(C.reviewed_labels.is_not(None))
     if since is not None:
         stmt = stmt.where(C.reviewed_at >= to_storage(since))
+    if after:
+        stmt = stmt.where(tuple_(C.reviewed_at, C.id) > tuple_(*decode_export_cursor(after)))
+    stmt = stmt.order_by(C.reviewed_at, C.id)
+    if limit is not None:
+        stmt = stmt.limit(limit + 1)
     with sessions() as session:
-        items = list(session.scalars(stmt.order_by(C.reviewed_at, C.id)))
+        items = list(session.scalars(stmt))
+    more = limit is not None and len(items) > limit
+    items = items[:limit] if limit is not None else items
+    cursor = encode_export_cursor(items[-1].reviewed_at, items[-1].id) if items else after
     rows, corrected = [], 0
     for r in items:
         predicted = predicted_labels(r)
@@ -440,5 +481,5 @@ def export_rows(sessions: sessionmaker[Session], since: datetime | None = None) 
                      "source": f"review:{r.model_version}", "item_id": r.item_id, "request_id": r.request_id,
                      "metadata": r.metadata_masked, "model_version": r.model_version, "revision": r.revision,
                      "reviewed_at": from_storage(r.reviewed_at).isoformat(timespec="seconds")})
-    return rows, corrected
+    return rows, corrected, (cursor, more)
 

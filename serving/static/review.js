@@ -4,12 +4,12 @@
 const DATA = JSON.parse(document.getElementById("page-data").textContent);
 const {zh: ZH, head_zh: HEAD_ZH, level_zh: LEVEL_ZH, quadrant_zh: QUADRANT_ZH, route_zh: ROUTE_ZH, reasons: REASONS,
        kind_zh: KIND_ZH, statuses: STATUS_ZH, errors_zh: ERRORS_ZH, keys: KEYS} = DATA;
-const FILTER_ZH = {channel: "渠道", from: "收到自", to: "收到至", model_version: "模型"};
+const FILTER_ZH = {channel: "渠道", from: "收到自", to: "收到至", model_version: "模型", q: "搜索", item_id: "工单号"};
 const HEADS = ["category", "sentiment", "urgency"];
 const FIELDS = ["category", "category_secondary", "sentiment", "urgency"];
 
 const state = {items: [], index: -1, item: null, readonly: false, cursors: [null], page: 0, next: null, total: 0,
-               undo: [], busy: false, keys: 0};
+               undo: [], busy: false, keys: 0, picked: new Set()};
 // Session progress, and the keys pressed per reviewed item: every key since the previous decision,
 // moving to the item included (window.triageStats, for measurements).
 const stats = window.triageStats = {reviewed: 0, confirmed: 0, corrected: 0, keys: 0, perItem: []};
@@ -95,8 +95,66 @@ function entry(item, i) {
   if (item.sort) li.append(el("span", {className: "watch"}, item.sort.note), el("br"));
   li.append(
             el("span", {className: "snippet"}, item.text), el("small", {}, "首次响应 "), deadline(p.respond_by));
+  if (item.status === "pending") {  // picked for bulk confirm (a click on the box does not open the item)
+    const pick = el("input", {type: "checkbox", className: "pick", title: "选中以批量确认", checked: state.picked.has(item.id)});
+    pick.addEventListener("click", (event) => { event.stopPropagation(); togglePick(item.id, pick.checked); });
+    li.prepend(pick);
+  }
   li.addEventListener("click", () => openItem(i));
   return li;
+}
+
+// --- bulk confirm: the model's labels on the picked items, one decision each ---------------------
+
+function togglePick(id, on) {
+  if (on) state.picked.add(id); else state.picked.delete(id);
+  $("#picked").textContent = state.picked.size;
+  $("#bulk-confirm").disabled = !state.picked.size || state.busy;
+  const pending = state.items.filter(i => i.status === "pending");
+  $("#pick-all").checked = pending.length > 0 && pending.every(i => state.picked.has(i.id));
+}
+
+async function bulkConfirm() {
+  const chosen = state.items.filter(i => state.picked.has(i.id));
+  if (!chosen.length || state.busy) return;
+  state.busy = true; $("#bulk-confirm").disabled = true;
+  try {
+    const body = await api("/v1/review/confirm", {method: "POST",
+      body: JSON.stringify({items: chosen.map(i => ({id: i.id, revision: i.revision}))})});
+    stats.reviewed += body.confirmed; stats.confirmed += body.confirmed;
+    const failed = body.results.filter(r => !r.ok)
+      .map(r => `#${r.id} ${ERRORS_ZH[r.error.code] || r.error.message}（${r.error.code}）`);
+    state.picked.clear();
+    await loadPage(state.page);
+    say(`已批量确认 ${body.confirmed} 条` + (failed.length ? `；${failed.length} 条未确认：${failed.join("；")}` : ""),
+        failed.length > 0);
+  } catch (e) {
+    fail(e);
+  } finally {
+    state.busy = false; togglePick(null, false);
+  }
+}
+
+// --- team figures (GET /v1/review/figures) ---------------------------------------------------
+
+function share(x) { return x === null || x === undefined ? "–" : `${(x * 100).toFixed(0)}%`; }
+
+async function loadFigures() {
+  try {
+    const body = await api("/v1/review/figures");
+    const rows = [{reviewer: {name: "全组"}, ...body.team}, ...body.reviewers].map(f => {
+      const o = f.overturn, t = f.time_to_decision;
+      const cell = head => el("td", {title: Object.entries(o[head].by_label)
+        .map(([label, c]) => `模型判为${ZH[label] || label}：${c.overturned}/${c.decisions}`).join("；")}, share(o[head].rate));
+      return el("tr", {}, el("td", {}, f.reviewer.name || f.reviewer.prefix || `#${f.reviewer.key_id}`),
+        el("td", {}, String(f.decisions)), el("td", {}, f.decisions_per_active_hour ?? "–"),
+        cell("category"), cell("sentiment"), cell("urgency"),
+        el("td", {}, t.minutes_p50 ?? "–"), el("td", {}, share(t.within_deadline_rate)));
+    });
+    $("#figures tbody").replaceChildren(...rows);
+  } catch (e) {
+    fail(e);
+  }
 }
 
 function renderQueue() {
@@ -123,6 +181,9 @@ async function loadPage(page = 0, open = 0) {
     const body = await api("/v1/review?" + query);
     $("#login").hidden = true; $("#switch-key").hidden = false;
     Object.assign(state, {items: body.items, total: body.total, next: body.next_cursor, page, index: -1});
+    const shown = new Set(body.items.map(i => i.id));
+    for (const id of [...state.picked]) if (!shown.has(id)) state.picked.delete(id);
+    togglePick(null, false);
     state.cursors[page + 1] = body.next_cursor;
     renderQueue();
     progress();
@@ -365,6 +426,12 @@ $("#next").addEventListener("click", () => move(1));
 $("#prev-page").addEventListener("click", () => loadPage(state.page - 1));
 $("#next-page").addEventListener("click", () => loadPage(state.page + 1));
 $("#help-toggle").addEventListener("click", () => $("#help").classList.toggle("open"));
+$("#bulk-confirm").addEventListener("click", bulkConfirm);
+$("#pick-all").addEventListener("change", (event) => {
+  for (const item of state.items) if (item.status === "pending") togglePick(item.id, event.target.checked);
+  renderQueue();
+});
+$("#figures").addEventListener("toggle", () => { if ($("#figures").open && key) loadFigures(); });
 setInterval(() => { for (const span of document.querySelectorAll(".deadline")) {
   const left = timeLeft(span.title); span.textContent = `${localTime(span.title)}（${left.text}）`; span.classList.toggle("late", left.late);
 } }, 30000);
