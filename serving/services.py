@@ -31,7 +31,7 @@ from serving.security.keyguard import InvalidKeyGuard
 from serving.http.metrics import Metrics
 from serving.inference.slot import ModelSlot, ShadowScorer
 from serving.security.ratelimit import RateLimiter, make_limiter
-from serving.settings import Settings, model_parallelism, solo_threads
+from serving.settings import Settings, model_parallelism, model_roots, solo_threads
 
 log = logging.getLogger("triage.services")
 
@@ -105,7 +105,8 @@ class Services:
             except TriageError as exc:  # an experiment must not keep the service from starting
                 log.error("shadow bundle not loaded; serving without a shadow: %s", exc,
                           extra={"bundle": str(settings.shadow_bundle), "cause_code": exc.code})
-        model = ModelSlot(classifier, settings.bundle_dir, load, metrics, shadow, owned=owned)
+        model = ModelSlot(classifier, settings.bundle_dir, load, metrics, shadow, owned=owned,
+                          roots=model_roots(settings))
 
         batcher = MicroBatcher(
             model.predict,

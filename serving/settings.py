@@ -5,6 +5,7 @@ the ``triage keys`` CLI set; both names map to :attr:`Settings.database_url`.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -167,6 +168,9 @@ class Settings(BaseSettings):
     # --- hot reload and shadow model (serving/inference/slot.py) --------------------------------
     # SIGHUP reloads the bundle from bundle_dir (as POST /v1/admin/reload does).
     reload_on_sighup: bool = True
+    # Directories (separated by ':', as PATH) under which POST /v1/admin/reload may load a bundle.
+    # Empty: the directory holding bundle_dir.
+    model_roots: str = ""
     # A second bundle that scores the same traffic off the hot path; agreement per head and the
     # review share of both are exported as metrics (triage_shadow_*). Unset: no shadow.
     shadow_bundle: Optional[Path] = None
@@ -179,6 +183,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow
         return None if value == "" else value
+
+
+def model_roots(settings: Settings) -> list[Path]:
+    """TRIAGE_MODEL_ROOTS as paths; the directory holding the configured bundle when it is empty."""
+    roots = [Path(part) for part in settings.model_roots.split(os.pathsep) if part.strip()]
+    return roots or [settings.bundle_dir.resolve().parent]
 
 
 def model_parallelism(settings: Settings, cores: int | None = None) -> tuple[int, int]:

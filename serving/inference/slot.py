@@ -9,7 +9,9 @@ see how a candidate behaves on live traffic before promoting it.
   (``Prediction.model_version``). :meth:`ModelSlot.reload` loads and verifies the new bundle beside
   the old one (hashes, labels, an ONNX session, a warm-up prediction) and only then swaps the
   reference; any failure leaves the old model serving and raises :class:`ReloadFailed` with the
-  cause's code and message. ``POST /v1/admin/reload`` and SIGHUP both end here.
+  cause's code and message. ``POST /v1/admin/reload`` and SIGHUP both end here. A directory the API
+  names must lie under the model roots (``TRIAGE_MODEL_ROOTS``) and hold a manifest; any other path
+  gets one and the same answer, so an admin key cannot probe the server's filesystem.
 * :class:`ShadowScorer` (``TRIAGE_SHADOW_BUNDLE``) gets every model batch after the primary has
   answered, on a thread and queue of its own: a request never waits for it, and when the shadow
   falls behind whole batches are skipped (counted) rather than queued without bound. It exports
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from classifier.bundle import MANIFEST
 from classifier.errors import TriageError
 from classifier.labels import HEADS
 from classifier.runtime import release_freed_memory
@@ -54,12 +57,14 @@ def _tag(predictions: Sequence[Any], version: str) -> None:
 
 class ModelSlot:
     def __init__(self, classifier: Any, bundle_dir: Path, loader: Loader, metrics: Metrics,
-                 shadow: "ShadowScorer | None" = None, owned: bool = True):
+                 shadow: "ShadowScorer | None" = None, owned: bool = True, roots: Sequence[Path] = ()):
         self.current = classifier
         # A model handed in by the caller (an override) is the caller's to close; the slot closes only
         # the models it owns: the first one when ``owned``, and every one it loads itself.
         self._owned: set[int] = {id(classifier)} if owned else set()
         self.bundle_dir = Path(bundle_dir)
+        # Where a reload may name a bundle (TRIAGE_MODEL_ROOTS): by default the directory holding the first one.
+        self.roots = [Path(r).resolve() for r in roots] or [self.bundle_dir.resolve().parent]
         self.loader = loader
         self.metrics = metrics
         self.shadow = shadow
@@ -102,8 +107,8 @@ class ModelSlot:
         if not self._reloading.acquire(blocking=False):
             raise ReloadInProgress("a model reload is already running; try again when it has finished")
         try:
-            path = Path(bundle_dir) if bundle_dir else self.bundle_dir
             previous = self.model_version
+            path = self._allowed(bundle_dir, previous, trigger) if bundle_dir else self.bundle_dir
             start = time.perf_counter()
             try:
                 model = self.loader(path)
@@ -138,6 +143,30 @@ class ModelSlot:
             return dict(self.last_reload)
         finally:
             self._reloading.release()
+
+    def _allowed(self, bundle_dir: str | Path, previous: str, trigger: str) -> Path:
+        """The bundle directory a caller named, resolved (symbolic links followed), if it lies under one
+        of the roots and holds a manifest; else :class:`ReloadFailed` with one message for every such
+        case, so that the API cannot be used to learn which paths exist on the server. The log, which
+        only the operator reads, says which it was."""
+        given = str(bundle_dir)
+        try:
+            path = Path(bundle_dir).resolve()
+            inside = any(path.is_relative_to(root) for root in self.roots)
+            reason = None if inside else "outside TRIAGE_MODEL_ROOTS"
+            if inside and not (path / MANIFEST).is_file():
+                reason = "no manifest.json" if path.is_dir() else "not a directory"
+        except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, an unreadable parent
+            path, reason = Path(given), type(exc).__name__
+        if reason is None:
+            return path
+        self.metrics.model_reloads.labels(trigger, "failed").inc()
+        self.last_reload = {"ok": False, "bundle": given, "cause": None, "model_version": previous}
+        log.error("model reload refused; still serving %s", previous,
+                  extra={"bundle": given, "cause": reason, "trigger": trigger})
+        raise ReloadFailed(
+            f"bundle_dir is not a model bundle under the allowed model roots (TRIAGE_MODEL_ROOTS); still serving "
+            f"{previous}", details={"bundle": given, "cause": None, "model_version": previous})
 
     def _retire(self, old: Any) -> None:
         """Release a replaced model's sessions and threads once no batch runs on it any more.

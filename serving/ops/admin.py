@@ -2,8 +2,9 @@
 
 Loads and verifies the bundle beside the serving one and swaps between batches
 (serving/inference/slot.py); a bundle that cannot be used is refused with E560 and the cause's own code
-(E101 missing file, E102 altered file, E104 other labels, …) while the old model keeps serving.
-SIGHUP does the same for the configured bundle. Each replica (pod, worker process) holds its own
+(E101 missing file, E102 altered file, E104 other labels, …) while the old model keeps serving. A
+``bundle_dir`` outside the model roots (TRIAGE_MODEL_ROOTS), missing, or without a manifest gets one
+and the same E560 message, whichever it was. SIGHUP does the same for the configured bundle. Each replica (pod, worker process) holds its own
 model: reload every one of them (a rolling restart does too).
 """
 from __future__ import annotations
@@ -26,8 +27,8 @@ class ReloadRequest(BaseModel):
 
     bundle_dir: Optional[str] = Field(
         None, min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
-        description="Bundle directory on the server to serve from now on; left out: the one in use, re-read "
-                    "(after its files were replaced)")
+        description="Bundle directory on the server to serve from now on, under one of the model roots "
+                    "(TRIAGE_MODEL_ROOTS); left out: the one in use, re-read (after its files were replaced)")
 
 
 class ReloadResult(BaseModel):

@@ -84,29 +84,65 @@ def test_reload_swaps_the_model_and_the_version_in_responses_storage_and_metrics
     assert again.status_code == 200 and again.json()["model_version"] == "tiny-v3"
 
 
-@pytest.mark.parametrize("breakage,cause", [("altered", "E102"), ("missing", "E101"), ("not_a_bundle", "E101")])
-def test_a_bad_bundle_keeps_the_old_model_serving_and_says_why(make_client, v1, tmp_path, breakage, cause):
-    bad = tmp_path / "bad"
-    if breakage == "altered":
-        bundle_copy(bad, "tiny-bad")
-        with (bad / "model.onnx").open("r+b") as fh:  # same size, different bytes
-            fh.seek(100)
-            byte = fh.read(1)
-            fh.seek(100)
-            fh.write(bytes([byte[0] ^ 0xFF]))
-    elif breakage == "not_a_bundle":
-        bad.mkdir()
+def test_a_bad_bundle_keeps_the_old_model_serving_and_says_why(make_client, v1, tmp_path):
+    """A bundle under the model roots that fails verification: refused with its cause's code."""
+    bad = bundle_copy(tmp_path / "bad", "tiny-bad")
+    with (bad / "model.onnx").open("r+b") as fh:  # same size, different bytes
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 0xFF]))
     api = make_client(None, bundle_dir=v1)
     response = api.client.post("/v1/admin/reload", json={"bundle_dir": str(bad)}, headers=api.headers("admin"))
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "E560"
-    assert error["details"]["cause"]["code"] == cause and error["details"]["model_version"] == "tiny-v1"
+    assert error["details"]["cause"]["code"] == "E102" and error["details"]["model_version"] == "tiny-v1"
     assert "still serving tiny-v1" in error["message"]
     ok = api.classify(items())
     assert ok.status_code == 200 and ok.json()["model_version"] == "tiny-v1"
     assert metric(api, "triage_model_reloads_total", trigger="api", result="failed") == 1
     assert metric(api, "triage_model_info", version="tiny-v1") == 1
+
+
+def test_a_path_that_is_not_an_allowed_bundle_gets_one_answer_whatever_it_is(make_client, v1, tmp_path, caplog):
+    """No filesystem oracle (issue 26): a missing path, a directory without a manifest, a file, and real
+    bundles or directories outside the roots (directly, through '..' or a symbolic link) all get the
+    same status, code and message, which name only the path as sent; the log says which it was."""
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    elsewhere = bundle_copy(outside / "v9", "tiny-v9")  # a valid bundle, but not under the roots
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(elsewhere)
+    api = make_client(None, bundle_dir=v1)  # roots: the directory holding v1 (tmp_path)
+    bad = [tmp_path / "missing", tmp_path / "empty", tmp_path / "file", elsewhere, outside, tmp_path / "link",
+           tmp_path / ".." / outside.name / "v9", "/etc", "/etc/passwd", "/nonexistent/dir", "relative/dir"]
+    answers = set()
+    for path in bad:
+        response = api.client.post("/v1/admin/reload", json={"bundle_dir": str(path)}, headers=api.headers("admin"))
+        error = response.json()["error"]
+        assert error["details"] == {"bundle": str(path), "cause": None, "model_version": "tiny-v1"}
+        answers.add((response.status_code, error["code"], error["message"]))
+    assert answers == {(422, "E560", "bundle_dir is not a model bundle under the allowed model roots "
+                                     "(TRIAGE_MODEL_ROOTS); still serving tiny-v1")}
+    assert metric(api, "triage_model_reloads_total", trigger="api", result="failed") == len(bad)
+    assert api.classify(items()).json()["model_version"] == "tiny-v1"
+    reasons = {r.cause for r in caplog.records if r.getMessage().startswith("model reload refused")}
+    assert reasons == {"no manifest.json", "not a directory", "outside TRIAGE_MODEL_ROOTS"}
+
+
+def test_model_roots_admit_bundles_under_them(make_client, v1, tmp_path):
+    other = tmp_path.parent / f"{tmp_path.name}-models"
+    v2 = bundle_copy(other / "v2", "tiny-v2")
+    api = make_client(None, bundle_dir=v1, model_roots=f"{tmp_path}:{other}")
+    done = api.client.post("/v1/admin/reload", json={"bundle_dir": str(v2)}, headers=api.headers("admin"))
+    assert done.status_code == 200 and done.json()["model_version"] == "tiny-v2"
+    back = api.client.post("/v1/admin/reload", json={"bundle_dir": str(v1)}, headers=api.headers("admin"))
+    assert back.status_code == 200 and back.json()["model_version"] == "tiny-v1"
+    only = make_client(None, bundle_dir=v1, model_roots=str(other))  # v1's own directory is not a root now
+    refused = only.client.post("/v1/admin/reload", json={"bundle_dir": str(v1)}, headers=only.headers("admin"))
+    assert refused.status_code == 422 and refused.json()["error"]["details"]["cause"] is None
+    assert only.client.post("/v1/admin/reload", headers=only.headers("admin")).status_code == 200  # in use: re-read
 
 
 def test_reload_request_is_validated(make_client, v1):
