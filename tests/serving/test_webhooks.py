@@ -204,7 +204,8 @@ def test_deadline_missed_is_sent_once_per_overdue_pending_item(make_client, fake
                   {"id": "fresh", "text": "不确定"}])
     (event,) = wait_for(lambda: receiver.of("item.deadline_missed", "late"), what="item.deadline_missed")
     assert event["data"]["overdue_seconds"] > 0 and event["data"]["item"]["status"] == "pending"
-    time.sleep(0.5)  # several more checks
+    wait_for(lambda: len(receiver.events) >= 2, what="the second overdue item")
+    time.sleep(0.5)  # several more checks: nothing is reported again
     assert sorted(e["data"]["item"]["item_id"] for e in receiver.events) == ["late", "late-2"]
     assert len(receiver.arrivals) == 2
 
@@ -326,17 +327,21 @@ def test_an_event_is_given_up_after_the_retry_window_and_the_next_goes(make_clie
     receiver.stop()
     api.classify([{"id": "lost", "text": "不确定"}])
     (failed,) = wait_for(lambda: [d for d in deliveries(api, sub["id"]) if d["status"] == "failed"], what="given up")
-    assert failed["attempts"] >= 2 and failed["finished_at"] and all(a["error"] for a in failed["log"])
+    assert failed["attempts"] >= 1 and failed["finished_at"] and all(a["error"] for a in failed["log"])
     receiver.start()
     api.classify([{"id": "next", "text": "不确定"}])
     wait_for(lambda: receiver.of("item.queued", "next"), what="the next event")
     assert not receiver.of("item.queued", "lost")
     assert 'triage_webhook_deliveries_total{outcome="failed"} 1.0' in api.client.get("/metrics").text
 
-    # deleting the subscription cancels what it still had to receive
+
+
+def test_deleting_a_subscription_cancels_what_it_still_had_to_receive(make_client, fake_classifier, receiver):
+    api = make_client(fake_classifier, **{**FAST, "webhook_backoff_base_seconds": 60})
+    sub = subscribe(api, receiver.url, ["item.queued"])
     receiver.stop()
-    api.classify([{"id": "cancelled", "text": "不确定"}])
-    wait_for(lambda: [d for d in deliveries(api, sub["id"]) if d["status"] == "pending"], what="a pending delivery")
+    api.classify([{"id": "never", "text": "不确定"}])
+    wait_for(lambda: [d for d in deliveries(api, sub["id"]) if d["attempts"] == 1], what="a failed attempt")
     assert api.client.delete(f"/v1/admin/webhooks/{sub['id']}", headers=api.headers("admin")).status_code == 204
-    statuses = {d["type"] + ":" + d["status"] for d in deliveries(api, sub["id"])}
-    assert statuses == {"item.queued:failed", "item.queued:delivered", "item.queued:cancelled"}
+    (cancelled,) = deliveries(api, sub["id"])  # the log stays readable
+    assert cancelled["status"] == "cancelled" and cancelled["finished_at"] and cancelled["next_attempt_at"] is None
