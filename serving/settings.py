@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # are looked for this often (0: only on request), at most explain_backlog_items at a time.
     explain_poll_seconds: float = Field(1.0, ge=0, le=3600)
     explain_backlog_items: int = Field(256, ge=1, le=100_000)
+    # Explanations are also kept in the database with their item (a restart or another process
+    # reads them back instead of computing them again).
+    explain_persist: bool = True
     # The labelling guideline the review page links to (served at /guideline).
     guideline_path: Path = Field(default_factory=default_guideline)
 

@@ -129,7 +129,26 @@ class ItemRevision(PriorityColumns, Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
 
-    __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),)
+    __table_args__ = (UniqueConstraint("classification_id", "revision", name="uq_item_revisions_item_revision"),
+                      # the reviewer figures read the decisions of a time window (migration 0010)
+                      Index("ix_item_revisions_kind_created_at", "kind", "created_at"))
+
+
+class ItemExplanation(Base):
+    """An item's explanation (serving/review/explain.py) as computed for one model version, text,
+    labels and reasons (``cache_key``: their digest): a restart or another service process opens
+    the item without computing it again (migration 0010)."""
+
+    __tablename__ = "item_explanations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    classification_id: Mapped[int] = mapped_column(Integer, ForeignKey("classifications.id"), nullable=False)
+    cache_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(128), nullable=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+    __table_args__ = (UniqueConstraint("classification_id", "cache_key", name="uq_item_explanations_item_key"),)
 
 
 class ClaimTakeover(Base):

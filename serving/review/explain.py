@@ -18,19 +18,23 @@ pattern matched. That is the question the reviewer has: why is this here?
 Computed in the background when an item is queued (:class:`Explainer` polls new pending rows, so
 the classify path knows nothing of it) through the service's micro-batcher as a client of its own
 (the fair share keeps it from delaying classification), and kept in an in-memory LRU keyed by model
-version, text, labels and reasons: opening the item costs nothing, a new model version never reuses
-old answers. Occlusion, not gradients: it needs nothing but the ONNX runtime the service already
-runs, and its answer is directly "without this word, P(label) would be x lower".
+version, text, labels and reasons, and in the database with the item (item_explanations): opening
+the item costs nothing, after a restart or in another service process too, and a new model version
+never reuses old answers. Occlusion, not gradients: it needs nothing but the ONNX runtime the
+service already runs, and its answer is directly "without this word, P(label) would be x lower".
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import math
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -41,6 +45,7 @@ from classifier.signals import signal_of
 from classifier.text.normalize import normalize_text
 from classifier.text.stopwords import is_filler
 from serving.http.errors import ExplanationUnavailable
+from serving.review import store
 
 log = logging.getLogger("triage.explain")
 
@@ -190,6 +195,11 @@ def rule_matches(text: str, reason: str) -> list[dict[str, Any]]:
 Predict = Callable[[Sequence[str]], Awaitable[list[Any]]]
 
 
+def key_digest(key: tuple) -> str:
+    """The cache key as the database keeps it (sha256 of its JSON)."""
+    return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def cache_key(model_version: str, text: str, current: dict[str, Any], reasons: Sequence[str], max_segments: int,
               budget_chars: int) -> tuple:
     return (model_version, text, tuple(current.get(h) for h in HEADS), tuple(reasons), max_segments, budget_chars)
@@ -265,8 +275,10 @@ class Explainer:
     calls in the batcher. A request for an item being explained waits for that computation
     instead of starting a second one."""
 
-    def __init__(self, cache_items: int, max_segments: int, poll_seconds: float, backlog: int, budget_chars: int = 0):
+    def __init__(self, cache_items: int, max_segments: int, poll_seconds: float, backlog: int, budget_chars: int = 0,
+                 persist: bool = True):
         self.cache = ExplanationCache(cache_items)
+        self.persist = persist  # kept with the item in the database (item_explanations), read back on a miss
         self.max_segments = max_segments
         self.budget_chars = budget_chars
         self.poll_seconds = poll_seconds
@@ -284,15 +296,26 @@ class Explainer:
         if running is not None:  # the background task is on it: share its answer
             result = await asyncio.shield(running)
             return {**result, "cached": True, "elapsed_ms": 0.0}
+        hit = self.cache.get(key)
+        if hit is not None:
+            return {**hit, "cached": True, "elapsed_ms": 0.0}
+        digest = key_digest(key)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
+            kept = await self._stored(services, view["id"], digest)
+            if kept is not None:
+                self.cache.put(key, kept)
+                result = {**kept, "cached": True, "elapsed_ms": 0.0}
+                future.set_result(result)
+                return result
             result = await explain(partial(services.batcher.process_async, client=CLIENT), view["text"],
                                    view["labels"], model_version=services.model_version,
                                    max_segments=self.max_segments, cache=self.cache, reasons=reasons,
                                    watch=services.matrix.watch, budget_chars=self.budget_chars)
             if not result["cached"]:
                 services.metrics.explanations.labels(trigger).observe(result["elapsed_ms"] / 1000)
+                await self._save(services, view["id"], digest, result)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -301,6 +324,25 @@ class Explainer:
             raise
         finally:
             self._running.pop(key, None)
+
+    async def _stored(self, services: Any, item: int, digest: str) -> dict[str, Any] | None:
+        if not self.persist:
+            return None
+        try:
+            return await asyncio.to_thread(store.stored_explanation, services.sessions, item, digest)
+        except Exception as exc:  # noqa: BLE001 - the database away: compute it
+            log.warning("stored explanation not read: %s", type(exc).__name__, extra={"item": item})
+            return None
+
+    async def _save(self, services: Any, item: int, digest: str, result: dict[str, Any]) -> None:
+        if not self.persist:
+            return
+        body = {k: v for k, v in result.items() if k not in ("cached", "elapsed_ms")}
+        try:
+            await asyncio.to_thread(store.save_explanation, services.sessions, item, digest, result["model_version"],
+                                    body, datetime.now(timezone.utc).replace(tzinfo=None))
+        except Exception as exc:  # noqa: BLE001 - kept in memory all the same
+            log.warning("explanation not stored: %s", type(exc).__name__, extra={"item": item})
 
     async def run(self, services: Any, new_items: Callable[[int | None, int], list[dict[str, Any]]]) -> None:
         """Until cancelled: explain each newly queued item. ``new_items(after_id, limit)`` reads the

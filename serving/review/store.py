@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.labels import LABELLED_FIELDS, LABELS
@@ -26,7 +27,7 @@ from serving.db import outbox
 from serving.db.derived import reasons_of_heads
 from serving.db.sorting import LABEL_FIELDS, current_labels, row_sort
 from serving.review.views import item_view, local, predicted_labels, reviewer, revision_view
-from serving.db.tables import ApiKey, ClaimTakeover, Classification, ItemRevision
+from serving.db.tables import ApiKey, ClaimTakeover, Classification, ItemExplanation, ItemRevision
 from serving.db.store import from_storage, to_storage
 
 C = Classification
@@ -186,6 +187,23 @@ def newly_queued(sessions: sessionmaker[Session], after_id: int | None, limit: i
         rows = list(session.scalars(stmt.order_by(C.id.desc()).limit(limit)))
     return [{"id": r.id, "text": r.text_masked, "labels": current_labels(r),
              "review_reasons": [x for x in r.review_reasons.split(",") if x]} for r in reversed(rows)]
+
+
+def stored_explanation(sessions: sessionmaker[Session], item: int, key: str) -> dict[str, Any] | None:
+    with sessions() as session:
+        return session.scalar(select(ItemExplanation.body).where(ItemExplanation.classification_id == item,
+                                                                 ItemExplanation.cache_key == key))
+
+
+def save_explanation(sessions: sessionmaker[Session], item: int, key: str, model_version: str, body: dict[str, Any],
+                     at: datetime) -> None:
+    """Keep an explanation with its item (a concurrent save of the same one by another process wins)."""
+    try:
+        with sessions.begin() as session:
+            session.add(ItemExplanation(classification_id=item, cache_key=key, model_version=model_version, body=body,
+                                        created_at=at))
+    except IntegrityError:
+        pass
 
 
 def history_rows(session: Session, row: Classification) -> list[ItemRevision]:

@@ -123,3 +123,24 @@ def test_a_queued_item_is_explained_in_the_background(make_client, fake_classifi
     assert [(w["reason"], w["label"]) for w in body["watched"]] == [("possible_high_urgency", "high")]
     metrics = api.client.get("/metrics").text
     assert 'triage_explanation_duration_seconds_count{trigger="queued"} 1.0' in metrics
+
+
+def test_an_explanation_is_kept_with_its_item_across_a_restart(make_client, fake_classifier, db_url):
+    first = make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
+    first.classify([{"id": "w", "text": "疑似紧急 我的钱不见了"}])
+    deadline = time.monotonic() + 20
+    while first.app.state.explainer.explained < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (item,) = first.client.get("/v1/review", headers=first.headers("supervisor")).json()["items"]
+    computed = first.client.get(f"/v1/items/{item['id']}/explanation", headers=first.headers("supervisor")).json()
+    # Another process (or the same service after a restart): an empty memory, the same database.
+    calls = len(fake_classifier.calls)
+    second = make_client(fake_classifier, database_url=db_url)
+    again = second.client.get(f"/v1/items/{item['id']}/explanation", headers=second.headers("supervisor")).json()
+    assert again["cached"] is True and len(fake_classifier.calls) == calls  # read back, not computed
+    assert {k: v for k, v in again.items() if k not in ("cached", "elapsed_ms")} == \
+        {k: v for k, v in computed.items() if k not in ("cached", "elapsed_ms")}
+    # Without persistence the next process computes it.
+    third = make_client(fake_classifier, database_url=db_url, explain_persist=False)
+    fresh = third.client.get(f"/v1/items/{item['id']}/explanation", headers=third.headers("supervisor")).json()
+    assert fresh["cached"] is False and len(fake_classifier.calls) > calls
