@@ -38,7 +38,7 @@ def header(secret: str, body: bytes, timestamp: int | None = None) -> str:
 def verify(secret: str, body: bytes, value: str | None, tolerance: float = DEFAULT_TOLERANCE_SECONDS,
            now: float | None = None) -> bool:
     """True when ``value`` (the header) signs ``body`` with ``secret`` and its time is within
-    ``tolerance`` seconds of ``now``. Any ``v1`` entry may match (several during a secret change)."""
+    ``tolerance`` seconds of ``now``. Any of several ``v1`` entries may match, as with Stripe's header."""
     if not value:
         return False
     parts = [p.split("=", 1) for p in value.split(",") if "=" in p]

@@ -345,3 +345,28 @@ def test_deleting_a_subscription_cancels_what_it_still_had_to_receive(make_clien
     assert api.client.delete(f"/v1/admin/webhooks/{sub['id']}", headers=api.headers("admin")).status_code == 204
     (cancelled,) = deliveries(api, sub["id"])  # the log stays readable
     assert cancelled["status"] == "cancelled" and cancelled["finished_at"] and cancelled["next_attempt_at"] is None
+
+
+def test_bulk_confirm_and_undo_record_one_event_per_change_in_their_transaction(api):
+    """Bulk confirm is one decision per item, so one item.decided each; an undo is item.undone; a refused
+    decision (stale revision) records nothing."""
+    from sqlalchemy import select
+
+    from serving.db.tables import WebhookEvent
+
+    api.classify([{"id": f"B{n}", "text": "不确定"} for n in range(3)])
+    ids = [stored_id(api, f"B{n}") for n in range(3)]
+    h = api.headers("supervisor")
+    done = api.client.post("/v1/review/confirm", headers=h, json={"items": [{"id": i, "revision": 0} for i in ids[:2]]})
+    assert done.status_code == 200 and done.json()["confirmed"] == 2
+    assert api.client.post(f"/v1/items/{ids[0]}/undo", headers=h, json={"revision": 1}).status_code == 200
+    assert api.client.post(f"/v1/items/{ids[1]}/review", headers=h, json={"revision": 0}).status_code == 409  # stale
+
+    with api.services.sessions() as session:
+        bodies = [json.loads(b) for b in session.scalars(select(WebhookEvent.body).order_by(WebhookEvent.id))]
+    assert [(b["type"], b["data"]["item"]["item_id"]) for b in bodies] == [
+        ("item.queued", "B0"), ("item.queued", "B1"), ("item.queued", "B2"),
+        ("item.decided", "B0"), ("item.decided", "B1"), ("item.undone", "B0")]
+    undone = bodies[-1]["data"]
+    assert undone["decision"]["kind"] == "undo" and undone["item"]["status"] == "pending" and undone["item"]["revision"] == 2
+    assert len({b["id"] for b in bodies}) == 6
