@@ -50,12 +50,16 @@ class RouteDecision:
 
 
 class Router:
-    TOP_KEYS = ("queues", "default", "rules")
+    TOP_KEYS = ("queues", "default", "rules", "channels")
+    REQUIRED = ("queues", "default", "rules")
 
-    def __init__(self, queues: list[Queue], default: str, rules: list[RoutingRule]):
+    def __init__(self, queues: list[Queue], default: str, rules: list[RoutingRule],
+                 channels: Mapping[str, str] | None = None):
         self.queues = {q.name: q for q in queues}
         self.default = default
         self.rules = tuple(rules)
+        # metadata.channel code -> the name people read (the review page shows it instead of the code)
+        self.channels = dict(channels or {})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Router":
@@ -63,7 +67,7 @@ class Router:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> "Router":
-        check_keys(data, cls.TOP_KEYS, source, "routing config", required=cls.TOP_KEYS)
+        check_keys(data, cls.TOP_KEYS, source, "routing config", required=cls.REQUIRED)
 
         queues_data = data["queues"]
         if not isinstance(queues_data, list) or not queues_data:
@@ -110,7 +114,11 @@ class Router:
             condition = Condition.compile(rule["when"], ROUTING_FIELDS, source, where)
             rules.append(RoutingRule(name, condition, rule["queue"]))
 
-        return cls(queues, default, rules)
+        channels = data.get("channels") or {}
+        if not isinstance(channels, dict) or not all(
+                isinstance(k, (str, int)) and isinstance(v, str) and v.strip() for k, v in channels.items()):
+            raise config_error(source, "channels", "must map channel codes (metadata.channel) to display names")
+        return cls(queues, default, rules, {str(k): v for k, v in channels.items()})
 
     def route(
         self,

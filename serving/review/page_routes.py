@@ -26,7 +26,8 @@ router = APIRouter(tags=["pages"])
 async def review_page(request: Request) -> HTMLResponse:
     services = getattr(request.app.state, "services", None)
     names = route_names(services.router) if services is not None else ()
-    return HTMLResponse(render_review_page(names))
+    channels = tuple(services.router.channels.items()) if services is not None else ()
+    return HTMLResponse(render_review_page(names, channel_names=channels))
 
 
 @router.get("/guideline", response_class=HTMLResponse, summary="The labelling guideline (HTML)",

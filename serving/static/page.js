@@ -9,10 +9,11 @@ function say(text, error = false) {
 }
 
 // A failure as a supervisor reads it: the error registry's Chinese message (the page's data block,
-// `errors_zh`) and the code beside it; the API's own message where the code has none.
+// `errors_zh`) and the code beside it; a code without one, or no answer at all (the network), in
+// Chinese too (the API's own messages are English).
 function describeError(e, messages) {
   const text = messages[e.code];
-  return text ? `${text}（${e.code}）` : e.message;
+  return text ? `${text}（${e.code}）` : e.code ? `操作未成功（${e.code}）` : "网络连接失败，请检查网络后重试";
 }
 
 function useKey(value) { key = value.trim(); sessionStorage.setItem("triage_key", key); }

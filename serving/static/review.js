@@ -3,18 +3,35 @@
 // helpers ($, key, say, useKey, api) from /static/page.js, loaded before this file.
 const DATA = JSON.parse(document.getElementById("page-data").textContent);
 const {zh: ZH, head_zh: HEAD_ZH, level_zh: LEVEL_ZH, quadrant_zh: QUADRANT_ZH, route_zh: ROUTE_ZH, reasons: REASONS,
-       kind_zh: KIND_ZH, statuses: STATUS_ZH, errors_zh: ERRORS_ZH, keys: KEYS} = DATA;
+       kind_zh: KIND_ZH, statuses: STATUS_ZH, errors_zh: ERRORS_ZH, keys: KEYS, channel_zh: CHANNEL_ZH} = DATA;
 const FILTER_ZH = {channel: "渠道", from: "收到自", to: "收到至", model_version: "模型", q: "搜索", item_id: "工单号"};
 const HEADS = ["category", "sentiment", "urgency"];
 const FIELDS = ["category", "category_secondary", "sentiment", "urgency"];
 
 const state = {items: [], index: -1, item: null, readonly: false, cursors: [null], page: 0, next: null, total: 0,
-               undo: [], busy: false, keys: 0, picked: new Set()};
+               undo: restoreUndo(), busy: false, keys: 0, picked: new Set(), claim: null, renew: null};
 // Session progress, and the keys pressed per reviewed item: every key since the previous decision,
 // moving to the item included (window.triageStats, for measurements).
 const stats = window.triageStats = {reviewed: 0, confirmed: 0, corrected: 0, keys: 0, perItem: []};
 
 function fail(e) { say(describeError(e, ERRORS_ZH), true); }
+
+// This key's display prefix (the first 12 characters, as the API shows it): whose claim or decision it is.
+function myPrefix() { return key.slice(0, 12); }
+function who(reviewer) { return reviewer ? (reviewer.name || reviewer.prefix) : "其他主管"; }
+
+// The ids of this tab's decisions, newest last: kept in sessionStorage (per key) so that a reload
+// still offers the undo of the last one.
+function undoKey() { return "triage_undo:" + myPrefix(); }
+function restoreUndo() {
+  try { return JSON.parse(sessionStorage.getItem(undoKey()) || "[]").filter(Number.isInteger); } catch (e) { return []; }
+}
+function saveUndo() { sessionStorage.setItem(undoKey(), JSON.stringify(state.undo.slice(-50))); }
+function showUndo() {
+  const id = state.undo[state.undo.length - 1];
+  $("#undo").disabled = !id;
+  $("#undo-target").textContent = id ? ` #${id}` : "";
+}
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -48,6 +65,21 @@ function uncoveredMark(p) {
 }
 
 function routeName(route) { return ROUTE_ZH[route] || route; }
+function channelName(channel) { return CHANNEL_ZH[channel] || channel; }
+
+// "2026-12-01" or "2026-12-01 09:00" (the browser's time zone) -> a Date; null when not a date.
+// Text inputs instead of the browser's date picker, whose format follows the browser's language
+// (mm/dd/yyyy in an English one).
+function parseLocal(value) {
+  const m = /^\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]+(\d{1,2})[:：](\d{2}))?\s*$/.exec(value);
+  if (!m) return null;
+  const d = new Date(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0));
+  return d.getMonth() === +m[2] - 1 && d.getDate() === +m[3] ? d : null;
+}
+function formatLocal(d) {
+  const two = n => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
 function code(text) { return el("code", {className: "c"}, text); }
 function level(p) { return el("span", {className: `lvl ${p.level}`, title: LEVEL_ZH[p.level]}, p.level); }
 
@@ -56,8 +88,11 @@ function level(p) { return el("span", {className: `lvl ${p.level}`, title: LEVEL
 function filterParams() {
   const query = new URLSearchParams();
   for (const [name, value] of new FormData($("#filters"))) {
-    if (!value) continue;
-    query.append(name, (name === "from" || name === "to") ? new Date(value).toISOString() : value);
+    if (!value.trim()) continue;
+    if (name === "from" || name === "to") {
+      const d = parseLocal(value);
+      if (d) query.append(name, d.toISOString());
+    } else query.append(name, value);
   }
   return query;
 }
@@ -65,7 +100,8 @@ function filterParams() {
 function summarizeFilters() {
   const names = {status: STATUS_ZH, head: HEAD_ZH, label: ZH, reason: REASONS};
   const shown = [...filterParams()].map(([name, value]) => names[name] ? names[name][value] || value
-    : name === "level" ? value : `${FILTER_ZH[name]} ${name === "from" || name === "to" ? localTime(value) : value}`);
+    : name === "level" ? value : `${FILTER_ZH[name]} ${name === "from" || name === "to" ? localTime(value)
+    : name === "channel" ? channelName(value) : value}`);
   $("#filter-summary").textContent = shown.length ? "（" + shown.join("，") + "）" : "（全部待复核）";
 }
 
@@ -76,9 +112,9 @@ function restoreFilters() {
     if (input.type === "checkbox") input.checked = query.getAll(input.name).includes(input.value);
     else if (query.has(input.name)) {
       const value = query.get(input.name);
-      if (input.type === "datetime-local") {  // shown in the browser's time zone
-        const d = new Date(value); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-        input.value = d.toISOString().slice(0, 16);
+      if (input.name === "from" || input.name === "to") {  // shown in the browser's time zone
+        const d = new Date(value);
+        input.value = isNaN(d) ? "" : formatLocal(d);
       } else input.value = value;
     }
   }
@@ -187,7 +223,12 @@ async function loadPage(page = 0, open = 0) {
     state.cursors[page + 1] = body.next_cursor;
     renderQueue();
     progress();
-    if (!body.items.length) { $("#detail").hidden = true; say(page ? "本页没有条目" : "队列已清空，没有符合条件的条目"); return; }
+    if (!body.items.length) {
+      const last = state.undo[state.undo.length - 1];
+      $("#detail").hidden = true;
+      say((page ? "本页没有条目" : "队列已清空，没有符合条件的条目") + (last ? `（按 u 可撤销你最近一次复核 #${last}）` : ""));
+      return;
+    }
     say("");
     await openItem(Math.min(open < 0 ? body.items.length - 1 : open, body.items.length - 1));
   } catch (e) {
@@ -199,26 +240,86 @@ async function loadPage(page = 0, open = 0) {
 
 // --- one item -------------------------------------------------------------------------------
 
+// Opening an item claims nothing (browsing holds nothing): the first action on it does (hold), the
+// page renews the claim while the item stays open and releases it when moving on or leaving.
 async function openItem(i) {
   if (i < 0 || i >= state.items.length) return;
-  const previous = state.item;
   state.index = i; highlightCurrent();
   const id = state.items[i].id;
-  if (previous && previous.id !== id && !state.readonly)
-    api(`/v1/items/${previous.id}/claim`, {method: "DELETE"}).catch(() => {});
-  let item, readonly = false;
+  if (state.claim !== id) release();
+  let item;
   try {
-    item = await api(`/v1/items/${id}/claim`, {method: "POST"});
-  } catch (e) {
-    if (e.code !== "E543") { fail(e); return; }
-    item = e.details.item; readonly = true;
-    const who = item.claim && item.claim.reviewer ? (item.claim.reviewer.name || item.claim.reviewer.prefix) : "其他主管";
-    say(`${ERRORS_ZH.E543}：${who}，至 ${localTime(item.claim.until)}（E543）`, true);
-  }
+    item = await api(`/v1/items/${id}`);
+  } catch (e) { fail(e); return; }
   if (state.index !== i) return;  // the user moved on meanwhile
-  if (!readonly) say("");
-  showItem(item, readonly);
+  const held = heldByOther(item);
+  if (held) claimedMessage(item); else say("");
+  showItem(item, held);
   explain(item);
+}
+
+function heldByOther(item) {
+  return Boolean(item.claim && item.claim.reviewer && item.claim.reviewer.prefix !== myPrefix());
+}
+
+function claimedMessage(item) {
+  say(`${ERRORS_ZH.E543}：${who(item.claim.reviewer)}，至 ${localTime(item.claim.until)}（E543）。` +
+      "如不能等待，可填写原因后接手。", true);
+}
+
+async function hold() {
+  const item = state.item;
+  if (!item || state.readonly || state.claim === item.id) return true;
+  try {
+    const held = await api(`/v1/items/${item.id}/claim`, {method: "POST"});
+    if (!state.item || state.item.id !== item.id) { release(held.id); return false; }
+    state.claim = item.id; renewLater(held.claim.until);
+    return true;
+  } catch (e) {
+    if (e.code === "E543" && e.details && e.details.item && state.item && state.item.id === item.id) {
+      showItem(e.details.item, true); claimedMessage(e.details.item);
+    } else fail(e);
+    return false;
+  }
+}
+
+function renewLater(until) {
+  clearTimeout(state.renew);
+  const lease = Math.max(3000, Date.parse(until) - Date.now());
+  state.renew = setTimeout(async () => {
+    const id = state.claim;
+    if (!id) return;
+    try {
+      const held = await api(`/v1/items/${id}/claim`, {method: "POST"});
+      if (state.claim === id) renewLater(held.claim.until);
+    } catch (e) {
+      if (state.claim !== id) return;
+      state.claim = null;
+      if (e.code === "E543" && e.details && e.details.item && state.item && state.item.id === id) {
+        showItem(e.details.item, true); claimedMessage(e.details.item);  // taken over meanwhile
+      }
+    }
+  }, lease / 3);
+}
+
+// Give the claim back (moving on, leaving the page). keepalive: the request outlives the page.
+function release(id = state.claim, keepalive = false) {
+  if (!id) return;
+  if (id === state.claim) { state.claim = null; clearTimeout(state.renew); }
+  fetch(`/v1/items/${id}/claim`, {method: "DELETE", keepalive, headers: {"Authorization": "Bearer " + key}}).catch(() => {});
+}
+
+async function takeOver() {
+  const item = state.item, note = $("#takeover-note").value.trim();
+  if (!item) return;
+  if (!note) { say("请填写接手原因（会记入历史记录）", true); $("#takeover-note").focus(); return; }
+  try {
+    const held = await api(`/v1/items/${item.id}/claim`, {method: "POST", body: JSON.stringify({take_over: true, note})});
+    state.claim = item.id; renewLater(held.claim.until);
+    $("#takeover-note").value = "";
+    showItem(held);
+    say(`已接手 #${item.id}（原处理人 ${who(held.takeovers.length ? held.takeovers[held.takeovers.length - 1].taken_from : null)}）`);
+  } catch (e) { fail(e); }
 }
 
 function showItem(item, readonly = false, changed = false) {
@@ -227,7 +328,7 @@ function showItem(item, readonly = false, changed = false) {
   $("#detail").hidden = false;
   const meta = [`#${item.id}`, `客户单号 ${item.item_id}`, `收到 ${localTime(item.received_at)}`,
                 `状态 ${({pending: "待复核", reviewed: "已复核", not_queued: "未入队"})[item.status]}`];
-  if (item.metadata && item.metadata.channel) meta.splice(2, 0, `渠道 ${item.metadata.channel}`);
+  if (item.metadata && item.metadata.channel) meta.splice(2, 0, `渠道 ${channelName(item.metadata.channel)}`);
   if (item.review && item.review.reviewer) meta.push(`复核人 ${item.review.reviewer.name || item.review.reviewer.prefix}`);
   $("#meta").replaceChildren(meta.join(" · "), code(item.model_version));
   $("#text").replaceChildren(item.text);
@@ -254,13 +355,23 @@ function showItem(item, readonly = false, changed = false) {
     set.querySelector(`input[value=${item.labels[head]}]`).checked = true;
   }
   $("#decision select[name=category_secondary]").value = item.labels.category_secondary || "";
+  $("#decision").dataset.category = item.labels.category;
   $("#decision textarea").value = "";
   for (const control of $("#decision").elements) control.disabled = readonly && control.id !== "next";
-  $("#undo").disabled = !state.undo.length;
-  $("#history ol").replaceChildren(...(item.history || []).map(h => el("li", {},
-    `r${h.revision} ${KIND_ZH[h.kind]} · ${localTime(h.at)}` + (h.reviewer ? ` · ${h.reviewer.name || h.reviewer.prefix}` : "") +
+  $("#takeover").hidden = !readonly || !heldByOther(item);
+  showUndo();
+  // States and take-overs in time order; an undo says which version it took back (in Chinese:
+  // the stored note of an undo is for scripts).
+  const lines = (item.history || []).map(h => ({at: h.at, text:
+    `第 ${h.revision} 版 ${KIND_ZH[h.kind]}` + (h.kind === "undo" && h.revision > 0 ? `（撤回第 ${h.revision - 1} 版）` : "") +
+    ` · ${localTime(h.at)}` + (h.reviewer ? ` · ${who(h.reviewer)}` : "") +
     ` · ${h.priority.level} ${routeName(h.route)} · ` + HEADS.map(x => `${HEAD_ZH[x]} ${ZH[h.labels[x]]}`).join("，") +
-    (h.note ? ` · 备注：${h.note}` : ""))));
+    (h.labels.category_secondary ? `，${HEAD_ZH.category_secondary} ${ZH[h.labels.category_secondary]}` : "") +
+    (h.note && h.kind !== "undo" ? ` · 备注：${h.note}` : "")}));
+  for (const t of item.takeovers || [])
+    lines.push({at: t.at, text: `${KIND_ZH.takeover} · ${localTime(t.at)} · ${who(t.reviewer)} 接手（原处理人 ${who(t.taken_from)}）· 原因：${t.note}`});
+  lines.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  $("#history ol").replaceChildren(...lines.map(x => el("li", {}, x.text)));
 }
 
 async function explain(item) {
@@ -334,14 +445,16 @@ async function submit() {
     stats.reviewed += 1; stats[outcome.changed.length ? "corrected" : "confirmed"] += 1;
     stats.keys += state.keys; stats.perItem.push({id: item.id, keys: state.keys, corrected: outcome.changed.length > 0});
     state.keys = 0;
-    state.undo.push(item.id);
+    if (state.claim === item.id) { state.claim = null; clearTimeout(state.renew); }  // the decision released it
+    state.undo = state.undo.filter(x => x !== item.id); state.undo.push(item.id); saveUndo();
     showItem({...outcome, history: item.history}, false, outcome.changed.length > 0);
     $("#text").replaceChildren(item.text); explain(outcome);
     renderQueue(); progress();
     say(describe(outcome));
   } catch (e) {
     if (e.code === "E542" && e.details && e.details.item) showItem(e.details.item);
-    fail(e);
+    if (e.code === "E543" && e.details && e.details.item) { showItem(e.details.item, true); claimedMessage(e.details.item); }
+    else fail(e);
   } finally { state.busy = false; }
 }
 
@@ -351,13 +464,20 @@ async function undo() {
   state.busy = true;
   try {
     const current = await api(`/v1/items/${id}`);
+    const latest = (current.history || [])[current.history.length - 1];
+    // Only this key's decision, still the item's latest change, is taken back (after a reload too).
+    if (!latest || latest.kind !== "review" || !latest.reviewer || latest.reviewer.prefix !== myPrefix()) {
+      state.undo.pop(); saveUndo(); showUndo();
+      say(`#${id} 的最新修改已不是你的复核，无法撤销`, true);
+      return;
+    }
     const item = await api(`/v1/items/${id}/undo`, {method: "POST", body: JSON.stringify({revision: current.revision})});
-    state.undo.pop();
+    state.undo.pop(); saveUndo();
     const undone = stats.perItem.filter(p => p.id === id).pop();
-    stats.reviewed -= 1; stats[undone && undone.corrected ? "corrected" : "confirmed"] -= 1;
+    if (undone) { stats.reviewed -= 1; stats[undone.corrected ? "corrected" : "confirmed"] -= 1; stats.perItem.splice(stats.perItem.lastIndexOf(undone), 1); }
     const i = state.items.findIndex(x => x.id === id);
     if (i >= 0) { state.index = i; highlightCurrent(); }
-    showItem(item, false, true); explain(item); renderQueue(); progress();
+    showItem(item, heldByOther(item), true); explain(item); renderQueue(); progress();
     const p = item.priority;
     say(`#${id} 已撤销 · 恢复为 ${p.level} ${QUADRANT_ZH[p.quadrant]} · ${routeName(item.route)} · 首次响应 ${localTime(p.respond_by)}`);
   } catch (e) { fail(e); } finally { state.busy = false; }
@@ -375,9 +495,19 @@ function move(step) {
   return openItem(i);
 }
 
-function choose(head, label) {
+async function choose(head, label) {
   if (!state.item || state.readonly) return;
   document.querySelector(`#decision input[name=${head}][value=${label}]`).checked = true;
+  if (head === "category") categoryChosen(label);
+  await hold();
+}
+
+// The secondary category stays as it is unless the supervisor changes it; only when the new
+// category is the current secondary do they swap (a secondary equal to the category is not one).
+function categoryChosen(label) {
+  const form = $("#decision"), secondary = form.querySelector("select[name=category_secondary]");
+  if (secondary.value === label) secondary.value = form.dataset.category || "";
+  form.dataset.category = label;
 }
 
 // --- keyboard -------------------------------------------------------------------------------
@@ -407,10 +537,17 @@ document.addEventListener("keydown", (event) => {
 });
 
 $("#login").addEventListener("submit", (event) => {
-  event.preventDefault(); useKey($("#key").value); $("#key").value = ""; $("#key").blur(); say(""); loadPage(0);
+  event.preventDefault(); release(); useKey($("#key").value); $("#key").value = ""; $("#key").blur(); say("");
+  state.undo = restoreUndo(); showUndo(); loadPage(0);
 });
 $("#filters").addEventListener("submit", (event) => {
   event.preventDefault();
+  for (const name of ["from", "to"]) {
+    const input = $(`#filters input[name=${name}]`);
+    if (input.value.trim() && !parseLocal(input.value)) {
+      say(`${FILTER_ZH[name]}：请按“年-月-日”或“年-月-日 时:分”填写，如 2026-12-01 09:00`, true); input.focus(); return;
+    }
+  }
   history.replaceState(null, "", "?" + filterParams());
   summarizeFilters();
   state.cursors = [null]; loadPage(0);
@@ -422,6 +559,14 @@ $("#switch-key").addEventListener("click", () => {
 $("#clear").addEventListener("click", () => { $("#filters").reset(); $("#filters").requestSubmit(); });
 $("#decision").addEventListener("submit", (event) => { event.preventDefault(); submit(); });
 $("#undo").addEventListener("click", undo);
+$("#takeover-button").addEventListener("click", takeOver);
+// Any change of a label, the secondary or the note by mouse or touch is a first action too.
+$("#decision").addEventListener("change", (event) => {
+  if (event.target.name === "category") categoryChosen(event.target.value);
+  hold();
+});
+$("#decision textarea").addEventListener("input", () => hold());
+addEventListener("pagehide", () => release(state.claim, true));
 $("#next").addEventListener("click", () => move(1));
 $("#prev-page").addEventListener("click", () => loadPage(state.page - 1));
 $("#next-page").addEventListener("click", () => loadPage(state.page + 1));

@@ -185,3 +185,12 @@ def test_yaml_errors_name_the_file(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"routing\.yaml: rules\[0\] 'r1'\.queue: unknown queue 'c'"):
         Router.from_yaml(path)
+
+
+def test_channel_names_are_optional_and_checked(router, raw):
+    assert router.channels["app"] == "手机银行 App" and router.channels["12378"].startswith("12378")
+    del raw["channels"]
+    assert Router.from_dict(raw).channels == {}
+    for bad in (["app"], {"app": ""}, {"app": 3}):
+        with pytest.raises(ConfigError, match="channels"):
+            Router.from_dict({**raw, "channels": bad})

@@ -206,7 +206,7 @@ def test_a_supervisor_works_the_p1_queue_from_the_keyboard(server, browser):
     assert "level=P1" in browser.current_url
     ids = stored(app)
     assert current_item(browser) == str(ids["P1-A"].id)  # earliest first-response deadline first
-    assert "客户单号 P1-A" in text_of(browser, "#meta") and "渠道 app" in text_of(browser, "#meta")
+    assert "客户单号 P1-A" in text_of(browser, "#meta") and "渠道 手机银行 App" in text_of(browser, "#meta")
     assert "值班主管" in text_of(browser, "#route") and "紧急且重要" in text_of(browser, "#level")
     assert "12/01 10:30" in text_of(browser, "#respond-by") and "已超时" in text_of(browser, "#respond-by")
     assert "复核原因：类别置信度低" in text_of(browser, "#reasons")
@@ -283,12 +283,9 @@ def test_a_stale_submit_in_the_page_shows_409_and_the_current_state(server, brow
     wait_for(lambda: text_of(browser, "#total") and current_item(browser))
     item = int(current_item(browser))
     admin = {"X-API-Key": keys["admin"]}
-    # Open in the page (claimed): another supervisor is refused while the claim is live ...
-    r = httpx.post(f"{base}/v1/items/{item}/review", headers=admin, json={"revision": 0})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "E543"
-    time.sleep(LEASE_S + 0.2)
-    # ... and decides once it ran out; the page's submit is then stale.
-    assert httpx.post(f"{base}/v1/items/{item}/claim", headers=admin).status_code == 200
+    # Opened in the page, not acted on (so not claimed): another supervisor decides meanwhile; the
+    # page's submit is then stale.
+    assert httpx.get(f"{base}/v1/items/{item}", headers=admin).json()["claim"] is None
     assert httpx.post(f"{base}/v1/items/{item}/review", headers=admin,
                       json={"urgency": "high", "revision": 0}).status_code == 200
     browser.execute_script("document.activeElement.blur()")
@@ -524,3 +521,181 @@ def test_search_then_bulk_confirm_the_picked_items_in_the_page(server, browser):
     browser.find_element(By.CSS_SELECTOR, "#figures summary").click()
     wait_for(lambda: "李主管" in text_of(browser, "#figures tbody"))
     screenshot(browser, "review-bulk-1280x800.png")
+
+
+def shown(browser, item) -> bool:
+    """The item's details are on the page (its entry is marked current before they arrive)."""
+    return text_of(browser, "#meta").startswith(f"#{item} ")
+
+
+def classify(base: str, keys: dict, items: list[dict]) -> dict[str, int]:
+    r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": items})
+    assert r.status_code == 200, r.text
+    return {x["id"]: x["stored_id"] for x in r.json()["results"]}
+
+
+def test_the_page_claims_on_the_first_action_renews_releases_and_takes_over(server, browser):
+    """Opening an item holds nothing; the first action claims it, the page renews the claim while the
+    item is open (past the lease) and releases it on moving on and on leaving the page; an item
+    another supervisor holds is read-only with who holds it, and can be taken over with a note."""
+    import threading as th
+
+    from selenium.webdriver.common.by import By
+
+    base, keys, _app = server
+    ids = classify(base, keys, [{"id": "CLAIM-1", "text": "年费 不确定 认领", "metadata": {"channel": "wechat"}},
+                                {"id": "CLAIM-2", "text": "转账 不确定 认领", "metadata": {"channel": "wechat"}}])
+    admin = {"X-API-Key": keys["admin"]}
+
+    def claim_of(item: int):
+        return httpx.get(f"{base}/v1/items/{item}", headers=admin).json()["claim"]
+
+    def held_by(item: int, name: str) -> bool:
+        claim = claim_of(item)
+        return bool(claim) and claim["reviewer"]["name"] == name
+
+    viewport(browser, 1280, 800)
+    login(browser, base, keys["supervisor"])  # this tab's key: 王主管
+    browser.get(f"{base}/review?channel=wechat")
+    wait_for(lambda: text_of(browser, "#total") == "2" and current_item(browser))
+    first = int(current_item(browser))
+    wait_for(lambda: shown(browser, first))
+    assert first in ids.values() and "渠道 微信银行" in text_of(browser, "#meta")
+    assert claim_of(first) is None  # opening (browsing) holds nothing
+    browser.execute_script("document.activeElement.blur()")
+    press(browser, "m")  # the first action: urgency medium
+    wait_for(lambda: held_by(first, "王主管"))
+    time.sleep(LEASE_S + 0.5)  # renewed while the item stays open
+    assert held_by(first, "王主管")
+    assert httpx.post(f"{base}/v1/items/{first}/claim", headers=admin).status_code == 409
+    press(browser, "j")  # moving on gives it back
+    wait_for(lambda: current_item(browser) != str(first))
+    wait_for(lambda: claim_of(first) is None)
+    second = int(current_item(browser))
+    wait_for(lambda: shown(browser, second))
+    press(browser, "h")
+    wait_for(lambda: held_by(second, "王主管"))
+    browser.get(f"{base}/guideline")  # leaving the page (pagehide) gives it back
+    wait_for(lambda: claim_of(second) is None)
+
+    # Another supervisor holds the first item (renewing it): the page shows who and offers a take-over.
+    stop = th.Event()
+
+    def hold() -> None:
+        while not stop.is_set():
+            httpx.post(f"{base}/v1/items/{first}/claim", headers=admin)
+            stop.wait(0.3)
+
+    holder = th.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        wait_for(lambda: held_by(first, "李主管"))
+        browser.get(f"{base}/review?channel=wechat&status=all")  # the pending queue skips items others hold
+        wait_for(lambda: str(first) in [li.get_attribute("data-id") for li in browser.find_elements(By.CSS_SELECTOR, "#items li")])
+        browser.find_element(By.CSS_SELECTOR, f'#items li[data-id="{first}"]').click()
+        wait_for(lambda: shown(browser, first))
+        status = wait_for(lambda: "李主管" in (t := text_of(browser, "#status")) and t)
+        assert "E543" in status and "接手" in status
+        assert browser.find_element(By.ID, "takeover").is_displayed()
+        assert not browser.find_element(By.ID, "submit").is_enabled()
+        browser.find_element(By.ID, "takeover-button").click()
+        wait_for(lambda: "请填写接手原因" in text_of(browser, "#status"))
+        browser.find_element(By.ID, "takeover-note").send_keys("客户在等，由我接手")
+        browser.find_element(By.ID, "takeover-button").click()
+        wait_for(lambda: "已接手" in text_of(browser, "#status"))
+    finally:
+        stop.set()
+        holder.join(5)
+    assert held_by(first, "王主管")
+    item = httpx.get(f"{base}/v1/items/{first}", headers=admin).json()
+    assert [(t["reviewer"]["name"], t["taken_from"]["name"]) for t in item["takeovers"]] == [("王主管", "李主管")]
+    assert browser.find_element(By.ID, "submit").is_enabled() and not browser.find_element(By.ID, "takeover").is_displayed()
+    browser.execute_script("document.querySelector('#history').open = true")
+    assert "王主管 接手（原处理人 李主管）· 原因：客户在等，由我接手" in text_of(browser, "#history")
+    browser.get(f"{base}/guideline")
+    wait_for(lambda: claim_of(first) is None)
+
+
+def test_undo_survives_a_reload_the_secondary_is_kept_and_the_page_speaks_chinese(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, keys, app = server
+    ids = classify(base, keys, [{"id": "SEC", "text": "年费 未经同意 不确定", "metadata": {"channel": "branch"}}])
+    viewport(browser, 1280, 800)
+    login(browser, base, keys["supervisor"])  # this tab's key: 王主管
+    browser.get(f"{base}/review?channel=branch")
+    wait_for(lambda: current_item(browser) == str(ids["SEC"]) and shown(browser, ids["SEC"]))
+    secondary = Select(browser.find_element(By.CSS_SELECTOR, "#decision select[name=category_secondary]"))
+    assert secondary.first_selected_option.get_attribute("value") == "contract_legal"
+    browser.execute_script("document.activeElement.blur()")
+    press(browser, "a", Keys.ENTER)  # sentiment negative, the secondary untouched
+    wait_for(lambda: "已更正" in text_of(browser, "#status"))
+    row = stored(app)["SEC"]
+    assert (row.sentiment, row.category, row.category_secondary, row.revision) == ("negative", "fees", "contract_legal", 1)
+
+    # Reloaded: the queue is empty, and the undo of the last decision is still offered.
+    browser.refresh()
+    status = wait_for(lambda: "队列已清空" in (t := text_of(browser, "#status")) and t)
+    assert f"按 u 可撤销你最近一次复核 #{ids['SEC']}" in status
+    press(browser, "u")
+    wait_for(lambda: "已撤销" in text_of(browser, "#status"))
+    row = stored(app)["SEC"]
+    assert (row.reviewed_at, row.revision, row.category_secondary) == (None, 2, "contract_legal")
+    browser.execute_script("document.querySelector('#history').open = true")
+    history = text_of(browser, "#history")
+    assert "第 2 版 撤销（撤回第 1 版）" in history and "undo of revision" not in history
+
+    # Choosing the secondary as the category swaps them instead of dropping the secondary.
+    browser.refresh()
+    wait_for(lambda: current_item(browser) == str(ids["SEC"]) and shown(browser, ids["SEC"]))
+    browser.execute_script("document.activeElement.blur()")
+    press(browser, "3")  # category: contract_legal
+    secondary = Select(browser.find_element(By.CSS_SELECTOR, "#decision select[name=category_secondary]"))
+    assert secondary.first_selected_option.get_attribute("value") == "fees"
+    press(browser, Keys.ENTER)
+    wait_for(lambda: "已更正" in text_of(browser, "#status"))
+    row = stored(app)["SEC"]
+    assert (row.category, row.category_secondary) == ("contract_legal", "fees")
+
+    # Dates are typed as 年-月-日 时:分 (no mm/dd/yyyy picker); a wrong one is refused in Chinese.
+    browser.execute_script("document.querySelector('#filterbox').open = true")
+    start = browser.find_element(By.CSS_SELECTOR, "#filters input[name=from]")
+    assert start.get_attribute("type") == "text" and "2026-12-01" in start.get_attribute("placeholder")
+    start.send_keys("12/01/2026")
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for(lambda: "请按“年-月-日”" in text_of(browser, "#status"))
+    start.clear()
+    start.send_keys("2026-12-01 10:15")
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for(lambda: "from=2026-12-01T02%3A15%3A00.000Z" in browser.current_url)
+    assert "收到自 12/01 10:15" in text_of(browser, "#filter-summary") and "渠道 网点" in text_of(browser, "#filter-summary")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "mm/dd/yyyy" not in body.lower() and "undo of" not in body
+    assert not browser.find_elements(By.CSS_SELECTOR, "input[type=datetime-local], input[type=date]")
+
+
+def test_after_submit_on_a_phone_the_confirmation_is_in_sight(server, browser):
+    from selenium.webdriver.common.by import By
+
+    base, keys, app = server
+    ids = classify(base, keys, [{"id": "PHONE", "text": "转账 不确定 手机", "metadata": {"channel": "web"}}])
+    viewport(browser, 390, 844)
+    try:
+        login(browser, base, keys["supervisor"])  # this tab's key: 王主管
+        browser.get(f"{base}/review?channel=web")
+        wait_for(lambda: current_item(browser) == str(ids["PHONE"]) and shown(browser, ids["PHONE"]))
+        submit = browser.find_element(By.ID, "submit")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", submit)
+        submit.click()  # 提交: confirm
+        wait_for(lambda: "已确认" in text_of(browser, "#status"))
+        top, bottom, height, scrolled = browser.execute_script(
+            "const r = document.getElementById('status').getBoundingClientRect();"
+            "return [r.top, r.bottom, innerHeight, scrollY]")
+        assert scrolled > 200  # the submit button was a screen below the status line
+        assert 0 <= top and bottom <= height, (top, bottom, height)
+        assert stored(app)["PHONE"].revision == 1
+        screenshot(browser, "review-390x844-submitted.png")
+    finally:
+        viewport(browser, 1280, 800)
