@@ -194,7 +194,7 @@ def build_router(settings: Settings, explainer: Explainer | None = None) -> APIR
                     "then passes to the caller and the take-over is kept with the item (`takeovers`). A decision "
                     "or DELETE releases the claim, and so does revoking the holder's key. The review page claims "
                     "on the first action on an item, renews while it stays open and releases on leaving.",
-        response_model=ItemWithHistory, responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+        response_model=ItemWithHistory, responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503))
     async def claim(services: ServicesDep, caller: ReviewCaller, item: ItemId,
                     body: Annotated[Optional[ClaimRequest], Body()] = None) -> JSONResponse:
         take_over = body.note if body is not None and body.take_over else None
