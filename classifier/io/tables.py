@@ -563,11 +563,17 @@ def is_formula_like(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and _PLAIN_NUMBER.fullmatch(value) is None
 
 
+def _quoted_formula(value: Any) -> bool:
+    """Formula-like once its leading quotes are gone (``=x``, ``'=x``, ``''=x``): these get one more quote
+    on writing, so that reading (:func:`unneutralise`) gives back exactly the text, quotes and all."""
+    return isinstance(value, str) and is_formula_like(value.lstrip("'"))
+
+
 def spreadsheet_safe(value: Any) -> Any:
     """A CSV cell neutralised as OWASP recommends: a formula-like string gets a leading ``'``
     (shown by spreadsheets as "this is text"); the CSV writer also quotes every cell, so that no
     cell can be split into a formula by another delimiter (``;`` in many locales)."""
-    return "'" + value if is_formula_like(value) else value
+    return "'" + value if _quoted_formula(value) else value
 
 
 def unneutralise(value: str) -> str:
@@ -575,7 +581,7 @@ def unneutralise(value: str) -> str:
     that a file this project wrote (or any written by the same convention) reads back as the text it
     holds: the report, ``data validate`` and a second ``score`` never see the quote, and writing the
     cell again puts the same single quote back."""
-    return value[1:] if value.startswith("'") and is_formula_like(value[1:]) else value
+    return value[1:] if value.startswith("'") and _quoted_formula(value[1:]) else value
 
 
 def _json(value: Any) -> str:

@@ -128,9 +128,12 @@ def test_tables_round_trip(tmp_path, suffix, rows):
     path = tmp_path / f"t{suffix}"
     write_table(path, rows, ["id", "text"])
     back = [r for _, r, p in read_records(path, ["id", "text"]) if r is not None]
-    # CSV cells that a spreadsheet would run as a formula come back quote-prefixed (classifier/io/tables.py).
-    written = spreadsheet_safe if suffix == ".csv" else (lambda value: value)
-    assert [(r["id"], r["text"]) for r in back] == [(written(r["id"]), written(r["text"])) for r in rows]
+    # CSV cells that a spreadsheet would run as a formula are written quote-prefixed and read back
+    # without the quote (classifier/io/tables.py): the text comes back exactly, quotes of its own too.
+    assert [(r["id"], r["text"]) for r in back] == [(r["id"], r["text"]) for r in rows]
+    if suffix == ".csv":
+        raw = path.read_text(encoding="utf-8")
+        assert all('"' + spreadsheet_safe(r["text"]).replace('"', '""') + '"' in raw for r in rows)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
