@@ -18,7 +18,7 @@ from classifier.errors import TriageError
 from serving.http import errors
 from serving.db.watch import AbandonedRequest
 from serving.http.errors import error_body
-from serving.http.validation import from_validation_errors
+from serving.http.validation import from_validation_errors, oversized_integers
 
 log = logging.getLogger("triage.http")
 
@@ -54,6 +54,11 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI's "error parsing the body": an integer of more than 4,300 digits is out of range, not bad JSON
+        oversized = oversized_integers(await request.body())
+        if oversized is not None:
+            return _response(oversized)
     kind = _HTTP_CODES.get(exc.status_code)
     if kind is None:
         kind = errors.InternalError if exc.status_code >= 500 else errors.InvalidRequest

@@ -6,6 +6,7 @@ error ``type`` maps to one specific error code (serving/http/validation.py).
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -22,6 +23,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    WrapValidator,
     create_model,
 )
 from pydantic_core import PydanticCustomError
@@ -61,13 +63,29 @@ def _has_content(value: str) -> str:
 # Metadata numbers the rules can compare: integers beyond this (JSON allows any length) would
 # overflow float() in the rules and lose precision in every JSON client (no amount is this large).
 METADATA_INT_LIMIT = 10**15
+METADATA_NUMBER_MESSAGE = "metadata numbers must be finite and lie within ±10^15"
 
 
-def _bounded_int(value: int | float) -> int | float:
-    if abs(value) > METADATA_INT_LIMIT:
-        raise PydanticCustomError("number_out_of_range", "metadata numbers must lie within ±10^15",
-                                  {"limit": METADATA_INT_LIMIT})
-    return value
+def _metadata_value(max_chars: int) -> WrapValidator:
+    """One check per metadata value, with one error per field naming it: validated as the union of
+    scalar types it is published as, a wrong value got one error per member of the union, the first
+    one quoting pydantic's internals ('function-after[...]: Input should be a valid string' for
+    -1e400). The union stays the schema; this check replaces its validation."""
+    def check(value: Any, handler: Any) -> Any:  # noqa: ARG001 - the union's own validation is not used
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            if len(value) > max_chars:
+                raise PydanticCustomError("string_too_long", "metadata values may have at most {max_length} characters",
+                                          {"max_length": max_chars})
+            return _valid_unicode(value)
+        if isinstance(value, (int, float)):  # JSON numbers; 1e400 and -Infinity arrive as ±inf
+            if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > METADATA_INT_LIMIT:
+                raise PydanticCustomError("number_out_of_range", METADATA_NUMBER_MESSAGE, {"limit": METADATA_INT_LIMIT})
+            return value
+        raise PydanticCustomError("metadata_value_type", "metadata values must be a string, a number, true, false or null")
+
+    return WrapValidator(check)
 
 
 def _unique_ids(items: list) -> list:
@@ -236,13 +254,16 @@ def classify_request_model(
         AfterValidator(_valid_unicode),
     ]
     key_type = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_unicode)]
-    # Strict scalars: in lax mode an over-long "000…" string would slip through as the int 0.
-    meta_value = Union[
-        Annotated[StrictStr, Field(max_length=max_metadata_value_chars), AfterValidator(_valid_unicode)],
-        StrictBool,
-        Annotated[StrictInt, AfterValidator(_bounded_int)],
-        Annotated[StrictFloat, Field(allow_inf_nan=False), AfterValidator(_bounded_int)],
-        None,
+    # The published type; _metadata_value validates it (strictly: a "000…" string stays a string).
+    meta_value = Annotated[
+        Union[
+            Annotated[StrictStr, Field(max_length=max_metadata_value_chars)],
+            StrictBool,
+            Annotated[StrictInt, Field(ge=-METADATA_INT_LIMIT, le=METADATA_INT_LIMIT)],
+            Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-METADATA_INT_LIMIT, le=METADATA_INT_LIMIT)],
+            None,
+        ],
+        _metadata_value(max_metadata_value_chars),
     ]
     item = create_model(
         "ClassifyItem",

@@ -6,11 +6,14 @@ which of our codes applies. The offending input is never echoed back: it may be 
 """
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any, Sequence
 
 from classifier.errors import BatchTooLarge, EmptyText, MetadataOutOfRange, TextTooLong, TriageError
 from classifier.labels import HEADS
 from serving.http.errors import DuplicateItemId, EmptyBatch, InvalidJSON, InvalidRequest, NotUTF8, UnknownLabel
+from serving.http.schemas import METADATA_INT_LIMIT, METADATA_NUMBER_MESSAGE
 
 MAX_DETAILS = 50
 
@@ -32,7 +35,7 @@ def _kind(error: dict[str, Any]) -> type[TriageError]:
     if etype == "duplicate_id":
         return DuplicateItemId
     if etype == "number_out_of_range":
-        return MetadataOutOfRange
+        return MetadataOutOfRange if "metadata" in loc else InvalidRequest
     if field == "text" and len(loc) == 4 and loc[:2] == ("body", "items"):
         if etype == "string_too_long":
             return TextTooLong
@@ -56,7 +59,7 @@ _MESSAGES = {
     EmptyText: "text is empty, only whitespace or only invisible characters",
     UnknownLabel: "unknown label",
     DuplicateItemId: "item ids must be unique within a request",
-    MetadataOutOfRange: "metadata number out of range",
+    MetadataOutOfRange: METADATA_NUMBER_MESSAGE,
     InvalidRequest: "request does not match the schema",
 }
 
@@ -74,6 +77,34 @@ def _public(error: dict[str, Any]) -> dict[str, Any]:
     if ctx:  # limits such as max_length; never the input itself
         item["ctx"] = {k: v if isinstance(v, (int, float, bool)) else str(v) for k, v in ctx.items()}
     return item
+
+
+def oversized_integers(body: bytes) -> TriageError | None:
+    """The error for a body that json.loads refused only because an integer in it has more digits than
+    Python converts (sys.get_int_max_str_digits(), 4,300; FastAPI then answers a bare 400): E213 naming
+    the metadata field(s), like any other out-of-range metadata number (E513 elsewhere); None for
+    other bodies. Runs only on that failure, so a normal request is parsed once."""
+    limit = sys.get_int_max_str_digits()
+    huge = object()
+
+    def parse_int(text: str) -> Any:
+        return huge if limit and len(text.lstrip("-")) > limit else int(text)
+
+    try:
+        document = json.loads(body, parse_int=parse_int)
+    except (ValueError, RecursionError):
+        return None
+    errors = [{"loc": ("body", *path), "type": "number_out_of_range",
+               "msg": METADATA_NUMBER_MESSAGE if "metadata" in path else "number out of range",
+               "ctx": {"limit": METADATA_INT_LIMIT}} for path in _paths_of(document, huge)]
+    return from_validation_errors(errors) if errors else None
+
+
+def _paths_of(node: Any, target: object, path: tuple = ()) -> list[tuple]:
+    if node is target:
+        return [path]
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return [found for key, child in items for found in _paths_of(child, target, (*path, key))]
 
 
 def from_validation_errors(errors: Sequence[dict[str, Any]]) -> TriageError:

@@ -7,9 +7,12 @@ import json
 import logging
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from serving.db.tables import Classification
+from serving.http.schemas import METADATA_NUMBER_MESSAGE
 
 INVISIBLE = ["\u2060", "\u00ad", "\u3164", "\ufe0f", "\U000e0001", "\u180e", "\u034f", "\u2800", "\u0300",
              "\u2066\u2069", "\ufff9", "\u200b", " \u2060\u00ad ", "\ue000", "\u115f\u1160", "\uffa0"]
@@ -49,11 +52,60 @@ def test_huge_metadata_numbers_get_e213_not_500(db_api, caplog):
 
 
 def test_non_finite_and_nested_metadata_values_are_refused(db_api):
-    for literal in ("NaN", "Infinity", "-Infinity", "1e400", '{"a": 1}', "[1, 2]"):
+    for literal, code in (("NaN", "E213"), ("Infinity", "E213"), ("-Infinity", "E213"), ("1e400", "E213"),
+                          ("-1e400", "E213"), ('{"a": 1}', "E513"), ("[1, 2]", "E513")):
         body = '{"items":[{"id":"1","text":"年费","metadata":{"amount":%s}}]}' % literal
         r = db_api.client.post("/v1/classify", content=body, headers={
             **db_api.headers("ingest"), "Content-Type": "application/json"})
-        error_of(r, 422, "E513")
+        error = error_of(r, 422, code)
+        assert error["message"].startswith("body.items[0].metadata.amount: metadata ")
+        assert len(error["details"]) == 1 and error["details"][0]["loc"] == ["body", "items", 0, "metadata", "amount"]
+
+
+# Out-of-range JSON numbers as a client could write them: integers of 17 to 6,000 digits (Python
+# converts at most 4,300: beyond, the body did not parse, E510), exponents that overflow to ±inf
+# (-1e400 quoted pydantic's "valid string"), and the non-standard literals json.loads takes.
+_SIGN = st.sampled_from(["", "-"])
+_INTEGER = st.builds(lambda sign, first, rest: sign + first + rest, _SIGN, st.sampled_from("123456789"),
+                     st.text("0123456789", min_size=16, max_size=6000))
+_EXPONENT = st.builds(lambda sign, m, e: f"{sign}{m}e{e}", _SIGN, st.sampled_from(["1", "9.99", "1.0", "5"]),
+                      st.one_of(st.integers(16, 400), st.integers(400, 100_000)))
+_OUT_OF_RANGE = st.one_of(_INTEGER, _EXPONENT, st.sampled_from(["Infinity", "-Infinity", "NaN", "1000000000000001",
+                                                                "-1000000000000001", "1" * 4300, "1" * 4301]))
+_KEY = st.from_regex(r"[a-z][a-z_]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=_OUT_OF_RANGE, key=_KEY, position=st.integers(0, 2))
+def test_every_out_of_range_metadata_number_is_e213_naming_its_field(api, number, key, position):
+    items = ['{"id": "%d", "text": "年费", "metadata": {"channel": "app"%s}}' % (i, f', "{key}": {number}' if i == position else "")
+             for i in range(3)]  # written out: the number as the client wrote it, only in item `position`
+    body = '{"items": [%s]}' % ", ".join(items)
+    r = api.client.post("/v1/classify", content=body, headers={**api.headers("ingest"), "Content-Type": "application/json"})
+    assert r.status_code == 422, body[:300]
+    error = error_of(r, 422, "E213")
+    assert error["message"] == f"body.items[{position}].metadata.{key}: {METADATA_NUMBER_MESSAGE}"
+    assert error["details"] == [{"loc": ["body", "items", position, "metadata", key], "type": "number_out_of_range",
+                                 "msg": METADATA_NUMBER_MESSAGE, "ctx": {"limit": 10**15}}]
+    for internal in ("Input should", "function-after", "valid string", "parsing the body"):
+        assert internal not in r.text
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=st.one_of(st.integers(-10**15, 10**15),
+                        st.floats(-1e15, 1e15, allow_nan=False, allow_infinity=False)))
+def test_metadata_numbers_within_the_bound_are_accepted(api, number):
+    r = api.classify([{"id": "1", "text": "年费", "metadata": {"amount": number}}])
+    assert r.status_code == 200, r.text
+
+
+def test_an_oversized_integer_outside_metadata_is_e513_naming_its_field(api):
+    body = '{"items":[{"id":"1","text":"年费"}],"extra":%s}' % ("7" * 5000)
+    r = api.client.post("/v1/classify", content=body, headers={**api.headers("ingest"), "Content-Type": "application/json"})
+    assert error_of(r, 422, "E513")["message"] == "body.extra: number out of range"
+    broken = api.client.post("/v1/classify", content='{"items": [' + "7" * 5000, headers={
+        **api.headers("ingest"), "Content-Type": "application/json"})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "E510"  # not JSON at all: still E510
 
 
 def test_integers_within_the_bound_still_drive_the_rules(db_api):
