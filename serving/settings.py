@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     explain_cache_items: int = Field(2048, ge=0)
     # ... and fewer, coarser units for a long text, so that its occluded copies add up to about this
     # many characters: an item's explanation costs the same whatever its length (0: no such bound).
-    explain_budget_chars: int = Field(800, ge=0)
+    explain_budget_chars: int = Field(600, ge=0)
     # Queued items are explained in the background, shortly after they are stored: new pending rows
     # are looked for this often (0: only on request), at most explain_backlog_items at a time.
     explain_poll_seconds: float = Field(1.0, ge=0, le=3600)

@@ -50,7 +50,7 @@ from serving.review import store
 log = logging.getLogger("triage.explain")
 
 TOP_SEGMENTS = 3
-MIN_UNITS = 4
+MIN_UNITS = 3
 # The model reads at most 160 tokens, about 200 characters of Chinese: what lies beyond is not scored.
 WINDOW_CHARS = 200
 MIN_DELTA = 0.005  # drops under half a percentage point are noise (int8 scores move ~1e-3 with the batch)
