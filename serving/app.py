@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     app.state.services = None
     app.state.explainer = explainer
     app.add_middleware(TriageMiddleware, metrics=app_metrics, max_body_bytes=settings.max_body_bytes,
-                       request_timeout=settings.request_timeout_seconds, db_timeout=settings.db_timeout_seconds)
+                       request_timeout=settings.request_timeout_seconds, db_timeout=settings.db_timeout_seconds,
+                       hsts_seconds=settings.hsts_seconds)
     handlers.install(app)
     app.include_router(classify.build_router(settings))
     app.include_router(matrix.router)

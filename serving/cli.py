@@ -125,6 +125,13 @@ def _serve(args: argparse.Namespace) -> int:
     if workers < 1:
         raise TriageError("--workers must be at least 1")
 
+    tls = {"ssl_certfile": settings.tls_certfile, "ssl_keyfile": settings.tls_keyfile}
+    if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
+        raise TriageError("TLS needs both TRIAGE_TLS_CERTFILE and TRIAGE_TLS_KEYFILE (or neither)")
+    for name, path in tls.items():
+        if path is not None and not path.is_file():
+            raise TriageError(f"{'TRIAGE_TLS_CERTFILE' if name == 'ssl_certfile' else 'TRIAGE_TLS_KEYFILE'} is not a file")
+
     # Fail here, with one clear message, rather than in each worker: bundle, rules, database.
     verify(settings.bundle_dir)
     PriorityMatrix.from_yaml(settings.priority_config)
@@ -146,6 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # ours: JSON lines with request ids
         access_log=False,  # our middleware logs one line per request
         timeout_graceful_shutdown=30,
+        **({k: str(v) for k, v in tls.items()} if settings.tls_certfile else {}),
     )
     return 0
 

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     # Finished deliveries, their attempts and sent events are deleted after this many days.
     webhook_retention_days: float = Field(30.0, gt=0)
 
+    # --- TLS terminated by the service itself (usually a proxy or ingress does it) ----------------
+    # A PEM certificate chain and its key: `triage serve` answers HTTPS on its port.
+    tls_certfile: Optional[Path] = None
+    tls_keyfile: Optional[Path] = None
+    # Strict-Transport-Security: max-age=N on every response (0: not sent). Only where clients reach
+    # the service over HTTPS, through its own TLS or a proxy that does not set the header itself.
+    hsts_seconds: int = Field(0, ge=0, le=2 * 365 * 86400)
+
     # --- logging --------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True
@@ -182,9 +190,9 @@ class Settings(BaseSettings):
     shadow_sample_rate: float = Field(1.0, ge=0, le=1)
     shadow_max_queue_items: int = Field(2048, ge=1)
 
-    @field_validator("shadow_bundle", mode="before")
+    @field_validator("shadow_bundle", "tls_certfile", "tls_keyfile", mode="before")
     @classmethod
-    def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow
+    def _empty_is_none(cls, value):  # TRIAGE_SHADOW_BUNDLE= (set but empty) means no shadow, and so on
         return None if value == "" else value
 
 

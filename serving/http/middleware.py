@@ -14,7 +14,8 @@ Per request:
    without waiting for the stuck work (its late response is dropped, its queued model work
    cancelled);
 6. add security headers to every response (nosniff, Referrer-Policy, frame-ancestors; a CSP on
-   HTML) and ``Cache-Control: no-store`` (responses carry customer text and labels).
+   HTML; Strict-Transport-Security when TRIAGE_HSTS_SECONDS is set) and ``Cache-Control: no-store``
+   (responses carry customer text and labels).
 """
 from __future__ import annotations
 
@@ -58,9 +59,11 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _security_headers(path: str, headers: list) -> list:
+def _security_headers(path: str, headers: list, hsts: bytes | None = None) -> list:
     names = {k.lower() for k, _ in headers}
     extra = [h for h in _SECURITY_HEADERS if h[0] not in names]
+    if hsts is not None and b"strict-transport-security" not in names:
+        extra.append((b"strict-transport-security", hsts))
     if b"cache-control" not in names:
         extra.append((b"cache-control", b"no-store"))
     if b"content-security-policy" not in names:
@@ -77,8 +80,10 @@ def _is_json(content_type: str) -> bool:
 
 class TriageMiddleware:
     def __init__(self, app, metrics: Metrics, max_body_bytes: int,  # noqa: ANN001
-                 request_timeout: float = 30.0, db_timeout: float = 5.0):
+                 request_timeout: float = 30.0, db_timeout: float = 5.0, hsts_seconds: int = 0):
         self.app = app
+        # TRIAGE_HSTS_SECONDS: browsers then use only HTTPS for this host for that long
+        self.hsts = f"max-age={hsts_seconds}".encode() if hsts_seconds else None
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
@@ -105,7 +110,7 @@ class TriageMiddleware:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
-                message["headers"] = _security_headers(path, message.get("headers", [])) + [
+                message["headers"] = _security_headers(path, message.get("headers", []), self.hsts) + [
                     (b"x-request-id", request_id.encode())]
             await send(message)
 

@@ -131,3 +131,14 @@ def test_sql_parameters_never_reach_the_log(db_url, caplog):
         assert caplog.records and all("13812345678" not in r.getMessage() and not r.exc_info for r in caplog.records)
     finally:
         engine.dispose()
+
+
+def test_hsts_only_when_set(api, make_client, fake_classifier):
+    """TRIAGE_HSTS_SECONDS (0 by default: a service behind a TLS proxy that sets it, or plain HTTP,
+    must not pin browsers to HTTPS): when set, on every response, errors and static files included."""
+    assert "strict-transport-security" not in api.client.get("/healthz").headers
+    pinned = make_client(fake_classifier, hsts_seconds=31536000)
+    for response in (pinned.client.get("/healthz"), pinned.client.get("/review"), pinned.client.get("/static/page.js"),
+                     pinned.client.get("/v1/review"), pinned.client.post("/v1/classify", content=b"x" * 10),
+                     pinned.classify([{"id": "1", "text": "年费"}])):
+        assert response.headers["strict-transport-security"] == "max-age=31536000", response.request.url

@@ -177,3 +177,43 @@ def test_sighup_reloads_the_bundle_and_a_bad_one_keeps_the_old_serving(elsewhere
         assert "E102" in server.output()  # the log says why
     finally:
         assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make a test certificate")
+def test_serve_terminates_tls_and_sends_hsts(elsewhere):
+    """TRIAGE_TLS_CERTFILE/KEYFILE: `triage serve` answers HTTPS itself; TRIAGE_HSTS_SECONDS adds
+    Strict-Transport-Security."""
+    import ssl
+
+    cert, key = elsewhere / "cert.pem", elsewhere / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    env = clean_env(TRIAGE_DATABASE_URL=f"sqlite:///{elsewhere / 'triage.db'}", TRIAGE_BUNDLE_DIR=str(TINY),
+                    TRIAGE_LOG_JSON="false", TRIAGE_TLS_CERTFILE=str(cert), TRIAGE_TLS_KEYFILE=str(key),
+                    TRIAGE_HSTS_SECONDS="31536000")
+    server = Server(elsewhere, env)
+    context = ssl.create_default_context(cafile=str(cert))
+    base = f"https://127.0.0.1:{server.port}"
+
+    def healthz():  # noqa: ANN202
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=5, context=context) as r:  # noqa: S310 - loopback
+                return r
+        except OSError:
+            return None
+
+    try:
+        server.wait(healthz, what="/healthz over HTTPS")
+        with urllib.request.urlopen(base + "/healthz", timeout=5, context=context) as r:  # noqa: S310
+            assert r.status == 200 and r.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert get(server.base + "/healthz")[0] == 0  # plain HTTP is not answered on the TLS port
+    finally:
+        assert server.stop() in (0, -signal.SIGTERM)
+
+
+def test_serve_refuses_half_a_tls_setting(elsewhere):
+    env = clean_env(TRIAGE_DATABASE_URL=f"sqlite:///{elsewhere / 'triage.db'}", TRIAGE_BUNDLE_DIR=str(TINY),
+                    TRIAGE_TLS_CERTFILE=str(elsewhere / "cert.pem"))
+    result = triage("serve", "--port", str(free_port()), cwd=elsewhere, env=env, timeout=60)
+    assert result.returncode != 0 and "TRIAGE_TLS_KEYFILE" in result.stderr, result.stderr
