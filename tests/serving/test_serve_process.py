@@ -179,10 +179,19 @@ def test_sighup_reloads_the_bundle_and_a_bad_one_keeps_the_old_serving(elsewhere
         assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a graceful shutdown
 
 
+def _raw(sock, request: bytes) -> bytes:
+    sock.sendall(request)
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    return reply
+
+
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make a test certificate")
-def test_serve_terminates_tls_and_sends_hsts(elsewhere):
+def test_serve_terminates_tls_and_sends_hsts_and_protocol_errors_look_as_documented(elsewhere):
     """TRIAGE_TLS_CERTFILE/KEYFILE: `triage serve` answers HTTPS itself; TRIAGE_HSTS_SECONDS adds
-    Strict-Transport-Security."""
+    Strict-Transport-Security. uvicorn answers a request it cannot parse (a bad request line, a NUL
+    in a header) before the application sees it: a bare 400 as docs/operators.md shows it."""
     import ssl
 
     cert, key = elsewhere / "cert.pem", elsewhere / "key.pem"
@@ -208,6 +217,17 @@ def test_serve_terminates_tls_and_sends_hsts(elsewhere):
         with urllib.request.urlopen(base + "/healthz", timeout=5, context=context) as r:  # noqa: S310
             assert r.status == 200 and r.headers["Strict-Transport-Security"] == "max-age=31536000"
         assert get(server.base + "/healthz")[0] == 0  # plain HTTP is not answered on the TLS port
+
+        for request in (b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                reply = _raw(tls, request)
+            head, _, body = reply.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            assert lines[0] == "HTTP/1.1 400 Bad Request" and body == b"Invalid HTTP request received.", reply
+            names = {line.split(":", 1)[0].lower() for line in lines[1:]}
+            assert {"content-type", "content-length", "connection"} <= names
+            assert "x-request-id" not in names and "strict-transport-security" not in names  # the app never saw it
     finally:
         assert server.stop() in (0, -signal.SIGTERM)
 
