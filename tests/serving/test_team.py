@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from serving.db.tables import Classification, ItemRevision
+from serving.db.tables import Classification, ItemRevision, WebhookEvent
 from serving.review.schemas import BulkOutcome, Figures
 
 
@@ -89,6 +89,10 @@ def test_bulk_confirm_is_one_decision_per_item_and_reports_failures_per_item(mak
             history = list(session.scalars(select(ItemRevision).where(ItemRevision.classification_id == rows[f"B{i}"].id)
                                            .order_by(ItemRevision.revision)))
             assert [(v.revision, v.kind) for v in history] == [(0, "prediction"), (1, "review")]  # one entry each
+        # ... and one item.decided webhook event each (the outbox row is written with the decision)
+        decided = [json.loads(e.body)["data"]["item"]["id"] for e in
+                   session.scalars(select(WebhookEvent).where(WebhookEvent.type == "item.decided"))]
+    assert sorted(decided) == sorted([rows["B0"].id, rows["B1"].id, rows["B2"].id, rows["SINGLE"].id])
     assert queue(api) == []  # B3 stays with its claimer, unconfirmed
     assert stored(api)["B3"].reviewed_at is None
     assert_error(api.client.post("/v1/review/confirm", headers=h, json={"items": [{"id": 1, "revision": 0}] * 2}),
