@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier.priority import MatrixCounts, QUADRANTS
@@ -54,9 +54,8 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any =
 
     A Core executemany on a connection, not the ORM's bulk insert through a Session: this runs
     once per group commit on the hot path, and the ORM layer doubled its cost (≈150 vs 300 µs per
-    SQLite commit of a few rows). RETURNING with ``sort_by_parameter_order`` keeps it one
-    statement per batch on SQLite and PostgreSQL (SQLAlchemy's "insertmanyvalues") while tying
-    each id to its row."""
+    SQLite commit of a few rows). On SQLite, RETURNING with ``sort_by_parameter_order`` ties each id
+    to its row in the same batched statements; on PostgreSQL the ids come from the sequence first."""
     if not rows:
         return []
     rows = [{"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
@@ -69,7 +68,15 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any =
 
 def _insert(conn: Any, rows: list[dict[str, Any]], tz: tzinfo | None) -> list[int]:
     table = Classification.__table__
-    ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    if conn.dialect.name == "postgresql":
+        # The ids drawn from the column's sequence first, then a plain executemany: RETURNING in
+        # execute-many form cost 2-3x the insert on PostgreSQL (reports/2026-12-07-installed/stored-ids.md).
+        ids = sorted(conn.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('classifications', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(rows)}).scalars())
+        conn.execute(table.insert(), [{**r, "id": i} for r, i in zip(rows, ids)])
+    else:
+        ids = list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
     queued = [(outbox.ITEM_QUEUED, {"item": outbox.item_data({**r, "id": i}, tz)})
               for r, i in zip(rows, ids) if r.get("needs_review")]
     if queued:

@@ -415,7 +415,7 @@ async function explain(item) {
     $("#why").replaceChildren(el("span", {className: "muted"}, "判断依据（去掉该词后概率下降）："),
                               ...(parts.length ? parts : ["没有明显的关键词"]));
   } catch (e) {
-    $("#why").replaceChildren(el("span", {className: "muted"}, `判断依据暂不可用（${e.code || e.message}）`));
+    $("#why").replaceChildren(el("span", {className: "muted"}, `判断依据暂不可用（${e.code || "网络错误"}）`));
   }
 }
 
