@@ -276,6 +276,9 @@ def test_the_images_service_answers_every_route_installed(image):
             status, body = http("GET", base + path, keys["supervisor"] if path.startswith(("/v1/", "/metrics")) else None)
             assert status == 200, f"{path}: {status} {body[:500]}"  # /v1/insights and the explanation were E599
         assert json.loads(http("GET", base + f"/v1/items/{item}/explanation", keys["supervisor"])[1])["heads"]
+        for page in ("/review", "/matrix", "/guideline"):  # templates and /static files are package data
+            links = re.findall(r'(?:src|href)="(/static/[^"]+)"', http("GET", base + page)[1])
+            assert links and all(http("GET", base + link)[0] == 200 for link in links), (page, links)
 
         status, body = http("POST", base + "/v1/admin/reload", keys["admin"], {})
         assert status == 200, body
