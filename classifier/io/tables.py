@@ -174,11 +174,6 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def decode_utf8(path: Path) -> str:
-    """The file's text; a UTF-8 BOM is allowed, any other non-UTF-8 byte raises ``BadEncoding``."""
-    return decode_text(path, "utf-8")[0]
-
-
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 # charset-normalizer names the Chinese national encodings by the subset it saw; GB18030 decodes them all.

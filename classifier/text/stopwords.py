@@ -21,10 +21,6 @@ STOP_WORDS = frozenset("""
 """.split())
 
 
-def is_stop_word(word: str) -> bool:
-    return word in STOP_WORDS
-
-
 def is_filler(word: str) -> bool:
     """True for a word that says nothing by itself: a stop word, or no letter, digit or hanzi in it
     (punctuation, symbols, the stars of a masked number). Laughter and hesitation runs
