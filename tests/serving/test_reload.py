@@ -298,4 +298,7 @@ def test_ten_reloads_release_the_old_models_memory(make_client, v1, tmp_path):
     gc.collect()
     assert all(ref() is None or ref()._session is None for ref in replaced)  # closed, or freed already
     assert threading.active_count() <= threads_before
-    assert after - before < 60, f"RSS {before:.0f} → {after:.0f} MB after 10 reloads"
+    # Before the fix these ten reloads grew RSS by ~675 MB (~67 MB each); after it by 7-35 MB, up to 61 MB
+    # with the machine's other cores busy (allocator arenas of the busy threads). 150 MB still fails the
+    # leak by a factor of four.
+    assert after - before < 150, f"RSS {before:.0f} → {after:.0f} MB after 10 reloads"
