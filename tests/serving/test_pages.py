@@ -282,6 +282,9 @@ def test_a_stale_submit_in_the_page_shows_409_and_the_current_state(server, brow
     browser.get(f"{base}/review?level=P4")
     wait_for(lambda: text_of(browser, "#total") and current_item(browser))
     item = int(current_item(browser))
+    # the list marks the item before the page has read it: wait for the item itself, else the page could
+    # read the colleague's decision below and its submit would not be stale
+    wait_for(lambda: f"#{item} " in text_of(browser, "#meta"))
     admin = {"X-API-Key": keys["admin"]}
     # Opened in the page, not acted on (so not claimed): another supervisor decides meanwhile; the
     # page's submit is then stale.
