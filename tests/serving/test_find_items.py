@@ -25,10 +25,10 @@ def test_a_caller_finds_its_items_by_its_own_id_newest_first(make_client, fake_c
 
 
 @pytest.mark.parametrize("path, params, unknown", [
-    ("/v1/review", {"item_id": "TK-1"}, ["item_id"]),
+    ("/v1/review", {"ticket": "TK-1"}, ["ticket"]),
     ("/v1/review", {"lmit": "5", "status": "all", "zz": "1"}, ["lmit", "zz"]),
     ("/v1/items", {"item_id": "TK-1", "status": "pending"}, ["status"]),
-    ("/v1/review/export", {"limit": "5"}, ["limit"]),
+    ("/v1/review/export", {"page": "5", "limit": "5"}, ["page"]),
 ])
 def test_list_routes_name_an_unknown_query_parameter(api, path, params, unknown):
     r = api.client.get(path, headers=api.headers("supervisor"), params=params)
