@@ -13,7 +13,7 @@ from serving.http import idempotency
 from serving.classify import pipeline
 from serving.deps import ClassifyCaller, ServicesDep
 from serving.http.contract import error_responses
-from serving.http.schemas import ClassifyResponse, classify_request_model
+from serving.classify.schemas import ClassifyResponse, classify_request_model
 from serving.settings import Settings
 
 

@@ -11,7 +11,7 @@ from serving.db import store
 from serving.deps import MatrixCaller, ServicesDep
 from serving.http.errors import InvalidRequest
 from serving.http.contract import CategoryQ, ChannelQ, FromQ, ToQ, aware, error_responses
-from serving.http.schemas import MatrixResponse
+from serving.insights.schemas import MatrixResponse
 from serving.services import Services
 from serving.insights.matrix_page import render_matrix, render_matrix_page
 

@@ -17,7 +17,7 @@ from serving import calendar_watch
 from serving.db import engine as db
 from serving.http.errors import NotReady
 from serving.http.contract import error_responses
-from serving.http.schemas import Health, Readiness
+from serving.ops.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -30,7 +30,8 @@ from serving.review.schemas import BULK_MAX_ITEMS, BulkConfirm, BulkOutcome, Fig
 from serving.http.contract import error_responses
 from serving.review.item_routes import count_decision, rules
 from serving.http.contract import ChannelQ, FromQ, ToQ, aware, no_unknown_query
-from serving.http.schemas import ID_PATTERN, IsoOnlyQuery, ReviewDecision, ReviewOutcome
+from serving.http.schemas import ID_PATTERN, IsoOnlyQuery
+from serving.review.schemas import ReviewDecision, ReviewOutcome
 
 ALL_LABELS = tuple(label for labels in LABELS.values() for label in labels)
 

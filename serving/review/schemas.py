@@ -2,11 +2,71 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
-from serving.http.schemas import REVIEW_NOTE_MAX_CHARS, PriorityResult, ReviewDecision, ReviewLabels, StoredNote
+from classifier.labels import CATEGORY, SENTIMENT, URGENCY
+from classifier.text.pii import mask_text
+
+from serving.http.schemas import PriorityResult, storable, valid_unicode
+
+
+
+# --- review ------------------------------------------------------------------------------------
+
+REVIEW_NOTE_MAX_CHARS = 2000
+# A person's free text that is stored (decision and take-over notes): masked and cleaned when parsed.
+StoredNote = Annotated[StrictStr, AfterValidator(valid_unicode), AfterValidator(storable), AfterValidator(mask_text)]
+
+
+class ReviewDecision(BaseModel):
+    """A supervisor's decision on a queued item. A head left out keeps its predicted label
+    (confirmed); an empty body confirms every prediction."""
+
+    category: Optional[Literal[CATEGORY]] = None  # type: ignore[valid-type]
+    category_secondary: Optional[Literal[CATEGORY]] = Field(  # type: ignore[valid-type]
+        None, description="Send null to say there is no second category; leave out to keep the predicted one"
+    )
+    sentiment: Optional[Literal[SENTIMENT]] = None  # type: ignore[valid-type]
+    urgency: Optional[Literal[URGENCY]] = None  # type: ignore[valid-type]
+    # Masked and cleaned when parsed: a note is stored and exported, and reviewers paste phone numbers.
+    note: Optional[Annotated[StrictStr, AfterValidator(valid_unicode), AfterValidator(storable),
+                             AfterValidator(mask_text)]] = Field(
+        None, max_length=REVIEW_NOTE_MAX_CHARS, description="Free text kept with the decision (not used for training)"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"category": "contract_legal", "urgency": "high", "note": "涉及征信，需合规跟进"}]},
+    )
+
+    def labels(self) -> dict[str, str | None]:
+        """The labels the reviewer set: a head left out (or null, for the three heads) is not one."""
+        given = {k: getattr(self, k) for k in self.model_fields_set if k != "note"}
+        return {k: v for k, v in given.items() if v is not None or k == "category_secondary"}
+
+
+class ReviewLabels(BaseModel):
+    category: Literal[CATEGORY]  # type: ignore[valid-type]
+    category_secondary: Optional[Literal[CATEGORY]] = None  # type: ignore[valid-type]
+    sentiment: Literal[SENTIMENT]  # type: ignore[valid-type]
+    urgency: Literal[URGENCY]  # type: ignore[valid-type]
+
+
+class ReviewOutcome(BaseModel):
+    id: int
+    reviewed: Literal[True]
+    labels: ReviewLabels = Field(description="The labels the item is stored with for training")
+    corrected: list[str] = Field(description="Fields whose label differs from the prediction")
+    priority: Optional[dict[str, Any]] = Field(None, description="The priority re-run on the decided labels")
+    route: Optional[str] = Field(None, description="The route re-run on the decided labels")
+    revision: Optional[int] = Field(None, description="The item's revision after the decision (GET /v1/items/{id})")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": 42, "reviewed": True, "corrected": ["category"], "labels": {
+            "category": "contract_legal", "category_secondary": None, "sentiment": "negative", "urgency": "high"}}]},
+    )
 
 
 class Reviewer(BaseModel):

@@ -94,7 +94,7 @@ def test_export_writes_reviewed_items_as_valid_training_rows(make_client, fake_c
 
 def test_queue_and_outcome_match_their_published_schemas(api):
     from serving.review.schemas import Queue as ReviewQueue
-    from serving.http.schemas import ReviewOutcome
+    from serving.review.schemas import ReviewOutcome
 
     q = api.client.get("/v1/review", headers=api.headers("supervisor"))
     assert ReviewQueue.model_validate(q.json()).total == 0

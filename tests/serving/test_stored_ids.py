@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from serving.db.tables import Classification, IdempotencyRecord
-from serving.http.schemas import ClassifyResponse
+from serving.classify.schemas import ClassifyResponse
 
 ITEMS = [{"id": "TK-1", "text": "信用卡年费 不确定"}, {"id": "TK-2", "text": "手机银行转账失败"}]
 
