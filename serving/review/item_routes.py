@@ -7,6 +7,7 @@ carries the current item); E543: open with another supervisor.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Optional
@@ -82,17 +83,33 @@ class Once:
     def window(self) -> timedelta:
         return timedelta(seconds=self.services.settings.idempotency_window_seconds)
 
-    async def replayed(self) -> JSONResponse | None:
+    def part(self, name: str) -> "Once":
+        """A record of its own for one part of the request (an item of a bulk confirm), stored in that
+        part's own decision transaction, so a retry of a request cut off half-way skips the parts
+        already committed. The derived key holds a space, which no client key can (parse_key), so it
+        never meets one; the digest carries the whole request's."""
+        key = f"{hashlib.sha256(self.key.encode()).hexdigest()} {name}"
+        return Once(self.services, self.key_id, key, idempotency.body_digest({"request": self.digest, "part": name}))
+
+    async def stored(self) -> dict[str, Any] | None:
+        """The stored answer of this key within the window; 409 E524 when it was for another body."""
         since = datetime.now(timezone.utc).replace(tzinfo=None) - self.window()
         record = await run_in_threadpool(idempotency.find, self.services.sessions, self.key_id, self.key, since)
-        if record is None:
-            return None
-        return JSONResponse(idempotency.replay(record, self.digest), headers={"Idempotent-Replayed": "true"})
+        return None if record is None else idempotency.replay(record, self.digest)
+
+    async def replayed(self) -> JSONResponse | None:
+        answer = await self.stored()
+        return None if answer is None else JSONResponse(answer, headers={"Idempotent-Replayed": "true"})
 
     def remember(self, session: Any, answer: dict[str, Any]) -> None:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         idempotency.store(session.connection(), [idempotency.Entry(self.key_id, self.key, self.digest, answer, now,
                                                                     self.window())])
+
+    def save(self, answer: dict[str, Any]) -> None:
+        """Store ``answer`` in a transaction of its own (IntegrityError: a concurrent attempt stored first)."""
+        with self.services.sessions.begin() as session:
+            self.remember(session, answer)
 
 
 def make_explainer(settings: Settings) -> Explainer:

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from classifier.labels import HEADS, LABELS
@@ -23,12 +24,13 @@ from classifier.priority import LEVELS
 from classifier.io.tables import jsonl_line
 from serving.db import store
 from serving.deps import ReviewCaller, ServicesDep
-from serving.http.errors import ClaimedByOther, InvalidRequest, ItemNotFound, NotReviewable, StaleRevision
+from serving.http import idempotency
+from serving.http.errors import ClaimedByOther, InvalidRequest, ItemNotFound, NotFound, NotReviewable, StaleRevision
 from serving.review import figures, store as items
 from serving.db.derived import REASONS
 from serving.review.schemas import BULK_MAX_ITEMS, BulkConfirm, BulkOutcome, Figures, Queue
 from serving.http.contract import error_responses
-from serving.review.item_routes import count_decision, rules
+from serving.review.item_routes import Once, count_decision, rules
 from serving.http.contract import ChannelQ, FromQ, ToQ, aware, no_unknown_query
 from serving.http.schemas import ID_PATTERN, IsoOnlyQuery
 from serving.review.schemas import ReviewDecision, ReviewOutcome
@@ -175,25 +177,54 @@ async def reviewer_figures(services: ServicesDep, caller: ReviewCaller, start: D
         "one that fails does not hold back the others: the answer is 200 with a result per item, in the order "
         "sent — `ok` and the decided item, or the error that single decision would have had (E540 no such "
         "item, E541 not reviewable, E542 changed since you loaded it, E543 open with another supervisor). "
-        "Role: supervisor or admin."),
-    response_model=BulkOutcome, responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+        "With an `Idempotency-Key` (one for the whole request), a retry after a lost answer gets the stored "
+        "answer (`Idempotent-Replayed: true`) instead of E542 for the items that went through; a retry of a "
+        "request cut off half-way skips the items already confirmed (each remembered in its own decision's "
+        "transaction) and answers them as confirmed. Role: supervisor or admin."),
+    response_model=BulkOutcome, responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
 )
-async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annotated[BulkConfirm, Body()]
+async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annotated[BulkConfirm, Body()],
+                       idempotency_key: Annotated[Optional[str], Header(
+                           alias=idempotency.HEADER, description="Optional, 1-128 printable ASCII characters, one "
+                           "for the whole request: a retry with the same key and body within "
+                           "TRIAGE_IDEMPOTENCY_WINDOW_SECONDS answers the stored per-item results "
+                           "(`Idempotent-Replayed: true`); the same key with another body is 409 E524")] = None,
                        ) -> JSONResponse:
+    once = Once.of(services, caller.key_id, idempotency_key, "/v1/review/confirm", body.model_dump(mode="json"))
+    if once and (replayed := await once.replayed()):
+        return replayed
     results = []
     for entry in body.items:
+        part = once.part(str(entry.id)) if once else None
+        if part and (done := await part.stored()) is not None:  # confirmed by an attempt cut off half-way
+            results.append({"id": entry.id, "ok": True, "item": done})
+            continue
         try:
             outcome = await run_in_threadpool(
                 lambda: items.decide(services.sessions, entry.id, {}, rules=rules(services),
                                      at=datetime.now(timezone.utc), by=caller.key_id, note=body.note,
-                                     expected_revision=entry.revision, tz=services.matrix.tz))
-        except (ItemNotFound, NotReviewable, StaleRevision, ClaimedByOther) as exc:
+                                     expected_revision=entry.revision, tz=services.matrix.tz,
+                                     remember=part.remember if part else None))
+        except (ItemNotFound, NotReviewable, StaleRevision, ClaimedByOther, IntegrityError) as exc:
+            if part and (done := await part.stored()) is not None:  # a concurrent attempt confirmed it first
+                results.append({"id": entry.id, "ok": True, "item": done})
+                continue
+            if isinstance(exc, IntegrityError):
+                raise
             results.append({"id": entry.id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
             continue
         count_decision(services, outcome)
         results.append({"id": entry.id, "ok": True, "item": outcome})
     confirmed = sum(r["ok"] for r in results)
-    return JSONResponse({"confirmed": confirmed, "failed": len(results) - confirmed, "results": results})
+    answer = {"confirmed": confirmed, "failed": len(results) - confirmed, "results": results}
+    if once:
+        try:
+            await run_in_threadpool(once.save, answer)
+        except IntegrityError:  # a concurrent attempt answered first: one answer for the key
+            if replayed := await once.replayed():
+                return replayed
+            raise
+    return JSONResponse(answer)
 
 
 @router.post(
@@ -202,7 +233,9 @@ async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annota
         "Labels given in the body replace the predicted ones; heads left out are confirmed as predicted "
         "(an empty or absent body confirms all). Priority and route are re-run on the decided labels; the item "
         "leaves the queue; its final labels are what `triage review export` writes as training data. "
-        "POST /v1/items/{id}/review decides any item and refuses stale decisions. Role: supervisor or admin."
+        "POST /v1/items/{id}/review decides any item and refuses stale decisions. With an `Idempotency-Key`, "
+        "a retry after a lost answer gets the stored answer (`Idempotent-Replayed: true`) instead of 404 E517 "
+        "(the item has left the queue). Role: supervisor or admin."
     ),
     response_model=ReviewOutcome,
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
@@ -211,12 +244,29 @@ async def review_item(
     services: ServicesDep, caller: ReviewCaller,
     item: Annotated[int, Path(ge=1, le=2**31 - 1, description="The `id` from GET /v1/review")],
     decision: Annotated[Optional[ReviewDecision], Body()] = None,
+    idempotency_key: Annotated[Optional[str], Header(
+        alias=idempotency.HEADER, description="Optional, 1-128 printable ASCII characters: a retry with the same key "
+        "and body within TRIAGE_IDEMPOTENCY_WINDOW_SECONDS answers the stored result of the committed decision "
+        "(`Idempotent-Replayed: true`) instead of 404 E517; the same key with another body or item is 409 E524")] = None,
 ) -> JSONResponse:
     decision = decision or ReviewDecision()
-    outcome = await run_in_threadpool(
-        lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
-                             at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
-                             expected_revision=None, tz=services.matrix.tz, queued_only=True))
+    once = Once.of(services, caller.key_id, idempotency_key, f"/v1/review/{item}", decision.model_dump(mode="json"))
+    if once and (replayed := await once.replayed()):
+        return replayed
+
+    def answer(outcome: dict) -> dict:
+        return {"id": item, "reviewed": True, "labels": outcome["labels"], "corrected": outcome["corrected"],
+                "priority": outcome["priority"], "route": outcome["route"], "revision": outcome["revision"]}
+
+    try:
+        outcome = await run_in_threadpool(
+            lambda: items.decide(services.sessions, item, decision.labels(), rules=rules(services),
+                                 at=datetime.now(timezone.utc), by=caller.key_id, note=decision.note,
+                                 expected_revision=None, tz=services.matrix.tz, queued_only=True,
+                                 remember=(lambda session, o: once.remember(session, answer(o))) if once else None))
+    except (NotFound, IntegrityError):  # a concurrent attempt with the same key committed first
+        if once and (replayed := await once.replayed()):
+            return replayed
+        raise
     count_decision(services, outcome)
-    return JSONResponse({"id": item, "reviewed": True, "labels": outcome["labels"], "corrected": outcome["corrected"],
-                         "priority": outcome["priority"], "route": outcome["route"], "revision": outcome["revision"]})
+    return JSONResponse(answer(outcome))

@@ -372,14 +372,14 @@ def undo(sessions: sessionmaker[Session], item: int, *, at: datetime, by: int | 
                   "reviewed_at": now if decided else None, "reviewed_labels": back.labels if decided else None,
                   "reviewed_by": back.reviewed_by if decided else None, "review_note": back.note if decided else None}
         snapshot = ItemRevision(classification_id=item, revision=read + 1, kind="undo", labels=back.labels,
-                                reviewed_by=by, note=f"undo of revision {read}", created_at=now, **restored)
+                                reviewed_by=by, note=f"撤回第 {read} 版", created_at=now, **restored)
         if not _apply(session, row, read, values, [snapshot]):
             session.rollback()
             return _stale(sessions, item, read, tz, at)
         session.flush()
         session.refresh(row)
         outbox.record_event(session, outbox.ITEM_UNDONE, outbox.decision_data(
-            row, tz, kind="undo", by=_by(by, names), note=f"undo of revision {read}"), tz=tz, at=now)
+            row, tz, kind="undo", by=_by(by, names), note=f"撤回第 {read} 版"), tz=tz, at=now)
         view = _with_history(session, row, tz, names, now)
         if remember is not None:
             remember(session, view)
