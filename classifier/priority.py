@@ -464,7 +464,16 @@ class PriorityMatrix:
                    received_at: datetime, level: str | None = None) -> SortLevel:
         """The level the review queue sorts an item at: the most pressing of its ``level`` in force
         (computed from ``labels`` when not given) and the level the matrix gives with the labels its
-        review ``reasons`` watch for substituted — each reason's alone and all of them together."""
+        review ``reasons`` watch for substituted — each reason's alone and all of them together.
+
+        A guideline rule (``rule:*``) that would make the item urgent sorts it with the urgent and
+        important ones (``quadrant_levels.urgent_important``) whatever the model said of its category
+        and sentiment: the rules name the guideline's urgent cases (money gone, a charge not made, a
+        lost phone, a repayment blocked today), which are all important, at a precision of about
+        0.5-0.7. The model's own watch (``possible_high_urgency``) is not raised that far: it fires
+        on most queued items, and lifting them all above P2 buried the truly urgent ones deeper
+        (bench/bench_queue_rank.py; reports/2026-12-07-round4/queue-rank.md).
+        """
         current = {h: labels[h] for h in ("category", "sentiment", "urgency")}
         if level is None:
             level = self.assess(current["category"], current["sentiment"], current["urgency"], metadata, received_at).level
@@ -475,12 +484,21 @@ class PriorityMatrix:
                 continue
             together.update(changed)
             contributing.append(reason)
-            alone = self.assess(**{**current, **changed}, metadata=metadata, received_at=received_at).level
+            alone = self._watched_level({**current, **changed}, current, metadata, received_at,
+                                        rule=reason.startswith(RULE_PREFIX))
             if LEVELS.index(alone) < LEVELS.index(level):
                 raised.append(reason)
                 best = min(best, alone, key=LEVELS.index)
         if len(contributing) > 1:
-            joint = self.assess(**together, metadata=metadata, received_at=received_at).level
+            joint = self._watched_level(together, current, metadata, received_at,
+                                        rule=any(r.startswith(RULE_PREFIX) for r in contributing))
             if LEVELS.index(joint) < LEVELS.index(best):
                 best, raised = joint, contributing
         return SortLevel(best, tuple(raised))
+
+    def _watched_level(self, watched: Mapping[str, str], current: Mapping[str, str],
+                       metadata: Mapping[str, Any] | None, received_at: datetime, rule: bool) -> str:
+        level = self.assess(**watched, metadata=metadata, received_at=received_at).level
+        if rule and watched["urgency"] in self.urgent_labels and current["urgency"] not in self.urgent_labels:
+            level = min(level, self.quadrant_levels[URGENT_IMPORTANT], key=LEVELS.index)
+        return level

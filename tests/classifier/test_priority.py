@@ -393,12 +393,14 @@ NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
     # contract_legal is important only when negative (legal_negative): a neutral one is not raised
     (("product_service", "negative", "low"), ["possible_contract_legal"], None, "P2", ["possible_contract_legal"]),
     (("product_service", "neutral", "low"), ["possible_contract_legal"], None, "P4", []),
-    # neither alone reaches P1, together they do
+    # each raises it (contract_legal alone to P2, urgency high to P1): both are named
     (("product_service", "negative", "low"), ["possible_contract_legal", "possible_high_urgency"], None, "P1",
      ["possible_contract_legal", "possible_high_urgency"]),
-    # a listed rule implies its labels, an unlisted one the default (urgency high)
+    # a listed rule implies its labels, an unlisted one the default (urgency high); a rule that makes an
+    # item urgent sorts it with the urgent and important ones
+    (("product_service", "neutral", "low"), ["rule:lost_device"], None, "P1", ["rule:lost_device"]),
     (("product_service", "negative", "low"), ["rule:money_gone"], None, "P1", ["rule:money_gone"]),
-    (("product_service", "negative", "low"), ["rule:a_rule_added_tomorrow"], None, "P3", ["rule:a_rule_added_tomorrow"]),
+    (("product_service", "negative", "low"), ["rule:a_rule_added_tomorrow"], None, "P1", ["rule:a_rule_added_tomorrow"]),
     # confidence reasons say nothing about which label may hold; a watched label already predicted changes nothing
     (("product_service", "negative", "low"), ["category_uncertain", "urgency_uncertain"], None, "P4", []),
     (("contract_legal", "negative", "high"), ["possible_contract_legal", "rule:money_gone"], None, "P1", []),

@@ -40,7 +40,8 @@ MIX = [
     {"id": "watched-legal", "text": "转账 投诉 疑似法律", "received_at": at(5)},
     # P4; rule money_gone implies contract_legal + high (classifier/signals.py): P1
     {"id": "rule-known", "text": "转账 投诉 rule:money_gone", "received_at": at(10)},
-    # P4; a rule not in the table implies watch.rule_default (urgency high): urgent, not important → P3
+    # P4; a rule not in the table implies watch.rule_default (urgency high): urgent → sorts with P1
+    # (a guideline rule that makes an item urgent sorts it as urgent and important: PriorityMatrix.sort_level)
     {"id": "rule-new", "text": "转账 rule:brand_new", "received_at": at(15)},
 ]
 
@@ -50,7 +51,7 @@ def test_watched_items_sort_at_the_level_of_the_label_watched_for(make_client, f
     assert api.classify(MIX).status_code == 200
     listed = queue(api)
     order = [i["item_id"] for i in listed]
-    assert order == ["p1", "watched-high", "rule-known", "p2", "watched-legal", "rule-new", "p4"]
+    assert order == ["p1", "watched-high", "rule-known", "rule-new", "p2", "watched-legal", "p4"]
     by_id = {i["item_id"]: i for i in listed}
     # priority and deadlines stay those of the model's labels: only the order changes
     assert by_id["watched-high"]["priority"]["level"] == "P2" and by_id["rule-known"]["priority"]["level"] == "P4"
@@ -59,7 +60,7 @@ def test_watched_items_sort_at_the_level_of_the_label_watched_for(make_client, f
     assert by_id["watched-legal"]["sort"]["note"] == "疑似合同法律纠纷：按P2排序"
     assert by_id["rule-known"]["sort"] == {"level": "P1", "raised_by": ["rule:money_gone"],
                                            "note": "规则：资金不明减少：按P1排序"}
-    assert by_id["rule-new"]["sort"]["level"] == "P3"
+    assert by_id["rule-new"]["sort"]["level"] == "P1"
     assert by_id["p1"]["sort"] is None and by_id["p2"]["sort"] is None
     # keyset paging walks the same order across the raised levels
     seen, cursor = [], None
@@ -93,19 +94,19 @@ def test_a_decision_ends_the_raise_and_undo_to_the_prediction_brings_it_back(mak
 def test_a_changed_watch_table_applies_to_the_queue_at_the_next_start(make_client, fake_classifier, db_url, tmp_path):
     api = make_client(fake_classifier, database_url=db_url)
     api.classify(MIX)
-    assert {i["item_id"]: i["sort"]["level"] for i in queue(api) if i["sort"]}["rule-new"] == "P3"
+    assert {i["item_id"]: i["sort"]["level"] for i in queue(api) if i["sort"]}["rule-new"] == "P1"
+    # a desk that stops trusting unlisted rules: they no longer raise anything
     raw = load_yaml("configs/priority.yaml")
-    raw["watch"]["rules"]["brand_new"] = {"category": "contract_legal", "sentiment": "negative", "urgency": "high"}
+    raw["watch"]["rule_default"] = {"urgency": "low"}
     matrix = PriorityMatrix.from_dict(raw)
     assert sorting.resort_pending(api.services.sessions, matrix) == 1  # only that item changes
     assert sorting.resort_pending(api.services.sessions, matrix) == 0
-    assert {i["item_id"]: i for i in queue(api)}["rule-new"]["sort"]["level"] == "P1"
-    # a desk that stops trusting unlisted rules: they no longer raise anything
-    del raw["watch"]["rules"]["brand_new"]
-    raw["watch"]["rule_default"] = {"urgency": "low"}
-    assert sorting.resort_pending(api.services.sessions, PriorityMatrix.from_dict(raw)) == 1
     listed = queue(api)
     assert {i["item_id"]: i for i in listed}["rule-new"]["sort"] is None and listed[-1]["item_id"] == "rule-new"
+    # ... and lists the new rule by what it implies
+    raw["watch"]["rules"]["brand_new"] = {"category": "contract_legal", "sentiment": "negative", "urgency": "high"}
+    assert sorting.resort_pending(api.services.sessions, PriorityMatrix.from_dict(raw)) == 1
+    assert {i["item_id"]: i for i in queue(api)}["rule-new"]["sort"]["level"] == "P1"
 
 
 def test_rows_migrated_from_0004_are_sorted_by_their_reasons_at_start(make_client, fake_classifier, db_url):
