@@ -130,12 +130,12 @@ class ModelSlot:
                 old, self.current = self.current, model
                 self._owned.add(id(model))
             self.bundle_dir = path
+            self._publish()  # /metrics names the new model as soon as /readyz does
             self._retire(old)
             del old
             release_freed_memory()
             seconds = round(time.perf_counter() - start, 3)
             self.metrics.model_reloads.labels(trigger, "ok").inc()
-            self._publish()
             self.last_reload = {"ok": True, "bundle": str(path), "model_version": model.model_version,
                                 "previous_model_version": previous, "seconds": seconds}
             log.info("model reloaded", extra={"model_version": model.model_version, "previous": previous,
