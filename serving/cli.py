@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 
 from classifier.errors import TriageError
 from serving.http.errors import NotFound
@@ -177,25 +178,27 @@ def _db_migrate(args: argparse.Namespace) -> int:
 # --- keys -------------------------------------------------------------------------------------
 
 
+@contextmanager
 def _sessions():
+    """Sessions on the configured database (migrated first), its engine disposed on leaving."""
     from serving.db import engine as db
     from serving.settings import Settings
 
     engine = db.make_engine(Settings().database_url, timeout=CLI_DB_TIMEOUT)
-    db.migrate(engine)
-    return engine, db.make_sessionmaker(engine)
+    try:
+        db.migrate(engine)
+        yield db.make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 def _keys_create(args: argparse.Namespace) -> int:
     from serving.security.auth import create_key
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         with sessions.begin() as session:
             row, key = create_key(session, args.role, args.name)
             key_id, prefix = row.id, row.prefix
-    finally:
-        engine.dispose()
     print(key)
     print(f"created key {key_id} ({prefix}…) with role {args.role}; it is shown only this once", file=sys.stderr)
     return 0
@@ -206,12 +209,9 @@ def _keys_list(args: argparse.Namespace) -> int:
 
     from serving.db.tables import ApiKey
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         with sessions() as session:
             rows = list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
-    finally:
-        engine.dispose()
     if not rows:
         print("no keys; create one with: triage keys create --role ingest", file=sys.stderr)
         return 0
@@ -225,8 +225,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_revoke(args: argparse.Namespace) -> int:
     from serving.security.auth import find_keys, revoke_key
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         with sessions.begin() as session:
             matches = find_keys(session, args.key.strip())
             if not matches:
@@ -242,8 +241,6 @@ def _keys_revoke(args: argparse.Namespace) -> int:
                 return 0
             released = revoke_key(session, row)
             key_id, prefix = row.id, row.prefix
-    finally:
-        engine.dispose()
     print(f"revoked key {key_id} ({prefix}…); servers stop accepting it within their auth cache time"
           + (f"; {released} review item(s) it had open are back in the queue" if released else ""), file=sys.stderr)
     return 0
@@ -266,11 +263,8 @@ def _review_export(args: argparse.Namespace) -> int:
         except ValueError:
             raise TriageError(f"--since must be an ISO 8601 time such as 2026-12-01T09:00, got {args.since!r}") from None
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         rows, corrected = export_rows(sessions, since)
-    finally:
-        engine.dispose()
     write_table(args.out, rows, EXPORT_FIELDS)
     print(f"wrote {len(rows)} reviewed items ({corrected} with a corrected label) to {args.out}", file=sys.stderr)
     return 0
@@ -282,11 +276,8 @@ def _review_export(args: argparse.Namespace) -> int:
 def _webhooks_add(args: argparse.Namespace) -> int:
     from serving.webhooks import store
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         view, secret = store.create(sessions, args.url, args.events.split(","), args.description)
-    finally:
-        engine.dispose()
     print(secret)
     print(f"subscription {view['id']} to {view['url']} for {', '.join(view['events'])}; the secret above signs "
           "every delivery (Triage-Signature) and is shown only this once", file=sys.stderr)
@@ -296,11 +287,8 @@ def _webhooks_add(args: argparse.Namespace) -> int:
 def _webhooks_list(args: argparse.Namespace) -> int:
     from serving.webhooks import store
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         rows = store.list_all(sessions)
-    finally:
-        engine.dispose()
     if not rows:
         print("no webhook subscriptions; add one with: triage webhooks add URL", file=sys.stderr)
         return 0
@@ -315,11 +303,8 @@ def _webhooks_list(args: argparse.Namespace) -> int:
 def _webhooks_remove(args: argparse.Namespace) -> int:
     from serving.webhooks import store
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         store.delete(sessions, args.id)
-    finally:
-        engine.dispose()
     print(f"deleted webhook subscription {args.id}; its pending deliveries are cancelled", file=sys.stderr)
     return 0
 
@@ -327,11 +312,8 @@ def _webhooks_remove(args: argparse.Namespace) -> int:
 def _webhooks_deliveries(args: argparse.Namespace) -> int:
     from serving.webhooks import store
 
-    engine, sessions = _sessions()
-    try:
+    with _sessions() as sessions:
         rows = store.deliveries(sessions, args.id, status=args.status, limit=max(1, args.limit))
-    finally:
-        engine.dispose()
     if not rows:
         print("no deliveries", file=sys.stderr)
         return 0
