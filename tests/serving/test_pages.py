@@ -10,6 +10,8 @@ Needs Debian's chromium and chromium-driver (.ci/run installs them); skipped, sa
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import shutil
 import socket
@@ -54,16 +56,17 @@ ITEMS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextmanager
+def running_app(tmp: Path, **settings):
+    """The app with the fake classifier, served by uvicorn on a free loopback port in a thread (the
+    browser needs a real server): yields (base URL, app) and stops it on leaving."""
     import uvicorn
 
-    tmp = tmp_path_factory.mktemp("ui")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = Settings(database_url=f"sqlite:///{tmp / 'ui.db'}", log_level="WARNING", claim_lease_seconds=LEASE_S,
-                        rate_limit_per_minute=0, guideline_path=REPO / "data" / "LABELING.md")
+    settings = Settings(database_url=f"sqlite:///{tmp / 'ui.db'}", log_level="WARNING", rate_limit_per_minute=0,
+                        guideline_path=REPO / "data" / "LABELING.md", **settings)
     app = create_app(settings, classifier_override=FakeClassifier())
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -72,16 +75,24 @@ def server(tmp_path_factory):
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    keys = {}
-    with app.state.services.sessions.begin() as session:
-        for role, name in (("ingest", "crm"), ("supervisor", "王主管"), ("admin", "李主管")):
-            keys[role] = create_key(session, role, name=name)[1]
-    base = f"http://127.0.0.1:{port}"
-    r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"}, json={"items": ITEMS})
-    assert r.status_code == 200, r.text
-    yield base, keys, app
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("ui"), claim_lease_seconds=LEASE_S) as (base, app):
+        keys = {}
+        with app.state.services.sessions.begin() as session:
+            for role, name in (("ingest", "crm"), ("supervisor", "王主管"), ("admin", "李主管")):
+                keys[role] = create_key(session, role, name=name)[1]
+        r = httpx.post(f"{base}/v1/classify", headers={"Authorization": f"Bearer {keys['ingest']}"},
+                       json={"items": ITEMS})
+        assert r.status_code == 200, r.text
+        yield base, keys, app
 
 
 @pytest.fixture(scope="module")
