@@ -7,8 +7,8 @@ Features over a small platform (an import-linter contract in pyproject.toml keep
   workspace: queue, items, decisions, explanations, its page), ``insights`` (the priority matrix and the
   insights report), ``ops`` (health and readiness, Prometheus, hot reload);
 - ``deps`` (FastAPI dependencies) over ``services`` (what a request needs, built at start-up);
-- the platform: ``http`` (errors, middleware, handlers, validation, logs, metrics, schemas, shared page
-  pieces, Idempotency-Key), ``security`` (keys, roles, rate limits), ``db`` (engine, tables, store,
+- the platform: ``http`` (errors, middleware, handlers, validation, logs, metrics, schemas, page
+  templates and static files, Idempotency-Key), ``security`` (keys, roles, rate limits), ``db`` (engine, tables, store,
   derived and sort columns, migrations), ``inference`` (model slot, micro-batcher), ``calendar_watch``;
   ``settings`` under all.
 

@@ -23,7 +23,13 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from classifier.labels import DISPLAY_ZH
+from classifier.priority import QUADRANTS
+
 STATIC = "/static"
+
+# The quadrants in the matrix's order, as every page names them (classifier.labels.DISPLAY_ZH).
+QUADRANT_ZH = {q: DISPLAY_ZH[q] for q in QUADRANTS}
 _CACHE_VERSIONED = "public, max-age=31536000, immutable"
 _CACHE_PLAIN = "no-cache"
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from classifier.labels import CATEGORY, DISPLAY_ZH, URGENCY
 from serving.http.errors import messages_zh
-from serving.http.pages import QUADRANT_ZH
-from serving.http.templates import render
+from serving.http.templates import QUADRANT_ZH, render
 
 SHADES = 10  # serving/static/views.css: .shade-0 (white) .. .shade-10 (the busiest cell's red)
 

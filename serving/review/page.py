@@ -24,8 +24,7 @@ from classifier.labels import CATEGORY, DISPLAY_ZH, LABELS, SENTIMENT, URGENCY
 from classifier.priority import LEVELS
 from classifier.review import REASON_ZH
 from serving.http.errors import messages_zh
-from serving.http.pages import QUADRANT_ZH
-from serving.http.templates import render
+from serving.http.templates import QUADRANT_ZH, render
 
 HEAD_ZH = {"category": "类别", "category_secondary": "次要类别", "sentiment": "情感", "urgency": "紧急度"}
 STATUS_ZH = {"pending": "待复核", "reviewed": "已复核", "not_queued": "未入队", "all": "全部"}
