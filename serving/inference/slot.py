@@ -59,9 +59,9 @@ class ModelSlot:
     def __init__(self, classifier: Any, bundle_dir: Path, loader: Loader, metrics: Metrics,
                  shadow: "ShadowScorer | None" = None, owned: bool = True, roots: Sequence[Path] = ()):
         self.current = classifier
-        # A model handed in by the caller (an override) is the caller's to close; the slot closes only
-        # the models it owns: the first one when ``owned``, and every one it loads itself.
-        self._owned: set[int] = {id(classifier)} if owned else set()
+        # A model handed in by the caller (an override, ``owned=False``) is the caller's to close; the
+        # slot closes every other model it replaces (the ones it loaded).
+        self._borrowed = None if owned else classifier
         self.bundle_dir = Path(bundle_dir)
         # Where a reload may name a bundle (TRIAGE_MODEL_ROOTS): by default the directory holding the first one.
         self.roots = [Path(r).resolve() for r in roots] or [self.bundle_dir.resolve().parent]
@@ -128,7 +128,6 @@ class ModelSlot:
                 ) from exc
             with self._users_changed:  # the next batch uses it, batches in flight finish on the old one
                 old, self.current = self.current, model
-                self._owned.add(id(model))
             self.bundle_dir = path
             self._publish()  # /metrics names the new model as soon as /readyz does
             self._retire(old)
@@ -180,9 +179,8 @@ class ModelSlot:
             log.warning("replaced model still in use after %.0f s; not closed", self.retire_timeout,
                         extra={"model_version": old.model_version})
             return
-        if id(old) not in self._owned:
+        if old is self._borrowed:
             return
-        self._owned.discard(id(old))
         close = getattr(old, "close", None)
         if close is not None:
             close()
