@@ -137,6 +137,13 @@ class TrainConfig:
     grad_clip: float = 1.0
     loss_weights: dict[str, float] = field(default_factory=lambda: {h: 1.0 for h in HEADS})
     class_weighting: str = "sqrt_inverse"  # none | sqrt_inverse | inverse
+    # focal loss (Lin et al. 2017): each example's cross-entropy scaled by (1 - p_true)^gamma, so the
+    # rare classes' hard negatives weigh more than the many easy ones; 0 is plain cross-entropy
+    focal_gamma: float = 0.0
+    # the text's source kind (classifier/sources.py) read as a tag before the text; this share of the
+    # training rows gets the "unknown" tag instead, so callers that do not know the channel are served
+    source_input: bool = False
+    source_dropout: float = 0.2
     secondary_loss_weight: float = 0.3  # auxiliary multi-label target: primary ∪ secondary category
     # rare-class data use: a training row of a listed class appears this many times per epoch
     # (e.g. {urgency.high: 4}); the class weights are computed on the rows before repetition
@@ -160,6 +167,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.class_weighting not in ("none", "sqrt_inverse", "inverse"):
             raise ConfigError(f"class_weighting must be none, sqrt_inverse or inverse, not {self.class_weighting!r}")
+        if not 0.0 <= self.source_dropout <= 1.0:
+            raise ConfigError(f"source_dropout must be in [0, 1], not {self.source_dropout}")
+        if not 0.0 <= self.focal_gamma <= 5.0:
+            raise ConfigError(f"focal_gamma must be in [0, 5] (0: plain cross-entropy), not {self.focal_gamma}")
         if (self.cv_folds is None) != (self.cv_fold is None) or (
                 self.cv_folds is not None and not (self.cv_folds >= 2 and 0 <= self.cv_fold < self.cv_folds)):
             raise ConfigError(f"cv_folds/cv_fold must be given together with 0 <= cv_fold < cv_folds >= 2, "

@@ -65,8 +65,9 @@ def load_heldout(run_dirs: Sequence[str | Path]) -> dict:
 
 
 def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path], train_files: Sequence[str | Path]):
-    """(transformer probs, linear probs or None, targets, description, texts) to fit calibration on: the
-    exported model's dev scores, plus the out-of-fold scores of cross-fitting runs."""
+    """(transformer probs, linear probs or None, targets, description, texts, traffic) to fit calibration
+    on: the exported model's dev scores, plus the out-of-fold scores of cross-fitting runs. ``traffic``
+    marks the rows that are a sample of traffic: not chosen by active learning (a ``selection`` field)."""
     guard_fitting_rows(dev_rows, "dev data (calibration)")
     rows = list(dev_rows)
     transformer = {h: [raw.transformer[h]] for h in HEADS}
@@ -91,9 +92,11 @@ def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path
                 linear[h].append(oof["linear"][h])
         description["oof_rows"] = len(oof_rows)
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
+    traffic = np.array([not r.get("selection") for r in rows], dtype=bool)
+    description["selected_rows"] = int((~traffic).sum())
     return ({h: np.concatenate(v) for h, v in transformer.items()},
             None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description,
-            [r["text"] for r in rows])
+            [r["text"] for r in rows], traffic)
 
 
 def refuse_distilled_folds(crossfit_runs: Sequence[str | Path]) -> None:

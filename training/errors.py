@@ -58,6 +58,15 @@ class LeakyCrossFit(TrainingError):
     code = "E606"
 
 
+class SourceInputNotServed(TrainingError):
+    """A run trained with ``source_input`` (the source kind read before the text, classifier/sources.py)
+    cannot be exported: the runtime, the service and `triage score` pass the model texts only, so the
+    bundle would be served without the input it learned from. The option exists to measure the lever
+    (reports/2026-12-07-round4-levers/)."""
+
+    code = "E607"
+
+
 def leaky_crossfit(what: str, why: str | None = None) -> LeakyCrossFit:
     """E606 for a distilled student's cross-fitting fold whose teacher saw its held-out rows; one
     message for the config check, the training run and the export (training/crossfit.py says why)."""

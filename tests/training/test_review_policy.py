@@ -102,3 +102,33 @@ def test_seen_recall_interval_is_exact_binomial():
     assert clopper_pearson(17, 17) == [pytest.approx(0.8049, abs=1e-4), 1.0]  # a bootstrap would say [1, 1]
     lo, hi = clopper_pearson(13, 17)
     assert lo < 13 / 17 < hi
+
+
+def test_the_budget_is_a_share_of_traffic_not_of_rows_chosen_by_active_learning():
+    """Rows an active-learning round picked (rare-class-like, uncertain) sit in the fitting scores but
+    are not traffic: the review share is measured on the traffic rows only, so hard picked rows do not
+    use up the budget that traffic gets — while their urgent items still count for seen recall."""
+    probs, targets = synthetic(2000, seed=7)
+    picked, picked_targets = synthetic(600, seed=8, n_high=200, n_legal=200)
+    for h in probs:  # picked rows are the uncertain ones: flatten their scores
+        picked[h] = 0.5 * picked[h] + 0.5 / picked[h].shape[1]
+    both = {h: np.concatenate([probs[h], picked[h]]) for h in probs}
+    both_targets = {h: np.concatenate([targets[h], picked_targets[h]]) for h in targets}
+    traffic = np.r_[np.ones(2000, bool), np.zeros(600, bool)]
+    config = ReviewConfig(recall_margin=0.0, max_share=0.25)
+    thresholds, watch, report = fit_review_policy(both, both_targets, config, traffic=traffic)
+    in_review = review_mask_of(both, thresholds, watch)
+    assert report["review_share"] == pytest.approx(in_review[traffic].mean())
+    assert report["review_share"] <= 0.25 and report["traffic_rows"] == 2000
+    assert report["review_share_all_rows"] == pytest.approx(in_review.mean())
+    assert in_review.mean() > in_review[traffic].mean()  # the picked rows are reviewed more often
+    # counted over every row instead, the same budget buys less watch on traffic
+    counted_all = fit_review_policy(both, both_targets, config)[2]
+    assert counted_all["review_share"] <= 0.25
+    assert review_mask_of(both, counted_all["thresholds"], counted_all["watch"])[traffic].mean() < in_review[traffic].mean()
+
+
+def review_mask_of(probs, thresholds, watch):
+    from classifier.review import review_mask
+
+    return review_mask(probs, thresholds, watch)

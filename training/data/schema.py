@@ -33,6 +33,9 @@ from classifier.labels import CATEGORY, LABELLED_FIELDS, LABELS, canonical_label
 from classifier.io.tables import RowProblem, is_missing, read_records
 
 FIELDS = LABELLED_FIELDS
+# kept when present: how an active-learning round chose the row (data round 4's ``selection``); such
+# rows are not a sample of traffic, so rates of traffic are not fitted on them (training/crossfit.py)
+SELECTION_FIELD = "selection"
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
 REVIEW_SOURCE_PREFIX = "review:"  # serving/review/store.py export_rows
@@ -222,6 +225,10 @@ def _check_row(line: int, record: dict, columns: dict[str, str]) -> tuple[dict, 
         # Text is kept exactly as given; ids, labels and sources lose surrounding blanks.
         text = text if field == "text" else text.strip()
         row[field] = text if (field == "text" or text) else None
+
+    selection = _as_str(record.get(SELECTION_FIELD)) if not is_missing(record.get(SELECTION_FIELD)) else None
+    if selection and selection.strip():
+        row[SELECTION_FIELD] = selection.strip()
 
     if row["id"] is None and not any(p.field == "id" for p in problems):
         problem("id", "missing id")

@@ -26,7 +26,7 @@ from classifier.text.segment import DEFAULT_USER_DICT
 from classifier.signals import find as find_signals
 from training.crossfit import fitting_scores, refuse_distilled_folds
 from training.data.schema import data_version, read_labelled
-from training.errors import ExportParityError
+from training.errors import ExportParityError, SourceInputNotServed
 from training.evaluation.evaluate import evaluate_bundle
 from training.evaluation.model_card import CARD_FILE, render_model_card
 from training.evaluation.release_guard import enforce, run_guard
@@ -67,6 +67,10 @@ def export_bundle(model_dir: str | Path, out_dir: str | Path, fitting: FittingDa
     (training/evaluation/release_guard.py); a student below it is moved to ``OUT.rejected`` and ``E603`` raised.
     """
     quantization = quantization or Quantization()
+    if (train_config or {}).get("source_input"):
+        raise SourceInputNotServed(
+            f"{model_dir} was trained with source_input: true, but the runtime passes the model texts only; "
+            "export a run trained without it (the option measures the lever, configs/experiments/source-input.yaml)")
     review = ReviewConfig.from_yaml(fitting.review_config)
     refuse_distilled_folds(fitting.crossfit_runs)
     model_dir, out = Path(model_dir), Path(out_dir)
@@ -171,11 +175,12 @@ def calibrate(out: Path, clf: Classifier, texts: list[str], dev_rows: list[dict]
     """Fit calibration, the rule signals and the review policy on the shipped model's fitting scores
     and write calibration.json; returns what was tried (the export report's ``calibration``)."""
     raw = clf.raw_scores(texts)
-    fit_t, fit_l, targets, described, fit_texts = fitting_scores(raw, dev_rows, fitting.crossfit_runs,
-                                                                 fitting.train_files)
+    fit_t, fit_l, targets, described, fit_texts, traffic = fitting_scores(raw, dev_rows, fitting.crossfit_runs,
+                                                                          fitting.train_files)
     hits = [find_signals(normalize_text(t)) for t in fit_texts]
     calibration, report = fit_calibration(fit_t, fit_l, targets, review,
-                                          served_rows=len(dev_rows) if fitting.crossfit_runs else None, hits=hits)
+                                          served_rows=len(dev_rows) if fitting.crossfit_runs else None, hits=hits,
+                                          traffic=traffic)
     report["fitting_scores"] = described
     (out / "calibration.json").write_text(json.dumps(calibration.to_dict(), indent=1))
     return report

@@ -49,6 +49,7 @@ def fit_calibration(
     blend_grid: tuple[float, ...] = BLEND_GRID,
     served_rows: int | None = None,
     hits: list[list[str]] | None = None,
+    traffic: np.ndarray | None = None,
 ) -> tuple[Calibration, dict]:
     """Per head the blend weight with the best macro-F1 and the temperature minimising NLL on the
     fitting scores, then the review policy (confidence and watch thresholds, training/fitting/review_policy.py)
@@ -58,7 +59,9 @@ def fit_calibration(
     served model's scale by flag rate (``transfer_watch``), and the confidence rule yields until the
     served model's share on those rows is within the budget too. ``hits``: the rule signals found in
     each fitting row's text; those the fitting rows justify are adopted (``adopt_signals``) and their
-    reviews count in the policy's seen recall and budget.
+    reviews count in the policy's seen recall and budget. ``traffic``: the rows that are a sample of
+    traffic (not chosen by active learning); temperatures, the confidence rule and the review budget are
+    fitted on them (training/fitting/review_policy.py says why); None: every row.
 
     Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
@@ -72,7 +75,7 @@ def fit_calibration(
             tried[w] = macro_f1(blend(transformer[h], linear[h] if linear else None, w), targets[h], h)
         best_w = max(tried, key=lambda w: (round(tried[w], 4), -w))  # ties go to the simpler model
         probs = blend(transformer[h], linear[h] if linear else None, best_w)
-        t = fit_temperature(probs, targets[h])
+        t = fit_temperature(probs, targets[h]) if traffic is None else fit_temperature(probs[traffic], targets[h][traffic])
         calibrated[h] = calibrate(probs, t)
         cal.blend[h], cal.temperature[h] = best_w, t
         report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t}
@@ -80,9 +83,10 @@ def fit_calibration(
     if hits is not None:
         cal.signals, report["signals"] = adopt_signals(calibrated, targets, hits, review)
         also = signal_mask(calibrated, hits, cal.signals)
-    thresholds, watch, policy = fit_review_policy(calibrated, targets, review, also)
+    thresholds, watch, policy = fit_review_policy(calibrated, targets, review, also, traffic)
     if served_rows and served_rows < len(targets[HEADS[0]]):
-        thresholds, watch, policy = serve_policy(calibrated, targets, served_rows, thresholds, watch, policy, review, also)
+        thresholds, watch, policy = serve_policy(calibrated, targets, served_rows, thresholds, watch, policy, review,
+                                                 also, traffic)
     report["review_policy"] = policy
     cal.thresholds, cal.watch = thresholds, watch
     for h in HEADS:

@@ -17,6 +17,13 @@ this order:
 
 The fitting scores are out-of-fold scores of every training row (cross-fitting) plus the dev split,
 never the test split (training/data/splits.py).
+
+Rates of traffic are measured on the rows that are a sample of it (``traffic``): the review share, the
+confidence rule's accuracy and the watch's flag rate. Rows chosen by active learning (round 4's
+``selection``) are not: they were picked for being rare-class-like or uncertain, so a fifth of the
+fitting rows would count the budget as spent on hard cases the traffic seldom holds (measured on the
+round-4 candidate: 12.6 % of all fitting rows, against what test then showed). Seen recall is measured on
+every row: those rows hold most of the urgent examples, and each is an urgent text to be seen.
 """
 from __future__ import annotations
 
@@ -122,14 +129,19 @@ def seen_recall(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], ke
     return float(seen[true].mean()), int(true.sum())
 
 
+def share_of_traffic(in_review: np.ndarray, traffic: np.ndarray | None) -> float:
+    """The share of traffic rows in review (all rows when ``traffic`` is None)."""
+    return float((in_review if traffic is None else in_review[traffic]).mean())
+
+
 def largest_confidence_scale(probs, base: dict[str, float], watch: dict[str, float], max_share: float,
-                             also: np.ndarray | None = None) -> tuple[float, dict, float]:
+                             also: np.ndarray | None = None, traffic: np.ndarray | None = None) -> tuple[float, dict, float]:
     """(scale, thresholds, share): the confidence rule scaled down (``base`` × scale, largest of
     ``SCALE_STEPS``) until, with ``watch`` fixed, the review share fits ``max_share`` — scale 0 if none
     does. The share only grows with the scale, so the first fit from the top is the largest."""
     for scale in SCALE_STEPS:
         thresholds = {h: float(base[h] * scale) for h in HEADS}
-        share = float(review_mask(probs, thresholds, watch, also).mean())
+        share = share_of_traffic(review_mask(probs, thresholds, watch, also), traffic)
         if share <= max_share or scale == 0.0:
             return float(scale), thresholds, share
     raise AssertionError("SCALE_STEPS ends at 0")
@@ -182,11 +194,13 @@ def adopt_signals(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], 
 
 
 def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], config: ReviewConfig,
-                      also: np.ndarray | None = None) -> tuple[dict, dict, dict]:
+                      also: np.ndarray | None = None, traffic: np.ndarray | None = None) -> tuple[dict, dict, dict]:
     """(confidence thresholds, watch thresholds, report) from calibrated fitting scores. ``also``: the
     rows in review whatever the thresholds (the adopted rule signals): they count as seen and take
-    their share of the budget first."""
-    base = {h: abstention_threshold(probs[h], targets[h], config.target_accuracy[h]) for h in HEADS}
+    their share of the budget first. ``traffic``: the rows that are a sample of traffic, on which the
+    budget and the confidence rule are measured (all rows when None)."""
+    sample = np.ones(len(targets[HEADS[0]]), dtype=bool) if traffic is None else np.asarray(traffic, dtype=bool)
+    base = {h: abstention_threshold(probs[h][sample], targets[h][sample], config.target_accuracy[h]) for h in HEADS}
 
     def fit_watch(thresholds: dict, goals: dict[str, float]) -> dict:
         watch = {key: 1.0 for key in goals}
@@ -202,7 +216,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         return watch
 
     def share_of(thresholds: dict, watch: dict) -> float:
-        return float(review_mask(probs, thresholds, watch, also).mean())
+        return share_of_traffic(review_mask(probs, thresholds, watch, also), sample)
 
     with_margin = {k: min(1.0, t + config.recall_margin) for k, t in config.recall_targets.items()}
     chosen = None
@@ -227,18 +241,20 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
                 hi = mid
         watch = fit_watch(thresholds, {k: t * lo for k, t in with_margin.items()})
         # what the watch leaves of the budget (it grows in steps of one item) goes to the confidence rule
-        scale, thresholds, share = largest_confidence_scale(probs, base, watch, config.max_share, also)
+        scale, thresholds, share = largest_confidence_scale(probs, base, watch, config.max_share, also, sample)
         chosen = (scale, thresholds, watch, share)
     scale, thresholds, watch, share = chosen
     in_review = review_mask(probs, thresholds, watch, also)
     report = {
         "config": config.to_dict(),
         "fitting_rows": int(len(in_review)),
+        "traffic_rows": int(sample.sum()),
         "confidence_scale": float(scale),
         "thresholds": thresholds,
         "watch": watch,
         "review_share": share,
-        "signal_share": float(also.mean()) if also is not None else 0.0,
+        "review_share_all_rows": float(in_review.mean()),
+        "signal_share": share_of_traffic(also, sample) if also is not None else 0.0,
         "targets_met": met,
         "seen_recall": {},
     }
@@ -258,14 +274,15 @@ def signal_mask(probs: dict[str, np.ndarray], hits: list[list[str]], adopted: tu
     return signal_flags(probs, hits, adopted)[1].any(axis=1)
 
 
-def flag_rate(probs: dict[str, np.ndarray], key: str, threshold: float) -> float:
-    """Share of items the watch on ``key`` flags at ``threshold`` (not predicted as it, P ≥ threshold)."""
+def flag_rate(probs: dict[str, np.ndarray], key: str, threshold: float, traffic: np.ndarray | None = None) -> float:
+    """Share of (traffic) items the watch on ``key`` flags at ``threshold`` (not predicted as it, P ≥ threshold)."""
     head, k = parse_class(key)
     p = probs[head]
-    return float(((p.argmax(1) != k) & (p[:, k] >= threshold)).mean())
+    return share_of_traffic((p.argmax(1) != k) & (p[:, k] >= threshold), traffic)
 
 
-def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.ndarray], watch: dict[str, float]) -> dict[str, float]:
+def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.ndarray], watch: dict[str, float],
+                   traffic: np.ndarray | None = None) -> dict[str, float]:
     """Watch thresholds on the served model's probability scale that flag the same share of items as
     the fitted thresholds flag on the fitting scores.
 
@@ -274,7 +291,8 @@ def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.
     same probability flags a different share of items (measured: 0.017 flagged 13.8 % of dev with the
     served model against 9-10 % of the fitting rows). What carries over between the models is the
     ranking: flag the same top share. ``served_probs`` are the served model's calibrated scores on
-    rows it did not train on (dev); no labels are used.
+    rows it did not train on (dev); no labels are used. The share is that of the fitting rows'
+    ``traffic`` (dev is traffic).
     """
     out = {}
     for key, t in watch.items():
@@ -284,21 +302,21 @@ def transfer_watch(fit_probs: dict[str, np.ndarray], served_probs: dict[str, np.
         head, k = parse_class(key)
         p = served_probs[head]
         candidates = np.sort(p[p.argmax(1) != k, k])[::-1]
-        n = int(round(flag_rate(fit_probs, key, t) * len(p)))
+        n = int(round(flag_rate(fit_probs, key, t, traffic) * len(p)))
         out[key] = 1.0 if n == 0 else float(candidates[min(n, len(candidates)) - 1])
     return out
 
 
 def serve_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], served_rows: int,
                  thresholds: dict, watch: dict, report: dict, config: ReviewConfig,
-                 also: np.ndarray | None = None) -> tuple[dict, dict, dict]:
+                 also: np.ndarray | None = None, traffic: np.ndarray | None = None) -> tuple[dict, dict, dict]:
     """The fitted policy moved to the served model: the first ``served_rows`` of the fitting scores
     are its own (dev) scores, the rest come from the cross-fitting models. The watch thresholds move
     to its scale by flag rate (``transfer_watch``), then the confidence rule yields until its share on
     those rows fits the budget too. Returns (thresholds, watch, report with both versions)."""
     served = {h: probs[h][:served_rows] for h in HEADS}
     served_targets = {h: targets[h][:served_rows] for h in HEADS}
-    moved = transfer_watch(probs, served, watch)
+    moved = transfer_watch(probs, served, watch, traffic)
     served_also = None if also is None else also[:served_rows]
     _, scaled, share = largest_confidence_scale(served, thresholds, moved, config.max_share, served_also)
     in_review = review_mask(served, scaled, moved, served_also)

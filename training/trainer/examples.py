@@ -49,12 +49,19 @@ class Encoded:
                        np.concatenate([self.secondary, np.zeros((n, n_cat), np.float32)]))
 
 
-def encode_rows(rows: list[dict], tokenizer, max_length: int) -> Encoded:
-    """Tokenize through a Hugging Face ``datasets.Dataset`` (label columns as ClassLabel ids)."""
+def encode_rows(rows: list[dict], tokenizer, max_length: int, source_tags: list[str] | None = None) -> Encoded:
+    """Tokenize through a Hugging Face ``datasets.Dataset`` (label columns as ClassLabel ids). With
+    ``source_tags`` (one per row, classifier/sources.py) each text is the second of a pair after its tag."""
     n_cat = len(LABELS["category"])
+    if source_tags is not None and len(source_tags) != len(rows):
+        raise ValueError(f"{len(source_tags)} source tags for {len(rows)} rows")
 
-    def tokenize(batch):
-        enc = tokenizer([normalize_text(t) for t in batch["text"]], truncation=True, max_length=max_length)
+    def tokenize(batch, indices):
+        texts = [normalize_text(t) for t in batch["text"]]
+        if source_tags is not None:
+            enc = tokenizer([source_tags[i] for i in indices], texts, truncation="only_second", max_length=max_length)
+        else:
+            enc = tokenizer(texts, truncation=True, max_length=max_length)
         secondary = []
         for primary, second in zip(batch["category"], batch["category_secondary"]):
             multi_hot = [0.0] * n_cat
@@ -64,7 +71,7 @@ def encode_rows(rows: list[dict], tokenizer, max_length: int) -> Encoded:
             secondary.append(multi_hot)
         return {"input_ids": enc["input_ids"], "secondary": secondary}
 
-    ds = to_dataset(rows).map(tokenize, batched=True, batch_size=1024, desc="tokenizing")
+    ds = to_dataset(rows).map(tokenize, batched=True, with_indices=True, batch_size=1024, desc="tokenizing")
     targets = {h: np.asarray(ds[h], dtype=np.int64) for h in HEADS}
     return Encoded(ds["input_ids"], targets, np.asarray(ds["secondary"], dtype=np.float32))
 

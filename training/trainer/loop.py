@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from classifier.labels import HEADS, LABELS
+from classifier.sources import source_tag, training_tags
 from training.config import TrainConfig
 from training.modeling.inference import collate, predict_logits
 from training.modeling.model import MultiHeadClassifier, load_model, save_model
@@ -62,6 +63,14 @@ def head_scores(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -
     return scores
 
 
+def row_tags(rows: list[dict], cfg: TrainConfig, training: bool = False) -> list[str] | None:
+    """The source tags the model reads (``source_input``); training rows lose theirs at ``source_dropout``."""
+    if not cfg.source_input:
+        return None
+    sources = [r.get("source") for r in rows]
+    return training_tags(sources, cfg.source_dropout, cfg.seed) if training else [source_tag(s) for s in sources]
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Fine-tune; returns the summary also written to ``output_dir/train_summary.json``."""
     if cfg.num_threads:
@@ -79,8 +88,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     # cached (a first run of a config differed from every later one: reports/2026-12-06-student/)
     seed_everything(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    train_enc = encode_rows(rows.train, tokenizer, cfg.max_length)
-    dev_enc = encode_rows(rows.dev, tokenizer, cfg.max_length)
+    train_enc = encode_rows(rows.train, tokenizer, cfg.max_length, row_tags(rows.train, cfg, training=True))
+    dev_enc = encode_rows(rows.dev, tokenizer, cfg.max_length, row_tags(rows.dev, cfg))
     model, train_enc = strategy.build(base, rows, tokenizer, train_enc)
     if cfg.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -196,7 +205,7 @@ class Optimisation:
 
 def score_heldout(heldout_rows: list[dict], tokenizer, cfg: TrainConfig, out: Path) -> int:
     """Cross-fitting: the best model's logits on the held-out fold (training/crossfit.py reads them)."""
-    held_enc = encode_rows(heldout_rows, tokenizer, cfg.max_length)
+    held_enc = encode_rows(heldout_rows, tokenizer, cfg.max_length, row_tags(heldout_rows, cfg))
     logits = predict_logits(load_model(out / BEST_DIR), held_enc.input_ids, tokenizer.pad_token_id)
     np.savez(out / HELDOUT_FILE, ids=np.array([r["id"] for r in heldout_rows]), **logits)
     return len(heldout_rows)

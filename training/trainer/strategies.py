@@ -49,14 +49,40 @@ def class_weights(targets: np.ndarray, n: int, scheme: str) -> torch.Tensor | No
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 
+class FocalLoss(nn.Module):
+    """Class-weighted focal loss: the weighted cross-entropy of each example times (1 - p_true)^gamma,
+    normalised like ``nn.CrossEntropyLoss`` (by the summed weights of the batch's targets), so gamma 0
+    is exactly the weighted cross-entropy. Targets of -100 (unlabelled rows) are ignored."""
+
+    def __init__(self, weight: torch.Tensor | None, gamma: float):
+        super().__init__()
+        self.register_buffer("weight", weight if weight is not None else None)
+        self.gamma = gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        keep = target != -100
+        logits, target = logits[keep], target[keep]
+        if target.numel() == 0:
+            return logits.sum() * 0.0
+        log_p = torch.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)
+        w = self.weight[target] if self.weight is not None else torch.ones_like(log_p)
+        focal = (1.0 - log_p.exp()).clamp(min=0.0) ** self.gamma
+        return -(w * focal * log_p).sum() / w.sum()
+
+
+def head_loss(weight: torch.Tensor | None, gamma: float) -> nn.Module:
+    return FocalLoss(weight, gamma) if gamma > 0 else nn.CrossEntropyLoss(weight=weight)
+
+
 class Objective:
-    """The supervised terms both strategies share: class-weighted cross-entropy per head (weights from
-    the labelled rows before oversampling) and the auxiliary secondary-category target."""
+    """The supervised terms both strategies share: class-weighted cross-entropy (or focal loss, with
+    ``focal_gamma``) per head (weights from the labelled rows before oversampling) and the auxiliary
+    secondary-category target."""
 
     def __init__(self, cfg: TrainConfig, enc: Encoded, labelled_rows: int):
         self.cfg = cfg
         self.losses = {
-            h: nn.CrossEntropyLoss(weight=class_weights(enc.targets[h][:labelled_rows], len(LABELS[h]), cfg.class_weighting))
+            h: head_loss(class_weights(enc.targets[h][:labelled_rows], len(LABELS[h]), cfg.class_weighting), cfg.focal_gamma)
             for h in HEADS
         }
         self.bce = nn.BCEWithLogitsLoss()
