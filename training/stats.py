@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from classifier.labels import HEADS, LABELS
+
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 7
 
@@ -70,3 +72,20 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> list[float]:
     lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
     return [round(lo, 4), round(hi, 4)]
+
+
+def paired_differences(gold: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                       candidate: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """95 % bootstrap interval of candidate − reference macro-F1 per head, both scored on the same resampled
+    rows (evaluate's resamples: 1,000, fixed seed). Paired, because both bundles err on the same hard rows:
+    the interval of the difference is far narrower than the two bundles' own intervals side by side. On
+    the 1,797-row test split it is ~±0.025 wide for category: issue 9's absolute 0.01 was inside the noise;
+    the release guard's verdict shows the interval beside its rule."""
+    samples = resamples(len(gold[HEADS[0]]))
+    out = {}
+    for h in HEADS:
+        k = len(LABELS[h])
+        diff = (class_f1_bootstrap(gold[h], candidate[h], k, samples)["macro"]
+                - class_f1_bootstrap(gold[h], reference[h], k, samples)["macro"])
+        out[h] = interval(diff)
+    return out

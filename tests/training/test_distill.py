@@ -376,7 +376,8 @@ def test_the_verdict_carries_the_paired_interval(tmp_path):
     """The teacher's test labels come from the soft-label file beside its metrics; the paired bootstrap
     puts each head's student − teacher interval into the verdict and the refusal, the rule unchanged."""
     from classifier.labels import LABELS
-    from training.evaluation.release_guard import paired_differences, teacher_test_labels
+    from training.evaluation.release_guard import teacher_test_labels
+    from training.stats import paired_differences
 
     rng = np.random.default_rng(0)
     gold = {h: rng.integers(0, len(LABELS[h]), 400) for h in HEADS}

@@ -12,6 +12,7 @@ import yaml
 
 pytest.importorskip("torch")
 
+from classifier.bundle import load_bundle  # noqa: E402
 from classifier.cli import main  # noqa: E402
 from classifier.labels import HEADS, LABELS  # noqa: E402
 from classifier.runtime import Classifier  # noqa: E402
@@ -280,6 +281,18 @@ def test_evaluate_compares_bundles_and_writes_the_card(tmp_path, watched_bundle)
     preds = [json.loads(line) for line in (out / "b" / "dev" / "predictions.jsonl").open(encoding="utf-8")]
     assert all("review_reasons" in p and p["needs_review"] for p in preds)
     assert set(m["by_source"]) >= {"icbc_app_review", "ccf_bank_review"}
+    # two bundles: the paired interval of the difference per file, and the tables in the second one's card
+    paired = json.loads((out / "paired_differences.json").read_text())
+    assert set(paired) == {"good", "dev"} and all(lo <= hi for d in paired.values() for lo, hi in d.values())
+    assert "Paired 95 % interval of `b` − `tiny_bundle` macro-F1" in comparison
+    assert main(["evaluate", "--bundle", str(ROOT / "tests/fixtures/tiny_bundle"), "--bundle", str(bundle),
+                 "--data", str(ROOT / "data/labeled/dev.jsonl"), "--out", str(tmp_path / "cmp2"), "--no-plots", "--card"]) == 0
+    card = (bundle / "MODEL_CARD.md").read_text(encoding="utf-8")
+    beside = card.split("## Beside the previous bundle", 1)[1]
+    assert "### `" in beside and "Paired 95 % interval" in beside and "truly P1 items" in beside
+    load_bundle(bundle)  # the manifest follows the card
+    assert main(["evaluate", "--bundle", str(bundle), "--bundle", str(bundle), "--bundle", str(bundle),
+                 "--out", str(tmp_path / "three"), "--card"]) == 2
 
     assert main(["evaluate", "--bundle", str(bundle), "--data", str(data), "--out", str(tmp_path / "one"),
                  "--no-plots", "--card"]) == 0

@@ -22,19 +22,23 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--card", action="store_true",
-                   help="write the numbers into the bundle's model card and test_metrics.json (one bundle, one file)")
+                   help="write the numbers into the bundle's model card: with one bundle and one file, its held-out "
+                   "section and test_metrics.json; with two bundles (the previous first), the side-by-side tables "
+                   "and paired intervals on every file into the second bundle's card")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     import sys
 
     from training.evaluation.evaluate import compare, evaluate_bundle
-    from training.evaluation.model_card import attach_to_card
+    from training.evaluation.model_card import attach_comparison_to_card, attach_to_card
 
     data = args.data or [DEFAULT_DATA]
-    if args.card and (len(args.bundle) != 1 or len(data) != 1):
-        print("triage evaluate: --card takes one --bundle and one --data file", file=sys.stderr)
+    if args.card and not (len(args.bundle) == 2 or (len(args.bundle) == 1 and len(data) == 1)):
+        print("triage evaluate: --card takes one --bundle and one --data file, or two bundles (the previous one "
+              "first) and any files", file=sys.stderr)
         return 2
     if len(args.bundle) == 1 and len(data) == 1:
         results = {data[0].stem: {args.bundle[0].name: evaluate_bundle(args.bundle[0], data[0], args.out,
@@ -46,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         results = compare(args.bundle, data, args.out, plots=not args.no_plots)
         written = f"{args.out}/comparison.md and one folder per bundle and file"
+        if args.card:
+            paired_file = args.out / "paired_differences.json"
+            paired = json.loads(paired_file.read_text()) if paired_file.is_file() else None
+            attach_comparison_to_card(args.bundle[1], results, paired)
+            written += f"; {args.bundle[1]}/MODEL_CARD.md"
     for dname, by_bundle in results.items():
         for bname, m in by_bundle.items():
             print(f"{bname} on {dname} ({m['rows']} rows): review share {m['review']['share']:.1%}")

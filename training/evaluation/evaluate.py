@@ -32,6 +32,7 @@ from classifier.signals import REASON_PREFIX as SIGNAL_PREFIX
 from training.data.schema import read_labelled
 from training.evaluation.report import render_comparison, render_report, write_plots
 from training.stats import (BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, class_f1, class_f1_bootstrap, clopper_pearson, interval,
+                            paired_differences,
                             macro_f1, resamples)
 
 RANKING_SHARES = (0.05, 0.10, 0.15)
@@ -249,9 +250,29 @@ def compare(bundles: Sequence[str | Path], data_files: Sequence[str | Path], out
         clf = Classifier.load(bundle)
         for data, dname in zip(data_files, data_names):
             results.setdefault(dname, {})[name] = evaluate_bundle(bundle, data, out / name / dname, plots=plots, clf=clf)
+    paired = paired_comparison(out, names, data_files, data_names) if len(names) == 2 else None
+    if paired:
+        (out / "paired_differences.json").write_text(json.dumps(paired, indent=1))
     (out / "comparison.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    (out / "comparison.md").write_text(render_comparison(results), encoding="utf-8")
+    (out / "comparison.md").write_text(render_comparison(results, paired), encoding="utf-8")
     return results
+
+
+def paired_comparison(out: Path, names: Sequence[str], data_files: Sequence[str | Path],
+                      data_names: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+    """Per file, the paired 95 % interval of (second bundle − first) macro-F1 per head, from the
+    predictions ``compare`` wrote (training/stats.py: paired_differences)."""
+    paired = {}
+    for data, dname in zip(data_files, data_names):
+        rows = read_labelled(data)
+        gold = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
+        predicted = []
+        for name in names:
+            with (out / name / dname / "predictions.jsonl").open(encoding="utf-8") as fh:
+                by_id = {p["id"]: p for p in map(json.loads, fh)}
+            predicted.append({h: np.array([label_index(h, by_id[r["id"]][h]["label"]) for r in rows]) for h in HEADS})
+        paired[dname] = paired_differences(gold, predicted[0], predicted[1])
+    return paired
 
 
 def _unique_names(names: list[str]) -> list[str]:

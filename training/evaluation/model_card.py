@@ -16,7 +16,7 @@ from typing import Sequence
 from classifier.bundle import MANIFEST, write_manifest
 from classifier.labels import HEADS
 from classifier.signals import SIGNALS_VERSION
-from training.evaluation.report import ci_text, priority_lines
+from training.evaluation.report import ci_text, comparison_lines, priority_lines
 
 CARD_FILE = "MODEL_CARD.md"
 TEST_SECTION_START = "<!-- held-out test: written by `triage evaluate --card` -->"
@@ -27,6 +27,10 @@ TEST_SECTION_END = "<!-- /held-out test -->"
 USE_SECTION_START = "<!-- use and data: written by the export and `triage evaluate --card` -->"
 USE_SECTION_END = "<!-- /use and data -->"
 USE_SECTION_BEFORE = "## Provenance"
+# The new bundle beside the one it replaces, on every file given (test, test_hard, dev): written by
+# `triage evaluate --bundle OLD --bundle NEW --data … --card` into NEW's card.
+COMPARISON_SECTION_START = "<!-- beside the previous bundle: written by `triage evaluate --bundle OLD --bundle NEW --card` -->"
+COMPARISON_SECTION_END = "<!-- /beside the previous bundle -->"
 
 
 def replace_card_section(bundle_dir: str | Path, start: str, end: str, lines: Sequence[str],
@@ -95,7 +99,7 @@ def watch_lines(policy: dict) -> list[str]:
                    f"{config.get('recall_targets', {}).get(key)} without a watch")
         else:
             others = ", ".join(f"`{k}` at P ≥ {v:.4f}" for k, v in policy["watch"].items() if v < 1.0) or "none"
-            why = (f"the recall targets do not fit the review budget ({config.get('max_share', 0):.0%} of items) on the "
+            why = (f"the recall targets do not fit the review budget ({config.get('max_share', 0):.1%} of traffic) on the "
                    f"fitting scores, so every watched class gave up the same fraction of its target; at that fraction "
                    f"`{key}` already reaches its reduced goal through items predicted as it or sent to review for "
                    f"other reasons (seen recall {recall} without a watch), and the budget went to the other "
@@ -156,10 +160,14 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
         f"- data version `{provenance['data_version']}` ({', '.join(provenance['data_files'])}); see data/README.md "
         "for the split, sources and their licences (most public sources state no licence: check before commercial use)",
         f"- training: {cfg.get('epochs')} epochs max, lr {cfg.get('learning_rate')}, batch {cfg.get('batch_size')}, "
-        f"max length {cfg.get('max_length')}, class weighting {cfg.get('class_weighting')}, seed {cfg.get('seed')}",
+        f"max length {cfg.get('max_length')}, class weighting {cfg.get('class_weighting')}"
+        + (f", focal loss gamma {cfg['focal_gamma']}" if cfg.get("focal_gamma") else "") + f", seed {cfg.get('seed')}",
         f"- calibration and review policy fitted on {fitting.get('dev_rows', '?')} dev rows"
         + (f" + {fitting['oof_rows']} out-of-fold training rows ({len(fitting['crossfit_runs'])} cross-fitting runs)"
-           if fitting.get("oof_rows") else "") + "; the test split was not read", "",
+           if fitting.get("oof_rows") else "")
+        + (f"; {fitting['selected_rows']} of them chosen by active learning, so not a sample of traffic: the review "
+           "budget, temperatures and the confidence rule are fitted on the other rows" if fitting.get("selected_rows") else "")
+        + "; the test split was not read", "",
         "## Review policy", "",
         "An item goes to review when a head's confidence is under its threshold, or when the model did not predict "
         "a watched high-stakes class but gives it at least the watch probability (`review_reasons` says which).", "",
@@ -172,7 +180,7 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
     targets = ", ".join(f"{k} ≥ {v}" for k, v in policy["config"]["recall_targets"].items())
     lines += [
         "", f"Targets: seen recall {targets} (+ margin {policy['config']['recall_margin']}), review share ≤ "
-        f"{policy['config']['max_share']:.0%}. On the fitting scores: review share {policy['review_share']:.1%}, "
+        f"{policy['config']['max_share']:.1%} of traffic. On the fitting scores: review share {policy['review_share']:.1%}, "
         + ", ".join(f"seen recall {k} {v['value']:.3f} (n={v['support']})" for k, v in policy["seen_recall"].items())
         + ("." if policy["targets_met"] else f". **{policy['warning']}**"), "",
         *signal_lines(cal.get("signals")),
@@ -252,6 +260,17 @@ def attach_to_card(bundle_dir: str | Path, metrics: dict) -> None:
     policy = report.get("calibration", {}).get("review_policy")
     replace_card_section(bundle, USE_SECTION_START, USE_SECTION_END, use_lines(policy, config.get("max_length")),
                          before=USE_SECTION_BEFORE)
+
+
+def attach_comparison_to_card(bundle_dir: str | Path, results: dict, paired: dict | None) -> None:
+    """Write the side-by-side tables of the previous bundle and this one (``compare``'s results, this
+    bundle second) into this bundle's card; the manifest is rewritten."""
+    first = next(iter(results.values()))
+    previous, this = list(first)
+    lines = [f"## Beside the previous bundle (`{first[previous]['model_version']}`)", "",
+             f"`{previous}` is the bundle this one replaces, `{this}` this one; the same files, the same resampled rows.",
+             "", *comparison_lines(results, paired, level="###")]
+    replace_card_section(bundle_dir, COMPARISON_SECTION_START, COMPARISON_SECTION_END, lines)
 
 
 def source_lines(by_source: dict | None) -> list[str]:

@@ -22,13 +22,19 @@ def priority_lines(p: dict | None) -> list[str]:
             f"{p['placed_lower_seen']} of those sent to review."]
 
 
-def render_comparison(results: dict) -> str:
-    lines = ["# Bundles side by side", "",
-             "Per-class F1 with bootstrap 95 % intervals; *seen recall*: predicted as the class or sent to review "
+def render_comparison(results: dict, paired: dict | None = None) -> str:
+    return "\n".join(["# Bundles side by side", "", *comparison_lines(results, paired, level="##")]) + "\n"
+
+
+def comparison_lines(results: dict, paired: dict | None = None, level: str = "##") -> list[str]:
+    """The side-by-side tables (one per file, headings at ``level``); with ``paired`` (two bundles), each
+    file's paired interval of the second bundle's macro-F1 minus the first's, and where the truly P1
+    items land."""
+    lines = ["Per-class F1 with bootstrap 95 % intervals; *seen recall*: predicted as the class or sent to review "
              "(exact binomial 95 % interval).", ""]
     for dname, by_bundle in results.items():
         first = next(iter(by_bundle.values()))
-        lines += [f"## `{first['data_file']}` ({first['rows']} rows)", ""]
+        lines += [f"{level} `{first['data_file']}` ({first['rows']} rows)", ""]
         names = list(by_bundle)
         lines += ["| | " + " | ".join(f"`{n}` ({by_bundle[n]['model_version']})" for n in names) + " |",
                   "|---|" + "---|" * len(names)]
@@ -53,7 +59,17 @@ def render_comparison(results: dict) -> str:
             row(f"seen recall `{key}`", seen)
         row("review share", lambda m: f"{m['review']['share']:.1%} {ci_text([100 * x for x in m['review']['share_ci95']]).replace(']', ' %]')}")
         lines.append("")
-    return "\n".join(lines) + "\n"
+        if paired and dname in paired and len(names) == 2:
+            diff = ", ".join(f"{h} {lo:+.3f} … {hi:+.3f}" for h, (lo, hi) in paired[dname].items())
+            lines += [f"Paired 95 % interval of `{names[1]}` − `{names[0]}` macro-F1 (the same resampled rows): {diff}.", ""]
+        for n in names:
+            p = by_bundle[n].get("priority")
+            if p and p.get("gold_p1"):
+                causes = ", ".join(f"{k} {v}" for k, v in p.get("causes", {}).items()) or "none"
+                lines.append(f"- `{n}`: {p['placed_lower']} of {p['gold_p1']} truly P1 items placed lower by the predicted "
+                             f"labels (wrong head: {causes}), {p['placed_lower_seen']} of those sent to review.")
+        lines.append("")
+    return lines
 
 
 def write_plots(metrics: dict, final: dict, raw: dict, targets: dict, out: Path) -> None:

@@ -264,7 +264,7 @@ def fit_review_policy(probs: dict[str, np.ndarray], targets: dict[str, np.ndarra
         if r < target:
             report["targets_met"] = False
     if not report["targets_met"]:
-        report["warning"] = (f"the recall targets cannot be met within max_share {config.max_share:.0%} of items "
+        report["warning"] = (f"the recall targets cannot be met within max_share {config.max_share:.1%} of traffic "
                              "on the fitting scores; thresholds keep the share within budget")
     return thresholds, watch, report
 
