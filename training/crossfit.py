@@ -28,7 +28,7 @@ import yaml
 from classifier.calibration import softmax
 from classifier.labels import HEADS, label_index
 from training.config import DistillConfig
-from training.data.schema import read_labelled_files
+from training.data.schema import is_traffic, read_labelled_files
 from training.data.splits import guard_fitting_rows
 from training.errors import TrainingError, leaky_crossfit
 from training.run_dir import CONFIG_FILE, FOLD_TEACHER_FILE, HELDOUT_FILE, HELDOUT_LINEAR_FILE, PROVENANCE_FILE
@@ -92,7 +92,7 @@ def fitting_scores(raw, dev_rows: list[dict], crossfit_runs: Sequence[str | Path
                 linear[h].append(oof["linear"][h])
         description["oof_rows"] = len(oof_rows)
     targets = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
-    traffic = np.array([not r.get("selection") for r in rows], dtype=bool)
+    traffic = np.array([is_traffic(r) for r in rows], dtype=bool)
     description["selected_rows"] = int((~traffic).sum())
     return ({h: np.concatenate(v) for h, v in transformer.items()},
             None if linear is None else {h: np.concatenate(v) for h, v in linear.items()}, targets, description,

@@ -330,3 +330,20 @@ def test_cli_validate_reads_back_the_chinese_labels_that_score_labels_zh_writes(
     assert rows[-1] == {"id": "4", "text": written[0]["内容"], "category": "contract_legal",
                         "category_secondary": "fees", "sentiment": "negative", "urgency": "high", "source": None}
     assert {r["category"] for r in rows} <= set(LABELS["category"])
+
+
+def test_an_active_learning_selection_is_kept_and_marks_rows_that_are_not_traffic(tmp_path):
+    """Round 4's ``selection`` survives reading, so fitting can tell the rows a model chose from traffic."""
+    from training.data.schema import is_traffic, read_labelled
+
+    base = {"text": "征信有逾期", "category": "contract_legal", "sentiment": "negative", "urgency": "medium"}
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps({**base, "id": i, **extra}, ensure_ascii=False) for i, extra in
+                              (("a", {"selection": " boundary_contract_legal "}), ("b", {"selection": "  "}), ("c", {})))
+                    + "\n", encoding="utf-8")
+    rows = read_labelled(path)
+    assert rows[0]["selection"] == "boundary_contract_legal" and "selection" not in rows[1] and "selection" not in rows[2]
+    assert [is_traffic(r) for r in rows] == [False, True, True]
+    shipped = read_labelled("data/labeled/train.jsonl")
+    assert sum(1 for r in shipped if r.get("selection")) == 2400  # round 4's rows in train, none of dev
+    assert not any(r.get("selection") for r in read_labelled("data/labeled/dev.jsonl"))

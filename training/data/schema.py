@@ -36,6 +36,11 @@ FIELDS = LABELLED_FIELDS
 # kept when present: how an active-learning round chose the row (data round 4's ``selection``); such
 # rows are not a sample of traffic, so rates of traffic are not fitted on them (training/crossfit.py)
 SELECTION_FIELD = "selection"
+
+
+def is_traffic(row: dict) -> bool:
+    """Whether a labelled row is a sample of traffic: not chosen by an active-learning round."""
+    return not row.get(SELECTION_FIELD)
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
 REVIEW_SOURCE_PREFIX = "review:"  # serving/review/store.py export_rows
