@@ -21,9 +21,9 @@ never the test split (training/data/splits.py).
 Rates of traffic are measured on the rows that are a sample of it (``traffic``): the review share, the
 confidence rule's accuracy and the watch's flag rate. Rows chosen by active learning (round 4's
 ``selection``) are not: they were picked for being rare-class-like or uncertain, so a fifth of the
-fitting rows would count the budget as spent on hard cases the traffic seldom holds (measured on the
-round-4 candidate: 12.6 % of all fitting rows, against what test then showed). Seen recall is measured on
-every row: those rows hold most of the urgent examples, and each is an urgent text to be seen.
+fitting rows would count the budget as spent on hard cases the traffic seldom holds, and traffic would
+get less review than its budget (reports/2026-12-07-round4-levers/). Seen recall is measured on every
+row: those rows hold most of the urgent examples, and each is an urgent text to be seen.
 """
 from __future__ import annotations
 
