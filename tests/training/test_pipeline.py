@@ -226,7 +226,7 @@ def test_crossfit_export_fits_the_review_policy_without_reading_test(tiny_run, t
     report = json.loads((out / "export_report.json").read_text())
     policy = report["calibration"]["review_policy"]
     dev_rows = sum(1 for line in (ROOT / "data/labeled/dev.jsonl").open(encoding="utf-8") if line.strip())
-    assert report["calibration"]["fitting_scores"] == {"dev_rows": dev_rows, "oof_rows": 96,
+    assert report["calibration"]["fitting_scores"] == {"dev_rows": dev_rows, "oof_rows": 96, "selected_rows": 0,
                                                        "crossfit_runs": [str(d) for d in tiny_folds]}
     cal = json.loads((out / "calibration.json").read_text())
     assert set(cal["watch"]) == {"urgency.high"} and cal["watch"] == policy["watch"]

@@ -191,7 +191,10 @@ def write_split(recipe: SplitRecipe, out: Path) -> dict:
         if name == "test_hard" and not recipe.hard:
             continue
         path = out / f"{name}.jsonl"
-        write_jsonl(({**r, **kept.get(r["id"], {})} for r in splits[name]), path)
+        # the source line's extra fields in their own order, after the schema's (the reader keeps
+        # ``selection`` too: taken out first, so the committed files are reproduced byte for byte)
+        write_jsonl(({**{k: v for k, v in r.items() if k not in KEPT_FIELDS}, **kept.get(r["id"], {})}
+                     for r in splits[name]), path)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest["splits"][name] = {"file": path.name, "data_version": sha[:16], "sha256": sha, **distribution(splits[name])}
     manifest["test_text_keys"] = sorted(text_key(r["text"]) for r in splits["test"])
