@@ -50,7 +50,7 @@ def test_the_card_says_its_use_its_data_and_why_a_watch_is_off():
     policy = report["calibration"]["review_policy"]
     assert policy["watch"]["category.contract_legal"] == 1.0 and not policy["targets_met"]
     assert "`category.contract_legal` is P ≥ 1.0, i.e. off" in watch
-    assert "0.903 (n=1264)" in watch and "12.5% of traffic" in watch and "`urgency.high` at P ≥ 0.0009" in watch
+    assert "0.877 (n=685)" in watch and "15.0% of traffic" in watch and "`urgency.high` at P ≥ 0.0186" in watch
     assert "urgency.high` is P ≥ 1.0" not in watch  # only the watch that is off
 
 
