@@ -1,7 +1,8 @@
 """Where a text comes from, as the model may read it: the kind of channel (app review, forum comment,
 service question, complaint) has its own priors — a forum comment about 征信 is usually a contract
-matter, a service question about it usually not — so a bundle trained with ``source_input`` reads the
-kind as a short Chinese tag before the text (a text pair: tag, then the text).
+matter, a service question about it usually not — so a model trained with ``source_input`` reads the
+kind as a short Chinese tag before the text (a text pair: tag, then the text). Training only, for now:
+the runtime passes texts alone, so such a run is not exported (training/errors.py, E607).
 
 A source is given either as a kind (``app_review``, ``forum``, ``service_question``, ``complaint``) or as
 the dataset names of the labelled corpus (data/README.md). Anything else, or nothing, is ``unknown``: the

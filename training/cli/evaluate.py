@@ -29,7 +29,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
 
     from training.evaluation.evaluate import compare, evaluate_bundle
@@ -48,11 +47,9 @@ def run(args: argparse.Namespace) -> int:
             attach_to_card(args.bundle[0], results[data[0].stem][args.bundle[0].name])
             written += f"; {args.bundle[0]}/MODEL_CARD.md and test_metrics.json"
     else:
-        results = compare(args.bundle, data, args.out, plots=not args.no_plots)
+        results, paired = compare(args.bundle, data, args.out, plots=not args.no_plots)
         written = f"{args.out}/comparison.md and one folder per bundle and file"
         if args.card:
-            paired_file = args.out / "paired_differences.json"
-            paired = json.loads(paired_file.read_text()) if paired_file.is_file() else None
             attach_comparison_to_card(args.bundle[1], results, paired)
             written += f"; {args.bundle[1]}/MODEL_CARD.md"
     for dname, by_bundle in results.items():

@@ -36,17 +36,17 @@ FIELDS = LABELLED_FIELDS
 # kept when present: how an active-learning round chose the row (data round 4's ``selection``); such
 # rows are not a sample of traffic, so rates of traffic are not fitted on them (training/crossfit.py)
 SELECTION_FIELD = "selection"
-
-
-def is_traffic(row: dict) -> bool:
-    """Whether a labelled row is a sample of traffic: not chosen by an active-learning round."""
-    return not row.get(SELECTION_FIELD)
 REQUIRED = ("id", "text", "category", "sentiment", "urgency")
 MAX_TEXT_CHARS = 10_000
 REVIEW_SOURCE_PREFIX = "review:"  # serving/review/store.py export_rows
 
 
 # --- public API ------------------------------------------------------------------------------
+def is_traffic(row: dict) -> bool:
+    """Whether a labelled row is a sample of traffic: not chosen by an active-learning round."""
+    return not row.get(SELECTION_FIELD)
+
+
 def read_labelled(path: str | Path, column_map: dict[str, str] | None = None) -> list[dict]:
     """Read and validate a labelled file; raises ``InvalidData`` listing every problem."""
     rows, problems = load_labelled(path, column_map)
@@ -231,9 +231,10 @@ def _check_row(line: int, record: dict, columns: dict[str, str]) -> tuple[dict, 
         text = text if field == "text" else text.strip()
         row[field] = text if (field == "text" or text) else None
 
-    selection = _as_str(record.get(SELECTION_FIELD)) if not is_missing(record.get(SELECTION_FIELD)) else None
-    if selection and selection.strip():
-        row[SELECTION_FIELD] = selection.strip()
+    selection = record.get(SELECTION_FIELD)
+    selection = None if is_missing(selection) else (_as_str(selection) or "").strip()
+    if selection:
+        row[SELECTION_FIELD] = selection
 
     if row["id"] is None and not any(p.field == "id" for p in problems):
         problem("id", "missing id")

@@ -240,8 +240,10 @@ def _write_errors(path: Path, rows: list[dict], preds: list) -> None:
 
 
 # --- several bundles side by side ---------------------------------------------------------------
-def compare(bundles: Sequence[str | Path], data_files: Sequence[str | Path], out_dir: str | Path, plots: bool = False) -> dict:
-    """Evaluate every bundle on every file into ``out_dir/<bundle>/<data>/``; write comparison.md/.json."""
+def compare(bundles: Sequence[str | Path], data_files: Sequence[str | Path], out_dir: str | Path,
+            plots: bool = False) -> tuple[dict, dict | None]:
+    """Evaluate every bundle on every file into ``out_dir/<bundle>/<data>/``; write comparison.md/.json.
+    Returns (metrics per file and bundle, the paired intervals per file when there are two bundles)."""
     out = Path(out_dir)
     names = _unique_names([Path(b).name for b in bundles])
     data_names = _unique_names([Path(d).stem for d in data_files])
@@ -255,7 +257,14 @@ def compare(bundles: Sequence[str | Path], data_files: Sequence[str | Path], out
         (out / "paired_differences.json").write_text(json.dumps(paired, indent=1))
     (out / "comparison.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     (out / "comparison.md").write_text(render_comparison(results, paired), encoding="utf-8")
-    return results
+    return results, paired
+
+
+def predicted_labels(eval_dir: Path) -> dict[str, np.ndarray]:
+    """Label indices per head that ``evaluate_bundle`` wrote to ``eval_dir`` (in the data file's order)."""
+    with (eval_dir / "predictions.jsonl").open(encoding="utf-8") as fh:
+        preds = [json.loads(line) for line in fh if line.strip()]
+    return {h: np.array([label_index(h, p[h]["label"]) for p in preds]) for h in HEADS}
 
 
 def paired_comparison(out: Path, names: Sequence[str], data_files: Sequence[str | Path],
@@ -264,14 +273,9 @@ def paired_comparison(out: Path, names: Sequence[str], data_files: Sequence[str 
     predictions ``compare`` wrote (training/stats.py: paired_differences)."""
     paired = {}
     for data, dname in zip(data_files, data_names):
-        rows = read_labelled(data)
-        gold = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
-        predicted = []
-        for name in names:
-            with (out / name / dname / "predictions.jsonl").open(encoding="utf-8") as fh:
-                by_id = {p["id"]: p for p in map(json.loads, fh)}
-            predicted.append({h: np.array([label_index(h, by_id[r["id"]][h]["label"]) for r in rows]) for h in HEADS})
-        paired[dname] = paired_differences(gold, predicted[0], predicted[1])
+        gold = {h: np.array([label_index(h, r[h]) for r in read_labelled(data)]) for h in HEADS}
+        first, second = (predicted_labels(out / name / dname) for name in names)
+        paired[dname] = paired_differences(gold, first, second)
     return paired
 
 

@@ -26,7 +26,7 @@ from training.config import GuardRule
 from training.data.schema import read_labelled
 from training.distill.soft_labels import read_soft_labels
 from training.errors import GuardMissing, StudentBelowTeacher
-from training.evaluation.evaluate import evaluate_bundle
+from training.evaluation.evaluate import evaluate_bundle, predicted_labels
 from training.stats import paired_differences
 
 
@@ -91,11 +91,6 @@ def check_student(student: dict, teacher: dict, rule: GuardRule | None = None,
             "review_share": round(share, 4), "passed": not failures, "failures": failures}
 
 
-def _predicted(eval_dir: Path) -> list[dict]:
-    with (eval_dir / "predictions.jsonl").open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]  # in the guard file's order
-
-
 def guard_file(bundle_dir: Path, test_file: str | Path, rule: GuardRule, reference_bundle: str | Path | None = None,
                teacher_metrics: str | Path | None = None) -> dict:
     """The rule on one guard file: the finished student and the reference (the reference bundle scored
@@ -104,12 +99,11 @@ def guard_file(bundle_dir: Path, test_file: str | Path, rule: GuardRule, referen
     gold = {h: np.array([label_index(h, r[h]) for r in rows]) for h in HEADS}
     with tempfile.TemporaryDirectory() as tmp:
         student = evaluate_bundle(bundle_dir, test_file, Path(tmp) / "student", plots=False)
-        mine = {h: np.array([label_index(h, p[h]["label"]) for p in _predicted(Path(tmp) / "student")]) for h in HEADS}
+        mine = predicted_labels(Path(tmp) / "student")
         if reference_bundle:
             ref = evaluate_bundle(reference_bundle, test_file, Path(tmp) / "reference", plots=False)
             reference = {"rows": ref["rows"], "macro_f1": {h: float(ref["heads"][h]["macro_f1"]) for h in HEADS}}
-            theirs = {h: np.array([label_index(h, p[h]["label"]) for p in _predicted(Path(tmp) / "reference")])
-                      for h in HEADS}
+            theirs = predicted_labels(Path(tmp) / "reference")
     if not reference_bundle:
         reference = teacher_test_metrics(teacher_metrics)
         if reference.get("rows") is not None and reference["rows"] != student["rows"]:

@@ -59,7 +59,7 @@ def comparison_lines(results: dict, paired: dict | None = None, level: str = "##
             row(f"seen recall `{key}`", seen)
         row("review share", lambda m: f"{m['review']['share']:.1%} {ci_text([100 * x for x in m['review']['share_ci95']]).replace(']', ' %]')}")
         lines.append("")
-        if paired and dname in paired and len(names) == 2:
+        if paired and dname in paired:
             diff = ", ".join(f"{h} {lo:+.3f} … {hi:+.3f}" for h, (lo, hi) in paired[dname].items())
             lines += [f"Paired 95 % interval of `{names[1]}` − `{names[0]}` macro-F1 (the same resampled rows): {diff}.", ""]
         for n in names:

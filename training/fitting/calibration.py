@@ -66,6 +66,7 @@ def fit_calibration(
     Returns the calibration and a report of what was tried (written into the bundle's export report).
     """
     review = review or ReviewConfig()
+    sample = slice(None) if traffic is None else traffic
     cal = Calibration()
     report: dict = {}
     calibrated = {}
@@ -75,7 +76,7 @@ def fit_calibration(
             tried[w] = macro_f1(blend(transformer[h], linear[h] if linear else None, w), targets[h], h)
         best_w = max(tried, key=lambda w: (round(tried[w], 4), -w))  # ties go to the simpler model
         probs = blend(transformer[h], linear[h] if linear else None, best_w)
-        t = fit_temperature(probs, targets[h]) if traffic is None else fit_temperature(probs[traffic], targets[h][traffic])
+        t = fit_temperature(probs[sample], targets[h][sample])
         calibrated[h] = calibrate(probs, t)
         cal.blend[h], cal.temperature[h] = best_w, t
         report[h] = {"blend_macro_f1": {str(k): v for k, v in tried.items()}, "blend": best_w, "temperature": t}

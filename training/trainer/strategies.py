@@ -56,7 +56,7 @@ class FocalLoss(nn.Module):
 
     def __init__(self, weight: torch.Tensor | None, gamma: float):
         super().__init__()
-        self.register_buffer("weight", weight if weight is not None else None)
+        self.register_buffer("weight", weight)
         self.gamma = gamma
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
