@@ -148,7 +148,8 @@ _KEEP = {"id_card": (3, 4), "bank_card": (6, 4), "landline": (3, 2), "short_phon
          "qq": (2, 2), "wechat": (2, 2), "passport": (1, 2), "plate": (2, 1)}
 
 _HAS_DIGIT = re.compile(r"[0-9]")
-_DIGIT_RUN = re.compile(r"[0-9]+(?:[Xx](?![A-Za-z0-9]))?")
+_DIGITS = re.compile(r"[0-9]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 # Chinese numerals are digits of their own script: "13812345678一直" is a mobile number followed by
 # the word 一直, not a 12-digit number. Groups are cut where the script changes.
 _ZH_DIGITS = "".join(_CHINESE_DIGITS)
@@ -162,12 +163,24 @@ _ZH_DIGIT = re.compile(rf"[{_ZH_DIGITS}]")
 _GAP = re.compile("[" + re.escape("".join(sorted(_SEPARATORS))) + "]{0,%d}" % _MAX_GAP)
 
 
+def _digit_runs(text: str, folded: str):
+    """(start, end) of each digit run of ``folded``, with an ID card's check digit X where one ends it:
+    an X followed by no letter or digit, or by a Chinese numeral — it folds to a digit but starts a
+    word of its own ("…000X一直")."""
+    for m in _DIGITS.finditer(folded):
+        start, end = m.span()
+        if end < len(folded) and folded[end] in "Xx":
+            after = end + 1
+            if after == len(folded) or not _ALNUM.match(folded, after) or text[after] in _ZH_DIGITS:
+                end = after
+        yield start, end
+
+
 def _digit_groups(text: str, folded: str) -> list[_Group]:
     if not _ZH_DIGIT.search(text):
-        return [(m.start(), m.end(), m.group()) for m in _DIGIT_RUN.finditer(folded)]
+        return [(start, end, folded[start:end]) for start, end in _digit_runs(text, folded)]
     groups: list[_Group] = []
-    for m in _DIGIT_RUN.finditer(folded):
-        start, end = m.span()
+    for start, end in _digit_runs(text, folded):
         for part in _SCRIPT_PART.finditer(text, start, end):
             groups.append((part.start(), part.end(), folded[part.start():part.end()]))
     return groups

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import string
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from classifier.text.pii import _CALLED, _FUNCTION_SURNAMES, _NOT_NAMES, _PARTICLE_SURNAMES, _PROVINCES, _SURNAMES, mask_text
@@ -70,6 +70,9 @@ NUMBERS = st.one_of(mobile().map(lambda n: (n, [3, 4])), card().map(lambda n: (n
 
 @PROPERTY
 @given(before=words(BEFORE_NUMBER), after=words(AFTER_NUMBER), number=NUMBERS, sep=SEPARATED)
+# found by CI: an ID card's check digit X before 一直 (一 folds to the digit 1, yet starts a word)
+@example(before="", after="一直", number=("11010120000101000X", [6, 8]), sep=" ")
+@example(before="身份证", after="一直", number=("11010120000101000x", [6, 8]), sep="")
 def test_numbers_followed_by_any_word_are_masked(before, after, number, sep):
     number, sizes = number
     typed = grouped(number, sep, sizes)
