@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 
 from serving.db import engine as db
-from serving.db.derived import margin_of, reasons_column
+from serving.db.derived import margin_of, reasons_column, urgency_risk_of
 from serving.db.store import _insert
 from serving.db.tables import Classification
 
@@ -35,7 +35,7 @@ def row(i: int) -> dict:
          "respond_by": at, "resolve_by": at, "calendar_uncovered": False, "route": "billing", "needs_review": False,
          "reviewed_at": None, "received_at": at, "created_at": at}
     return {"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
-            "review_reasons": reasons_column(r["predictions"])}
+            "sort_risk": urgency_risk_of(r["predictions"]), "review_reasons": reasons_column(r["predictions"])}
 
 
 def plain(conn, rows):  # noqa: ANN001 - before: no ids

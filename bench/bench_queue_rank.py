@@ -1,5 +1,6 @@
-"""Where truly urgent items land in the review queue, ordered by the model's level (before) and by
-the risk order (after: PriorityMatrix.sort_level, serving/review/store.py ORDER), side by side.
+"""Where truly urgent items land in the review queue under three orders, side by side: the model's
+level (the first release), the sort level (PriorityMatrix.sort_level, migration 0006) and the served
+order (serving/review/store.py ORDER: the sort level, then P(urgency high), migration 0011).
 
     python bench/bench_queue_rank.py [--bundle models/default] [--data data/labeled/test.jsonl]
                                      [--size 155] [--draws 200] [--seed 0]
@@ -13,8 +14,9 @@ received time spread over one working morning (seeded) and no request metadata. 
   their urgent items' ranks pooled.
 
 The queue is what GET /v1/review lists: items the review policy queued, sorted by (level,
-first-response deadline, margin, received time) before and (sort level, deadline, margin, received
-time) after. A rank is 1-based; "share" is rank / queue length. Urgent items the policy did not
+first-response deadline, margin, received time), by (sort level, deadline, margin, received time), and
+as served: (sort level, 1 − P(high), deadline, margin, received time). A rank is 1-based; "share" is
+rank / queue length. Urgent items the policy did not
 queue are counted apart (predicted high: they are P1/P3 in the matrix, outside the queue).
 """
 from __future__ import annotations
@@ -40,7 +42,7 @@ def main() -> None:
 
     from classifier.priority import PriorityMatrix
     from classifier.runtime import Classifier
-    from serving.db.derived import margin_of
+    from serving.db.derived import margin_of, urgency_risk_of
 
     matrix = PriorityMatrix.from_yaml(args.priority)
     clf = Classifier.load(args.bundle, threads=args.threads)
@@ -59,12 +61,12 @@ def main() -> None:
                       "predicted_high": labels["urgency"] == "high", "level": prio.level,
                       "sort_level": sort.level if sort else prio.level, "raised_by": sort.raised_by if sort else (),
                       "respond_by": prio.respond_by, "margin": margin_of(scores), "received": received,
-                      "p_watch": max(p.heads["urgency"].scores["high"], p.heads["category"].scores["contract_legal"])})
+                      "risk": urgency_risk_of(scores)})
 
-    orders = {  # the service's ORDER before and after; and a variant for comparison only
-        "before": lambda x: (x["level"], x["respond_by"], x["margin"], x["received"], x["i"]),
-        "after": lambda x: (x["sort_level"], x["respond_by"], x["margin"], x["received"], x["i"]),
-        "variant": lambda x: (x["sort_level"], -x["p_watch"], x["respond_by"], x["margin"], x["received"], x["i"]),
+    orders = {  # the service's ORDER as it was and as it is (serving/review/store.py)
+        "level": lambda x: (x["level"], x["respond_by"], x["margin"], x["received"], x["i"]),
+        "sort level": lambda x: (x["sort_level"], x["respond_by"], x["margin"], x["received"], x["i"]),
+        "served": lambda x: (x["sort_level"], x["risk"], x["respond_by"], x["margin"], x["received"], x["i"]),
     }
 
     def ranks(pool: list[dict]) -> dict[str, list[tuple[int, int, int]]]:
@@ -92,32 +94,28 @@ def main() -> None:
     others = [x for x in items if not x["urgent"]]
     mix = urgent + rng.sample(others, max(0, args.size - len(urgent)))
     found = ranks(mix)
-    before, after = found["before"], found["after"]
     queued = [x for x in mix if x["queued"]]
     raised = sum(bool(x["raised_by"]) for x in queued)
-    print(f"\nmix of {len(mix)} ({len(urgent)} urgent): queue of {len(queued)}, {len(before)} urgent in it; "
-          f"{raised} of the queue raised (levels before {_count(x['level'] for x in queued)}, "
-          f"after {_count(x['sort_level'] for x in queued)})")
-    print(f"  before (level):      {summary(before)}")
-    print(f"  after  (sort level): {summary(after)}")
-    print(f"  variant (sort level, then max P(high), P(contract_legal) before the deadline; not served): "
-          f"{summary(found['variant'])}")
-    print("  per urgent item (before -> after, level -> sort level, reasons):")
-    after_by = {i: a for a, _, i in after}
-    for a, n, i in sorted(before, key=lambda t: -t[0]):
+    print(f"\nmix of {len(mix)} ({len(urgent)} urgent): queue of {len(queued)}, {len(found['served'])} urgent in it; "
+          f"{raised} of the queue raised (levels {_count(x['level'] for x in queued)}, "
+          f"sort levels {_count(x['sort_level'] for x in queued)})")
+    for name in orders:
+        print(f"  {name + ':':12s}{summary(found[name])}")
+    print("  per urgent item (rank by level -> sort level -> served, level -> sort level, P(high), reasons):")
+    by = {name: {i: a for a, _, i in found[name]} for name in orders}
+    for a, n, i in sorted(found["level"], key=lambda t: -t[0]):
         x = items[i]
-        print(f"    {a:3d} -> {after_by[i]:3d} of {n}  {x['level']} -> {x['sort_level']}  "
-              f"{','.join(x['raised_by']) or '-':40s} {x['text'][:30]}")
+        print(f"    {a:3d} -> {by['sort level'][i]:3d} -> {by['served'][i]:3d} of {n}  {x['level']} -> {x['sort_level']}  "
+              f"{1 - x['risk']:.4f}  {','.join(x['raised_by']) or '-':40s} {x['text'][:30]}")
 
     # many random queues at the split's own urgent rate
     pooled: dict[str, list] = {name: [] for name in orders}
     for d in range(args.draws):
         for name, found in ranks(random.Random(args.seed + 1 + d).sample(items, min(args.size, len(items)))).items():
             pooled[name] += found
-    print(f"\n{args.draws} random queues of {args.size} items: {len(pooled['before'])} urgent items queued in all")
-    print(f"  before (level):      {summary(pooled['before'])}")
-    print(f"  after  (sort level): {summary(pooled['after'])}")
-    print(f"  variant (not served): {summary(pooled['variant'])}")
+    print(f"\n{args.draws} random queues of {args.size} items: {len(pooled['served'])} urgent items queued in all")
+    for name in orders:
+        print(f"  {name + ':':12s}{summary(pooled[name])}")
 
 
 def _count(values) -> str:

@@ -28,6 +28,22 @@ def margin_of(predictions: Mapping[str, Any]) -> float:
     return round(min(margins), 6) if margins else 1.0
 
 
+def urgency_risk_of(predictions: Mapping[str, Any]) -> float:
+    """``1 − P(urgency high)`` of the prediction (1.0 when there are no scores): the queue's order
+    inside a sort level, ascending, so that the item likeliest to be urgent comes first.
+
+    Why this score: the review policy's urgent watch (and the model's own "high") rank by it, and
+    reviewing by it catches far more urgent items per reviewed item than any cut-off. A watch fitted
+    to a tight budget can flag almost every queued item, and then the sort level alone no longer
+    separates them (reports/2026-12-07-round4-levers/). Stored as the complement so that every key
+    of the queue's keyset order ascends."""
+    scores = (predictions.get("urgency") or {}).get("scores") or {}
+    try:
+        return round(1.0 - float(scores["high"]), 6)
+    except (KeyError, TypeError, ValueError):
+        return 1.0
+
+
 def reasons_column(predictions: Mapping[str, Any]) -> str:
     """``",reason,reason,"``: a LIKE ``%,reason,%`` finds one reason exactly."""
     reasons = [r for r in predictions.get("review_reasons") or [] if isinstance(r, str)]

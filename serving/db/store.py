@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifier.priority import MatrixCounts, QUADRANTS
 from classifier.labels import HEADS, URGENCY
 from serving.db import outbox
-from serving.db.derived import margin_of, reasons_column
+from serving.db.derived import margin_of, reasons_column, urgency_risk_of
 from serving.db.tables import Classification, ItemRevision
 
 
@@ -59,7 +59,7 @@ def save_classifications(engine: Engine, rows: list[dict[str, Any]], conn: Any =
     if not rows:
         return []
     rows = [{"sort_level": r["level"], "sort_reasons": "", **r, "margin": margin_of(r["predictions"]),
-             "review_reasons": reasons_column(r["predictions"])} for r in rows]
+             "sort_risk": urgency_risk_of(r["predictions"]), "review_reasons": reasons_column(r["predictions"])} for r in rows]
     if conn is not None:  # the caller's transaction (rows stored with their idempotency record)
         return _insert(conn, rows, tz)
     with engine.begin() as conn:

@@ -99,6 +99,10 @@ class Classification(PriorityColumns, Base):
     sort_level: Mapped[str] = mapped_column(String(8), nullable=False, server_default="P4")
     # The review reasons that raised it, as ",reason," ("" when `level` stands).
     sort_reasons: Mapped[str] = mapped_column(String(512), nullable=False, server_default="")
+    # --- risk inside a level (migration 0011) ------------------------------------------------------
+    # 1 − P(urgency high) of the prediction (serving/db/derived.urgency_risk_of): inside a sort level the
+    # likeliest urgent item first. The model's score, so it stays when a person decides the labels.
+    sort_risk: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
 
     # --- webhooks (migration 0009) -----------------------------------------------------------------
     # When item.deadline_missed was recorded for this item (it is recorded once per item).
@@ -109,7 +113,7 @@ class Classification(PriorityColumns, Base):
         Index("ix_classifications_review_queue", "needs_review", "reviewed_at"),
         Index("ix_classifications_reviewed_at", "reviewed_at"),
         Index("ix_classifications_item_id", "item_id"),  # GET /v1/items?item_id= (migration 0007)
-        Index("ix_classifications_sort_order", "sort_level", "respond_by", "margin", "received_at", "id"),
+        Index("ix_classifications_sort_order", "sort_level", "sort_risk", "respond_by", "margin", "received_at", "id"),
     )
 
 

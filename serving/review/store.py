@@ -36,8 +36,9 @@ STATUSES = ("pending", "reviewed", "not_queued", "all")
 _LABEL_HEAD = {label: head for head, labels in LABELS.items() for label in labels}  # label names are unique
 
 # The queue's order: the level it sorts at (P1 first; a watched item at the level of the label watched
-# for, see PriorityMatrix.sort_level), first-response deadline, uncertainty (lowest margin), age.
-ORDER = (C.sort_level, C.respond_by, C.margin, C.received_at, C.id)
+# for, see PriorityMatrix.sort_level), then the likeliest urgent first (P(urgency high), stored as its
+# complement: serving/db/derived.urgency_risk_of), first-response deadline, uncertainty (lowest margin), age.
+ORDER = (C.sort_level, C.sort_risk, C.respond_by, C.margin, C.received_at, C.id)
 
 
 def reviewer_names(session: Session, ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
@@ -115,15 +116,17 @@ class QueueQuery:
 
 
 def _encode_cursor(row: Classification, q: QueueQuery) -> str:
-    key = [row.sort_level, row.respond_by.isoformat(), row.margin, row.received_at.isoformat(), row.id, q.fingerprint()]
+    key = [row.sort_level, row.sort_risk, row.respond_by.isoformat(), row.margin, row.received_at.isoformat(), row.id,
+           q.fingerprint()]
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str, q: QueueQuery) -> tuple:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        level, respond_by, margin, received_at, item, fingerprint = raw
-        key = (str(level), datetime.fromisoformat(respond_by), float(margin), datetime.fromisoformat(received_at), int(item))
+        level, risk, respond_by, margin, received_at, item, fingerprint = raw
+        key = (str(level), float(risk), datetime.fromisoformat(respond_by), float(margin),
+               datetime.fromisoformat(received_at), int(item))
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidCursor("the cursor is not one this server issued: start again without it",
                             details=[{"loc": ["query", "cursor"], "type": "invalid_cursor"}]) from None

@@ -50,6 +50,8 @@ class FakeClassifier:
             rest = (1 - top) / (len(LABELS["category"]) - 1)
             heads["category"] = HeadPrediction(heads["category"].label, top,
                                                {lab: (top if lab == heads["category"].label else rest) for lab in LABELS["category"]})
+        if "很疑似紧急" in text and heads["urgency"].label == "low":  # a likelier urgent item: P(high) 0.45
+            heads["urgency"] = HeadPrediction("low", 0.5, {"high": 0.45, "medium": 0.05, "low": 0.5})
         secondary = "contract_legal" if heads["category"].label == "fees" and "未经同意" in text else None
         reasons = ["category_uncertain"] if review else []
         # the review policy's watch (疑似紧急 / 疑似法律) and guideline rule signals ("rule:NAME ")

@@ -58,7 +58,10 @@ def test_a_database_of_the_first_release_upgrades_with_its_rows(make_client, fak
     assert [r.item_id for r in rows] == ["old", "new"]
     assert all(r.reviewed_labels is None and r.reviewed_by is None and r.review_note is None for r in rows)
     queue = api.client.get("/v1/review", headers=api.headers("supervisor")).json()
-    assert [i["item_id"] for i in queue["items"]] == ["old", "new"]
+    # both queued at P4; inside a level the likelier urgent first: the new item's P(high) is 0.05, the old
+    # row stored no scores (sort_risk 1.0, migration 0011)
+    assert [i["item_id"] for i in queue["items"]] == ["new", "old"]
+    assert [r.sort_risk for r in rows] == [1.0, 0.95]
 
 
 def test_classify_stores_masked_results(make_client, fake_classifier, db_url):

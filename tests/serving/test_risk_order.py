@@ -3,7 +3,8 @@ sorts at the level the matrix gives it with that label (PriorityMatrix.sort_leve
 
 Fake classifier words (tests/serving/fakes.py): 疑似紧急 → review reason possible_high_urgency,
 疑似法律 → possible_contract_legal, a word "rule:NAME" → that rule reason; 年费 → fees, 投诉 →
-negative, 催收 → contract_legal/negative/high (P1), 不确定 → queued as category_uncertain.
+negative, 催收 → contract_legal/negative/high (P1), 不确定 → queued as category_uncertain, 很疑似紧急 →
+watched for high urgency with P(high) 0.45 (other items: 0.9 when predicted high, else 0.05).
 """
 from __future__ import annotations
 
@@ -71,6 +72,35 @@ def test_watched_items_sort_at_the_level_of_the_label_watched_for(make_client, f
         if not (cursor := body["next_cursor"]):
             break
     assert seen == order
+
+
+def test_inside_a_sort_level_the_likelier_urgent_item_comes_first(make_client, fake_classifier, db_url):
+    """A watch fitted to a tight budget can flag nearly every queued item: then the sort level does not
+    separate them, and the model's P(high) does (serving/db/derived.urgency_risk_of). The deadline
+    and the margin order items of equal risk, as before."""
+    api = make_client(fake_classifier, database_url=db_url)
+    items = [{"id": f"watched-{k}", "text": "年费 投诉 疑似紧急", "received_at": at(-1440 * k)} for k in range(4)]
+    items += [{"id": "likelier", "text": "年费 投诉 很疑似紧急", "received_at": at(0)},  # newest: the latest deadline
+              {"id": "p1", "text": "催收 不确定", "received_at": at(30)}]
+    assert api.classify(items).status_code == 200
+    listed = queue(api)
+    order = [i["item_id"] for i in listed]
+    assert order == ["p1", "likelier", "watched-3", "watched-2", "watched-1", "watched-0"]
+    assert {i["sort"]["level"] for i in listed if i["item_id"] != "p1"} == {"P1"}
+    # the likelier item is answered before items due earlier; among equal risks the deadline still decides
+    by_id = {i["item_id"]: i for i in listed}
+    assert by_id["likelier"]["priority"]["respond_by"] > by_id["watched-1"]["priority"]["respond_by"]
+    seen, cursor = [], None
+    while True:  # keyset paging carries the risk key
+        body = api.client.get("/v1/review", headers=api.headers("supervisor"),
+                              params={"limit": 1, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [i["item_id"] for i in body["items"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert seen == order
+    with api.services.sessions() as session:
+        risk = dict(session.execute(select(Classification.item_id, Classification.sort_risk)).all())
+    assert risk == {"p1": 0.1, "likelier": 0.55, **{f"watched-{k}": 0.95 for k in range(4)}}
 
 
 def test_a_decision_ends_the_raise_and_undo_to_the_prediction_brings_it_back(make_client, fake_classifier, db_url):
