@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-SIGNALS_VERSION = "v1.2-1"  # guideline v1.2, first list; bump when a pattern changes
+SIGNALS_VERSION = "v1.2-2"  # guideline v1.2; -2 added the contract_legal rules; bump when a pattern changes
 
 _C = r"[^，。！？,.!?；;\n]"  # a character inside one clause
 
@@ -88,6 +88,26 @@ SIGNALS: tuple[Signal, ...] = (
         rf"(收到|接到|寄来|发来){_C}{{0,6}}(律师函|法院|传票|起诉书|起诉状|诉状|仲裁)"
         rf"|(要|准备|将|已经|已|直接){_C}{{0,3}}起诉(我|了)|把我(告|起诉)|被(起诉|告上法庭)|等着收?律师函",
     ),
+    # contract_legal alone (no urgency): the forum's credit-report and debt talk the model calls
+    # product_service, which guideline v1.2 settles as C in so many words
+    Signal(
+        "credit_record", ("category.contract_legal",), "规则：征信记录",
+        "Credit report: what is on the record, disputes, how it is affected → C (上征信, 影响征信, 征信报告); the "
+        "query service itself → P.",
+        rf"(上|影响|进|留在|查到|显示在|报送|上报){_C}{{0,3}}征信"
+        rf"|征信{_C}{{0,4}}(记录|报告|异议|污点|修复|洗白|受影响|有逾期|黑了|花了|上有|有问题|有不良|不良)"
+        rf"|人行征信|征信中心|(逾期|不良)记录",
+    ),
+    Signal(
+        "debt_negotiation", ("category.contract_legal",), "规则：协商还款",
+        "Debt negotiation: 协商还款, 停息挂账, 个性化分期, 延期还款, 减免方案 are about the agreement → C.",
+        r"协商(还款|还钱|分期|减免|停息|延期|方案)|停息挂账|个性化分期|延期还款|减免方案|只还本金|分期协商",
+    ),
+    Signal(
+        "late_consequence", ("category.contract_legal",), "规则：逾期后果",
+        "Late-payment consequences: a bare 逾期了会怎么样 / 逾期有什么后果 → C.",
+        rf"逾期{_C}{{0,6}}(会怎么样|会怎样|有什么后果|什么后果|有什么影响|会有什么|后果)",
+    ),
     Signal(
         "own_threat", ("urgency.high",), "规则：本人投诉或报警威胁",
         "Escalation: the writer's own current threat raises urgency (再不处理我就去银保监投诉 → H).",
@@ -102,7 +122,9 @@ BY_NAME = {s.name: s for s in SIGNALS}
 # Applied by bundles whose calibration.json predates signals: every signal, each at least 0.2 precise
 # for an implied class on the training split — several times the precision of the watch threshold's
 # marginal review (reports/2026-12-07-round4/signals.md).
-DEFAULT_SIGNALS = tuple(s.name for s in SIGNALS)
+# The list as it stood then (v1.2-1): a signal added later applies only to bundles fitted with it.
+DEFAULT_SIGNALS = ("money_gone", "not_my_charge", "collection_threat", "lost_device", "due_today_failure",
+                   "legal_notice", "own_threat")
 REASON_PREFIX = "rule:"
 
 
