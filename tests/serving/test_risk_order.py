@@ -163,6 +163,28 @@ def test_rows_migrated_from_0004_are_sorted_by_their_reasons_at_start(make_clien
         assert session.scalars(select(Classification.sort_level)).one() == "P1"
 
 
+def test_rows_migrated_from_0010_get_their_risk_from_the_stored_prediction(make_client, fake_classifier, db_url):
+    from serving.db import engine as db
+
+    engine = db.make_engine(db_url)
+    db.migrate(engine, "0010_explanations")
+    now = datetime(2026, 12, 1, 1, 0)
+    base = {"request_id": "r1", "text_masked": "年费", "metadata": {}, "model_version": "v0", "category": "fees",
+            "category_secondary": None, "sentiment": "negative", "urgency": "low", "urgent": False, "important": True,
+            "quadrant": "important_not_urgent", "level": "P2", "sort_level": "P2", "respond_by": now, "resolve_by": now,
+            "route": "billing", "needs_review": True, "received_at": now, "created_at": now, "margin": 0.5}
+    rows = [{**base, "item_id": f"old-{p}", "predictions": {"urgency": {"label": "low", "scores": {"high": p, "low": 1 - p}}}}
+            for p in (0.02, 0.3)] + [{**base, "item_id": "old-none", "predictions": {}}]
+    with engine.begin() as conn:  # only the columns release 0010 had
+        conn.execute(Classification.__table__.insert(), rows)
+    engine.dispose()
+    api = make_client(fake_classifier, database_url=db_url)  # start-up migrates to head
+    with api.services.sessions() as session:
+        risk = dict(session.execute(select(Classification.item_id, Classification.sort_risk)).all())
+    assert risk == {"old-0.02": 0.98, "old-0.3": 0.7, "old-none": 1.0}
+    assert [i["item_id"] for i in queue(api)] == ["old-0.3", "old-0.02", "old-none"]
+
+
 def test_the_queue_filters_by_a_rule_reason(make_client, fake_classifier):
     api = make_client(fake_classifier)
     api.classify(MIX)
