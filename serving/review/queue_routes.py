@@ -193,6 +193,8 @@ async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annota
     once = Once.of(services, caller.key_id, idempotency_key, "/v1/review/confirm", body.model_dump(mode="json"))
     if once and (replayed := await once.replayed()):
         return replayed
+    if once:
+        await run_in_threadpool(once.begin)
     results = []
     for entry in body.items:
         part = once.part(str(entry.id)) if once else None

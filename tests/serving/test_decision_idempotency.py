@@ -151,6 +151,23 @@ def test_a_bulk_confirm_cut_off_half_way_skips_what_it_confirmed(make_client, fa
     assert [_events(api, i) for i in (a, b)] == [1, 1]
 
 
+def test_a_cut_off_bulk_confirm_retried_with_other_items_is_refused_before_any_change(make_client, fake_classifier, db_url):
+    api = make_client(fake_classifier, db_url)
+    a, b, c = _items(api, 3)
+    h = {**api.headers("supervisor"), "Idempotency-Key": "bulk-cut-other"}
+    assert api.client.post("/v1/review/confirm", headers=h, json={"items": [{"id": a, "revision": 0}]}).status_code == 200
+    with api.services.sessions.begin() as s:  # cut off before the whole answer was stored
+        assert s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.key == "bulk-cut-other")).rowcount == 1
+    # the same key for items the first attempt never named: not a retry of it
+    other = api.client.post("/v1/review/confirm", headers=h,
+                            json={"items": [{"id": b, "revision": 0}, {"id": c, "revision": 0}]})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "E524", other.text
+    assert [_revisions(api, i) for i in (b, c)] == [[], []] and [_events(api, i) for i in (b, c)] == [0, 0]
+    # the first attempt's own retry still goes through
+    again = api.client.post("/v1/review/confirm", headers=h, json={"items": [{"id": a, "revision": 0}]})
+    assert again.status_code == 200 and again.json()["confirmed"] == 1, again.text
+
+
 def test_concurrent_retries_of_one_bulk_confirm_commit_once(make_client, fake_classifier, db_url):
     api = make_client(fake_classifier, db_url)
     ids = _items(api, 3)
