@@ -5,7 +5,7 @@ import pytest
 from classifier.errors import ConfigError
 from classifier.labels import LABELS
 from classifier.review import review_reasons
-from training.fitting.review_policy import ReviewConfig, fit_review_policy, seen_recall
+from training.fitting.review_policy import ReviewConfig, adopt_signals, fit_review_policy, measurable_fires, seen_recall
 
 
 def synthetic(n: int, seed: int, n_high: int = 60, n_legal: int = 80):
@@ -132,3 +132,27 @@ def review_mask_of(probs, thresholds, watch):
     from classifier.review import review_mask
 
     return review_mask(probs, thresholds, watch)
+
+
+def test_a_signal_is_adopted_when_precise_rejected_when_measured_imprecise_and_kept_when_too_rare_to_judge():
+    probs, targets = synthetic(400, seed=3)  # rows 0-59 urgent (high), the last 80 contract_legal
+    config = ReviewConfig(signal_min_precision=0.2, signal_min_support=3)  # judged from 15 firing rows on
+    hits = [[] for _ in range(400)]
+    for i in range(0, 10):  # money_gone: 10 urgent rows
+        hits[i].append("money_gone")
+    for i in range(100, 130):  # lost_device: 30 rows, 2 of them urgent: measured, precision 0.07
+        hits[i].append("lost_device")
+    hits[0].append("lost_device"), hits[1].append("lost_device")
+    for i in (200, 201):  # due_today_failure: 2 rows, neither urgent: too rare to judge
+        hits[i].append("due_today_failure")
+    adopted, report = adopt_signals(probs, targets, hits, config)
+    assert "money_gone" in adopted and report["money_gone"]["measured"] is False  # 10 rows: too few, adopted anyway
+    assert "lost_device" not in adopted and report["lost_device"]["measured"] is True
+    assert report["lost_device"]["precision_any"] == pytest.approx(2 / 32)
+    assert "due_today_failure" in adopted and report["due_today_failure"]["measured"] is False
+    assert "legal_notice" in adopted and report["legal_notice"]["fires"] == 0  # never fired: costs nothing here
+    for i in range(10, 20):  # 20 rows now, all urgent: measured and precise
+        hits[i].append("money_gone")
+    adopted, report = adopt_signals(probs, targets, hits, config)
+    assert "money_gone" in adopted and report["money_gone"]["measured"] is True
+    assert measurable_fires(config) == 15

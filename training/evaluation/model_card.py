@@ -67,14 +67,21 @@ def signal_lines(signals: dict | None) -> list[str]:
     lines = ["### Guideline rule signals (`rule:<name>` in `review_reasons`)", "",
              f"Patterns for the hard cases guideline v1.2 settles (classifier/signals.py, version {SIGNALS_VERSION}). "
              "A signal sends an item to review when it fires and the model does not predict every class the rule "
-             "implies; adopted when precise enough on the fitting rows (below).", "",
+             "implies; adopted when precise enough on the fitting rows (below), or unmeasured when it fires too "
+             "rarely there to be judged (and so costs as little).", "",
              "| signal | implies | fires | share | precision (any implied class) | recall per implied class | adopted |",
              "|---|---|---:|---:|---:|---|---|"]
     for name, e in signals.items():
         recall = ", ".join(f"{k} {c['recall']:.2f} ({c['hits']})" for k, c in e["classes"].items())
         lines.append(f"| `{name}` | {', '.join(e['classes'])} | {e['fires']} | {e['share']:.2%} | "
-                     f"{e['precision_any']:.2f} | {recall} | {'yes' if e['adopted'] else 'no'} |")
+                     f"{e['precision_any']:.2f} | {recall} | {_adopted(e)} |")
     return lines + [""]
+
+
+def _adopted(entry: dict) -> str:
+    if not entry["adopted"]:
+        return "no"
+    return "yes" if entry.get("measured", True) else "yes (unmeasured)"
 
 
 def watch_lines(policy: dict) -> list[str]:

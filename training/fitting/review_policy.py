@@ -166,13 +166,24 @@ def _watch_threshold(probs, targets, key: str, others: np.ndarray, goal: float) 
     return float(missing[need - 1])
 
 
+def measurable_fires(config: ReviewConfig) -> int:
+    """How many fitting rows a signal must fire on for its precision to be judged: the fewest at which
+    ``signal_min_support`` true rows reach ``signal_min_precision``."""
+    return int(np.ceil(config.signal_min_support / max(config.signal_min_precision, 1e-9) - 1e-9))
+
+
 def adopt_signals(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], hits: list[list[str]],
                   config: ReviewConfig) -> tuple[tuple[str, ...], dict]:
     """(adopted signal names, report per signal) on the fitting rows: a signal is adopted when it fires
     on at least ``signal_min_support`` rows that truly hold a class it implies, at a precision of at
-    least ``signal_min_precision``. Its recall per implied class, and how many of those items nothing
-    else in the policy would send to review, are reported either way."""
+    least ``signal_min_precision``. A signal that fires on fewer rows than that can be judged by
+    (``measurable_fires``) is adopted unmeasured: each encodes a rule the guideline states in so many
+    words, and one too rare to measure is also too rare to cost (it fires on fewer than that many
+    fitting rows; in round 4, ``due_today_failure`` — one of the urgent kinds nobody saw — fired on 2 of
+    12,774 and would otherwise have been dropped). Its recall per implied class, and how many of those
+    items nothing else in the policy would send to review, are reported either way."""
     adopted, report = [], {}
+    enough = measurable_fires(config)
     for name in config.signals:
         fired = np.array([name in h for h in hits], dtype=bool)
         implied = [parse_class(key) for key in BY_NAME[name].implies]
@@ -186,7 +197,9 @@ def adopt_signals(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], 
                                      "hits": int((fired & true).sum())}
         hits_any = int((fired & true_any).sum())
         entry["precision_any"] = hits_any / int(fired.sum()) if fired.any() else float("nan")
-        entry["adopted"] = bool(hits_any >= config.signal_min_support and entry["precision_any"] >= config.signal_min_precision)
+        entry["measured"] = bool(fired.sum() >= enough)
+        entry["adopted"] = bool(not entry["measured"]
+                                or (hits_any >= config.signal_min_support and entry["precision_any"] >= config.signal_min_precision))
         if entry["adopted"]:
             adopted.append(name)
         report[name] = entry
