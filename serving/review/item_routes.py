@@ -91,25 +91,19 @@ class Once:
         key = f"{hashlib.sha256(self.key.encode()).hexdigest()} {name}"
         return Once(self.services, self.key_id, key, idempotency.body_digest({"request": self.digest, "part": name}))
 
-    def begin(self) -> None:
+    async def begin(self) -> None:
         """Mark the request as started under its key, in a transaction of its own, before any part
         commits (a bulk confirm). A retry of an attempt cut off half-way is then checked against the
         first attempt's body (409 E524 before anything changes), even when the two share no item: the
         parts' own records only meet a retry that names the same items. Two concurrent first attempts
         of one body both go on (the parts decide once)."""
         marker = self.part("*")  # item ids are numbers: "*" never names one
-        since = datetime.now(timezone.utc).replace(tzinfo=None) - self.window()
-        for attempt in range(2):
-            record = idempotency.find(self.services.sessions, self.key_id, marker.key, since)
-            if record is not None:
-                idempotency.replay(record, marker.digest)  # E524 when it was another body
-                return
-            try:
-                marker.save({})
-                return
-            except IntegrityError:  # a concurrent attempt marked it first: compare with its body
-                if attempt:
-                    raise
+        if await marker.stored() is not None:  # E524 when it was another body
+            return
+        try:
+            await run_in_threadpool(marker.save, {})
+        except IntegrityError:  # a concurrent attempt marked it first: compare with its body
+            await marker.stored()
 
     async def stored(self) -> dict[str, Any] | None:
         """The stored answer of this key within the window; 409 E524 when it was for another body."""

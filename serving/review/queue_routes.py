@@ -194,7 +194,7 @@ async def bulk_confirm(services: ServicesDep, caller: ReviewCaller, body: Annota
     if once and (replayed := await once.replayed()):
         return replayed
     if once:
-        await run_in_threadpool(once.begin)
+        await once.begin()
     results = []
     for entry in body.items:
         part = once.part(str(entry.id)) if once else None

@@ -198,8 +198,8 @@ def adopt_signals(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], 
         hits_any = int((fired & true_any).sum())
         entry["precision_any"] = hits_any / int(fired.sum()) if fired.any() else float("nan")
         entry["measured"] = bool(fired.sum() >= enough)
-        entry["adopted"] = bool(not entry["measured"]
-                                or (hits_any >= config.signal_min_support and entry["precision_any"] >= config.signal_min_precision))
+        # once measured, a precision of signal_min_precision means at least signal_min_support true rows
+        entry["adopted"] = bool(not entry["measured"] or entry["precision_any"] >= config.signal_min_precision)
         if entry["adopted"]:
             adopted.append(name)
         report[name] = entry
