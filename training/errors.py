@@ -67,6 +67,14 @@ class SourceInputNotServed(TrainingError):
     code = "E607"
 
 
+class AdaptedEncoderMissing(TrainingError):
+    """A training config with an ``adapt:`` section has no adapted encoder to start from, or one made from
+    another base model, other texts or another recipe (training/modeling/adaptation.py): run
+    ``triage base-model adapt`` with the config first."""
+
+    code = "E608"
+
+
 def leaky_crossfit(what: str, why: str | None = None) -> LeakyCrossFit:
     """E606 for a distilled student's cross-fitting fold whose teacher saw its held-out rows; one
     message for the config check, the training run and the export (training/crossfit.py says why)."""

@@ -209,6 +209,13 @@ def render_model_card(version: str, provenance: dict, metrics: dict, report: dic
     for h, m in metrics["heads"].items():
         lines.append(f"- {h}: " + ", ".join(f"{lab} {c['f1']:.2f} (n={c['support']})" for lab, c in m["per_class"].items()))
     guard = report.get("quality_guard")
+    if cfg.get("adapt"):
+        a = cfg["adapt"]
+        lines += ["", "## Domain-adapted encoder", "",
+                  f"Fine-tuned from e5-small after continued masked-LM training (`triage base-model adapt`) on the "
+                  f"unlabelled texts of {', '.join(f'`{f}`' for f in a.get('files', []))} ({a.get('epochs', 2)} epochs, "
+                  f"learning rate {a.get('learning_rate', 5e-5)}, {a.get('mask_probability', 0.15):.0%} of pieces "
+                  "masked); none of them is a labelled text."]
     if cfg.get("distill"):
         d = cfg["distill"]
         source = (f"the pretrained encoder (`{cfg.get('base_model_dir')}`, layers {d.get('layers') or 'evenly spaced'})"

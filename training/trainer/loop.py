@@ -98,7 +98,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         run.resume(out / CHECKPOINT)
     run.fit(strategy, train_enc, dev_enc, tokenizer, out)
     summary = {"best_epoch": run.best_epoch, "best_dev_mean_macro_f1": run.best, "history": run.history,
-               "model_dir": str(out / BEST_DIR)}
+               "model_dir": str(out / BEST_DIR), "encoder_dir": str(base)}
     if rows.heldout:
         summary["heldout_rows"] = score_heldout(rows.heldout, tokenizer, cfg, out)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))

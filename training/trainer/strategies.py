@@ -30,6 +30,7 @@ from training.data.splits import guard_fitting_rows
 from training.distill.losses import feature_loss, kd_loss
 from training.distill.soft_labels import SoftTargets, attach_soft_labels, read_soft_labels, soft_targets, teacher_features
 from training.distill.student import build_student, student_layers
+from training.modeling.adaptation import adapted_encoder
 from training.modeling.base_encoder import ensure_base_model
 from training.modeling.from_bundle import recover_model
 from training.modeling.model import MultiHeadClassifier
@@ -114,7 +115,8 @@ class FineTuning:
 
     def base_model(self, rows: Rows) -> Path:
         # every fold shares the full run's base model and vocabulary, so their scores are comparable
-        return ensure_base_model(self.cfg, rows.all_train, rows.dev)
+        base = ensure_base_model(self.cfg, rows.all_train, rows.dev)
+        return adapted_encoder(self.cfg, base) if self.cfg.adapt else base
 
     def build(self, base: Path, rows: Rows, tokenizer, enc: Encoded) -> tuple[MultiHeadClassifier, Encoded]:
         return MultiHeadClassifier.from_encoder_dir(base, self.cfg.dropout), enc
