@@ -17,7 +17,9 @@ The queue is what GET /v1/review lists: items the review policy queued, sorted b
 first-response deadline, margin, received time), by (sort level, deadline, margin, received time), and
 as served: (sort level, 1 − P(high), deadline, margin, received time). A rank is 1-based; "share" is
 rank / queue length. Urgent items the policy did not
-queue are counted apart (predicted high: they are P1/P3 in the matrix, outside the queue).
+queue are counted apart (predicted high: they are P1/P3 in the matrix, outside the queue); the last line
+puts them together (the whole work order): the share of urgent items that reach a person early, predicted
+high without review or in the queue's first tenth.
 """
 from __future__ import annotations
 
@@ -110,12 +112,23 @@ def main() -> None:
 
     # many random queues at the split's own urgent rate
     pooled: dict[str, list] = {name: [] for name in orders}
+    drawn_urgent = []
     for d in range(args.draws):
-        for name, found in ranks(random.Random(args.seed + 1 + d).sample(items, min(args.size, len(items)))).items():
+        draw = random.Random(args.seed + 1 + d).sample(items, min(args.size, len(items)))
+        drawn_urgent += [x for x in draw if x["urgent"]]
+        for name, found in ranks(draw).items():
             pooled[name] += found
     print(f"\n{args.draws} random queues of {args.size} items: {len(pooled['served'])} urgent items queued in all")
     for name in orders:
         print(f"  {name + ':':12s}{summary(pooled[name])}")
+    # the whole work order: an urgent item predicted high is routed as P1/P3 without review, so it reaches a
+    # person without the queue; one the policy did not queue and the model did not call high is unseen
+    early = sum(s <= 0.10 for s in (a / n for a, n, _ in pooled["served"]))
+    direct = sum(x["predicted_high"] and not x["queued"] for x in drawn_urgent)
+    unseen = sum(not x["predicted_high"] and not x["queued"] for x in drawn_urgent)
+    print(f"  whole work order, of {len(drawn_urgent)} urgent items drawn: {direct} predicted high without review, "
+          f"{early} in the queue's first 10 % (served), {len(pooled['served']) - early} later in the queue, "
+          f"{unseen} unseen; reaching a person early {(direct + early) / max(1, len(drawn_urgent)):.2f}")
 
 
 def _count(values) -> str:
