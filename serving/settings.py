@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Explanations are also kept in the database with their item (a restart or another process
     # reads them back instead of computing them again).
     explain_persist: bool = True
+    # Kept explanations of a model version the service no longer serves are never read again: the
+    # background task deletes them once this old (a rolling deploy serves two versions meanwhile).
+    explain_stale_days: float = Field(7.0, gt=0)
     # The labelling guideline the review page links to (served at /guideline).
     guideline_path: Path = Field(default_factory=default_guideline)
 

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -54,6 +54,7 @@ MIN_UNITS = 3
 # The model reads at most 160 tokens, about 200 characters of Chinese: what lies beyond is not scored.
 WINDOW_CHARS = 200
 MIN_DELTA = 0.005  # drops under half a percentage point are noise (int8 scores move ~1e-3 with the batch)
+PRUNE_EVERY_SECONDS = 3600.0
 CLIENT = "explain"  # the micro-batcher's fair share counts the background explanations as one client
 
 
@@ -276,9 +277,11 @@ class Explainer:
     instead of starting a second one."""
 
     def __init__(self, cache_items: int, max_segments: int, poll_seconds: float, backlog: int, budget_chars: int = 0,
-                 persist: bool = True):
+                 persist: bool = True, stale_after: timedelta = timedelta(days=7)):
         self.cache = ExplanationCache(cache_items)
         self.persist = persist  # kept with the item in the database (item_explanations), read back on a miss
+        self.stale_after = stale_after  # kept ones of a model version no longer served are deleted this old
+        self._next_prune = 0.0
         self.max_segments = max_segments
         self.budget_chars = budget_chars
         self.poll_seconds = poll_seconds
@@ -344,6 +347,20 @@ class Explainer:
         except Exception as exc:  # noqa: BLE001 - kept in memory all the same
             log.warning("explanation not stored: %s", type(exc).__name__, extra={"item": item})
 
+    async def prune(self, services: Any) -> int:
+        """Delete kept explanations of model versions no longer served (store.prune_explanations)."""
+        try:
+            gone = await asyncio.to_thread(store.prune_explanations, services.sessions, services.model_version,
+                                           datetime.now(timezone.utc).replace(tzinfo=None) - self.stale_after)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - database away: the next hour's try
+            log.warning("stale explanations not pruned: %s", type(exc).__name__)
+            return 0
+        if gone:
+            log.info("pruned %d explanations of model versions no longer served", gone)
+        return gone
+
     async def run(self, services: Any, new_items: Callable[[int | None, int], list[dict[str, Any]]]) -> None:
         """Until cancelled: explain each newly queued item. ``new_items(after_id, limit)`` reads the
         views of pending items with a larger id (blocking; run in a thread)."""
@@ -366,5 +383,8 @@ class Explainer:
                     log.warning("item not explained: %s", exc, extra={"item": view["id"]})
             if self.last_id is None:
                 self.last_id = 0
+            if self.persist and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                await self.prune(services)
             if not views:
                 await asyncio.sleep(self.poll_seconds)

@@ -128,7 +128,8 @@ class Once:
 
 def make_explainer(settings: Settings) -> Explainer:
     return Explainer(settings.explain_cache_items, settings.explain_max_segments, settings.explain_poll_seconds,
-                     settings.explain_backlog_items, settings.explain_budget_chars, settings.explain_persist)
+                     settings.explain_backlog_items, settings.explain_budget_chars, settings.explain_persist,
+                     timedelta(days=settings.explain_stale_days))
 
 
 def build_router(settings: Settings, explainer: Explainer | None = None) -> APIRouter:

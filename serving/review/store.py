@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -207,6 +207,18 @@ def save_explanation(sessions: sessionmaker[Session], item: int, key: str, model
                                         created_at=at))
     except IntegrityError:
         pass
+
+
+def prune_explanations(sessions: sessionmaker[Session], serving_version: str, before: datetime) -> int:
+    """Delete explanations computed by another model version than ``serving_version`` before ``before``.
+
+    An explanation's key holds its model version, so once the service serves another model none of
+    them is read again; ``before`` leaves a rolling deploy, which serves two versions side by side, time
+    to finish. Returns how many rows went."""
+    with sessions.begin() as session:
+        result = session.execute(delete(ItemExplanation).where(ItemExplanation.model_version != serving_version,
+                                                               ItemExplanation.created_at < before))
+        return int(result.rowcount or 0)
 
 
 def history_rows(session: Session, row: Classification) -> list[ItemRevision]:

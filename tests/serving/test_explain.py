@@ -144,3 +144,40 @@ def test_an_explanation_is_kept_with_its_item_across_a_restart(make_client, fake
     third = make_client(fake_classifier, database_url=db_url, explain_persist=False)
     fresh = third.client.get(f"/v1/items/{item['id']}/explanation", headers=third.headers("supervisor")).json()
     assert fresh["cached"] is False and len(fake_classifier.calls) > calls
+
+
+def test_kept_explanations_of_a_model_no_longer_served_are_pruned(make_client, fake_classifier, db_url):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import select
+
+    from serving.db.tables import ItemExplanation
+
+    first = make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
+    first.classify([{"id": "w", "text": "疑似紧急 我的钱不见了"}])
+    deadline = time.monotonic() + 20
+    while first.app.state.explainer.explained < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sessions = first.services.sessions
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with sessions.begin() as session:
+        (kept,) = session.scalars(select(ItemExplanation)).all()
+        item, current = kept.classification_id, kept.model_version
+        session.add_all([
+            ItemExplanation(classification_id=item, cache_key="old-model-old", model_version="old-model", body={},
+                            created_at=now - timedelta(days=30)),
+            ItemExplanation(classification_id=item, cache_key="old-model-new", model_version="old-model", body={},
+                            created_at=now - timedelta(hours=1)),  # a rolling deploy may still read it
+            ItemExplanation(classification_id=item, cache_key="current-old", model_version=current, body={},
+                            created_at=now - timedelta(days=30)),
+        ])
+    # A service process starting on the same database prunes in its background task.
+    make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            keys = set(session.scalars(select(ItemExplanation.cache_key)))
+        if "old-model-old" not in keys:
+            break
+        time.sleep(0.05)
+    assert keys == {kept.cache_key, "old-model-new", "current-old"}
