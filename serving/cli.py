@@ -12,7 +12,7 @@ import sys
 from contextlib import contextmanager
 
 from classifier.errors import TriageError
-from serving.http.errors import NotFound
+from serving.http.errors import InvalidRequest, NotFound
 
 # Operator commands (keys, review export) may read whole tables: not the service's short timeout.
 CLI_DB_TIMEOUT = 600.0
@@ -97,6 +97,13 @@ def register_webhooks(subparsers: argparse._SubParsersAction) -> None:
     remove = actions.add_parser("remove", help="delete a subscription (its pending deliveries are cancelled)")
     remove.add_argument("id", type=int)
     remove.set_defaults(func=_webhooks_remove)
+    rotate = actions.add_parser("rotate-secret", help="a new signing secret, printed alone on stdout (shown only once); "
+                                                      "the previous one keeps signing beside it for --overlap-hours")
+    rotate.add_argument("id", type=int)
+    rotate.add_argument("--overlap-hours", type=float, default=24.0,
+                        help="how long deliveries carry a second signature with the previous secret (0: stop it at "
+                             "once, for a leaked secret; at most 168)")
+    rotate.set_defaults(func=_webhooks_rotate)
     log = actions.add_parser("deliveries", help="the delivery log, newest event first")
     log.add_argument("id", type=int, nargs="?", help="only this subscription's")
     log.add_argument("--status", choices=("pending", "delivered", "failed", "cancelled"))
@@ -306,6 +313,23 @@ def _webhooks_remove(args: argparse.Namespace) -> int:
     with _sessions() as sessions:
         store.delete(sessions, args.id)
     print(f"deleted webhook subscription {args.id}; its pending deliveries are cancelled", file=sys.stderr)
+    return 0
+
+
+def _webhooks_rotate(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from serving.webhooks import store
+
+    if not 0 <= args.overlap_hours <= 168:
+        raise InvalidRequest(f"--overlap-hours must be between 0 and 168, not {args.overlap_hours:g}")
+    with _sessions() as sessions:
+        view, secret = store.rotate_secret(sessions, args.id, timedelta(hours=args.overlap_hours))
+    print(secret)
+    until = view["previous_secret_until"]
+    print(f"subscription {view['id']} has a new signing secret (above, shown only this once); "
+          + (f"the previous one also signs every delivery until {until}" if until else "the previous one no longer signs"),
+          file=sys.stderr)
     return 0
 
 

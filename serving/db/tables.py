@@ -197,8 +197,10 @@ class IdempotencyRecord(Base):
 
 class WebhookSubscription(Base):
     """A receiver URL and the event types it wants; ``secret`` signs every delivery (HMAC-SHA256) and
-    is shown once, when the subscription is created. ``lease_*``: which service process delivers to
-    this subscription now (one at a time, so its events go out in order, on any number of replicas)."""
+    is shown once, when the subscription is created or its secret rotated; ``previous_secret`` signs
+    them too until ``previous_secret_until``, so a receiver can switch without refusing any (migration
+    0012). ``lease_*``: which service process delivers to this subscription now (one at a time, so its
+    events go out in order, on any number of replicas)."""
 
     __tablename__ = "webhook_subscriptions"
 
@@ -206,6 +208,8 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(String(2048), nullable=False)
     events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     secret: Mapped[str] = mapped_column(String(128), nullable=False)
+    previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
     description: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)

@@ -83,11 +83,13 @@ class Job:
     event_created_at: datetime
     url: str
     secret: str
+    previous_secret: str | None = None  # a rotated-out secret still within its overlap: signs too
 
 
 def head(sessions: sessionmaker[Session], sub_id: int, now: datetime) -> Job | None:
     """The subscription's oldest pending delivery, if it is due."""
-    stmt = (select(D.id, D.attempts, D.next_attempt_at, E.event_id, E.type, E.body, E.created_at, S.url, S.secret)
+    stmt = (select(D.id, D.attempts, D.next_attempt_at, E.event_id, E.type, E.body, E.created_at, S.url, S.secret,
+                   S.previous_secret, S.previous_secret_until)
             .join(E, E.id == D.event_pk).join(S, S.id == D.subscription_id)
             .where(D.subscription_id == sub_id, D.status == "pending", S.deleted_at.is_(None))
             .order_by(D.event_pk).limit(1))
@@ -95,7 +97,9 @@ def head(sessions: sessionmaker[Session], sub_id: int, now: datetime) -> Job | N
         row = session.execute(stmt).first()
     if row is None or row.next_attempt_at > now:
         return None
-    return Job(row.id, sub_id, row.attempts, row.event_id, row.type, row.body, row.created_at, row.url, row.secret)
+    previous = row.previous_secret if row.previous_secret_until is not None and row.previous_secret_until > now else None
+    return Job(row.id, sub_id, row.attempts, row.event_id, row.type, row.body, row.created_at, row.url, row.secret,
+               previous)
 
 
 def backoff(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -1,13 +1,15 @@
 """/v1/admin/webhooks: subscriptions to the service's events (role admin); docs/integrators.md "Webhooks".
 
 Create returns the signing secret once (as `triage keys create` does for keys); list and read show its
-first characters only. Delete stops deliveries (pending ones are cancelled; the log stays readable).
+first characters only. Rotate-secret returns a new one the same way; the previous one keeps signing beside it
+for the overlap asked for (a day by default), so the receiver can be switched without refusing a delivery. Delete stops deliveries (pending ones are cancelled; the log stays readable).
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -48,11 +50,23 @@ class Subscription(BaseModel):
     secret_prefix: str = Field(description="The secret's first characters, to tell secrets apart")
     created_at: str
     deleted_at: Optional[str]
+    previous_secret_until: Optional[str] = Field(
+        None, description="After a rotation: until when the previous secret also signs each delivery (a second v1)")
     deliveries: Optional[DeliveryCounts] = None
 
 
 class CreatedSubscription(Subscription):
     secret: str = Field(description="Signing secret (HMAC-SHA256 key of Triage-Signature): shown only in this answer")
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_seconds: int = Field(
+        86400, ge=0, le=7 * 86400,
+        description="How long the previous secret keeps signing each delivery beside the new one (a second v1 in "
+                    "Triage-Signature), so the receiver can be switched without refusing any; 0: it stops at once "
+                    "(a leaked secret). At most 7 days.")
 
 
 class SubscriptionList(BaseModel):
@@ -108,6 +122,15 @@ async def get_subscription(services: ServicesDep, caller: AdminCaller, sub_id: S
 async def delete_subscription(services: ServicesDep, caller: AdminCaller, sub_id: SubId) -> Response:
     await run_in_threadpool(store.delete, services.sessions, sub_id)
     return Response(status_code=204)
+
+
+@router.post("/{sub_id}/rotate-secret", summary="Give a subscription a new signing secret",
+             response_model=CreatedSubscription, responses=error_responses(400, 401, 403, 404, 415, 422, 429))
+async def rotate_secret(services: ServicesDep, caller: AdminCaller, sub_id: SubId,
+                        body: Annotated[Optional[SecretRotation], Body()] = None) -> JSONResponse:
+    overlap = timedelta(seconds=(body or SecretRotation()).overlap_seconds)
+    view, secret = await run_in_threadpool(store.rotate_secret, services.sessions, sub_id, overlap)
+    return JSONResponse({**view, "secret": secret})
 
 
 @router.get("/{sub_id}/deliveries", summary="Delivery log of a subscription, newest event first",

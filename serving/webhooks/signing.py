@@ -3,7 +3,8 @@
 ``Triage-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>``: the timestamp is
 signed with the body, so a receiver that checks it against its clock (tolerance, 5 minutes by default)
 refuses a delivery captured and replayed later. Each attempt is signed anew (new ``t``); the body and the
-event id stay the same.
+event id stay the same. After a secret is rotated, the previous one signs each delivery too (a second ``v1``)
+for the overlap the admin chose, so receivers can be switched to the new secret without refusing a delivery.
 """
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ def signature(secret: str, body: bytes, timestamp: int) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def header(secret: str, body: bytes, timestamp: int | None = None) -> str:
+def header(secret: str, body: bytes, timestamp: int | None = None, previous: str | None = None) -> str:
+    """The header value; while a rotated-out secret still counts (``previous``), a second ``v1`` entry
+    signed with it follows the current one, as Stripe does, so a receiver holding either secret accepts."""
     t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},{SCHEME}={signature(secret, body, t)}"
+    value = f"t={t},{SCHEME}={signature(secret, body, t)}"
+    return value + (f",{SCHEME}={signature(previous, body, t)}" if previous else "")
 
 
 def verify(secret: str, body: bytes, value: str | None, tolerance: float = DEFAULT_TOLERANCE_SECONDS,

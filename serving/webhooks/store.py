@@ -7,7 +7,7 @@ its pending deliveries are cancelled.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -64,7 +64,8 @@ def check_events(events: Iterable[str]) -> list[str]:
 
 def view(row: WebhookSubscription, counts: dict[str, int] | None = None) -> dict[str, Any]:
     out = {"id": row.id, "url": row.url, "events": list(row.events), "description": row.description,
-           "secret_prefix": row.secret[:10] + "…", "created_at": _iso(row.created_at), "deleted_at": _iso(row.deleted_at)}
+           "secret_prefix": row.secret[:10] + "…", "created_at": _iso(row.created_at), "deleted_at": _iso(row.deleted_at),
+           "previous_secret_until": _iso(row.previous_secret_until) if row.previous_secret else None}
     if counts is not None:
         out["deliveries"] = {s: counts.get(s, 0) for s in DELIVERY_STATUSES}
     return out
@@ -81,6 +82,20 @@ def create(sessions: sessionmaker[Session], url: str, events: Iterable[str], des
         session.add(row)
         session.flush()
         return view(row, {}), secret
+
+
+def rotate_secret(sessions: sessionmaker[Session], sub_id: int, overlap: timedelta) -> tuple[dict[str, Any], str]:
+    """A new signing secret (returned only here). The one it replaces keeps signing every delivery beside
+    it for ``overlap`` (a second ``v1`` in the header), so the receiver can be switched meanwhile; with no
+    overlap it stops at once (a leaked secret). A secret rotated out earlier is dropped."""
+    secret, now = new_secret(), utcnow()
+    with sessions.begin() as session:
+        row = _live(session, sub_id)
+        row.previous_secret = row.secret if overlap > timedelta(0) else None
+        row.previous_secret_until = now + overlap if overlap > timedelta(0) else None
+        row.secret = secret
+        session.flush()
+        return view(row, _counts(session, [row.id])[row.id]), secret
 
 
 def _counts(session: Session, ids: list[int]) -> dict[int, dict[str, int]]:

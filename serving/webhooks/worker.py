@@ -115,7 +115,8 @@ class DeliveryWorker:
     async def attempt(self, client: httpx.AsyncClient, job: delivery.Job) -> str:
         body = job.body.encode()
         number = job.attempts + 1
-        headers = {signing.HEADER: signing.header(job.secret, body), signing.EVENT_ID_HEADER: job.event_id,
+        headers = {signing.HEADER: signing.header(job.secret, body, previous=job.previous_secret),
+                   signing.EVENT_ID_HEADER: job.event_id,
                    signing.EVENT_TYPE_HEADER: job.type, signing.ATTEMPT_HEADER: str(number)}
         started, clock = utcnow(), time.monotonic()
         status, error = None, None

@@ -291,6 +291,11 @@ def test_cli_adds_lists_shows_deliveries_and_removes(tmp_path, monkeypatch, caps
     assert "https://tickets.example.cn/hook" in out and "item.queued,item.decided" in out
     code, out, err = run("deliveries")
     assert code == 0 and "no deliveries" in err
+    code, out, err = run("rotate-secret", "1", "--overlap-hours", "2")
+    first = out
+    assert code == 0 and re.fullmatch(r"whsec_[A-Za-z0-9_\-]{43}\n", out) and "also signs every delivery until" in err
+    code, out, err = run("rotate-secret", "1", "--overlap-hours", "0")
+    assert code == 0 and out != first and "no longer signs" in err
     assert run("remove", "1")[0] == 0
     _, out, err = run("list")
     assert "no webhook subscriptions" in err
@@ -370,3 +375,55 @@ def test_bulk_confirm_and_undo_record_one_event_per_change_in_their_transaction(
     undone = bodies[-1]["data"]
     assert undone["decision"]["kind"] == "undo" and undone["item"]["status"] == "pending" and undone["item"]["revision"] == 2
     assert len({b["id"] for b in bodies}) == 6
+
+
+def test_a_rotated_secret_signs_beside_the_previous_one_for_the_overlap(make_client, fake_classifier, db_url, receiver):
+    """Rotation without refusals: during the overlap each delivery carries a v1 for each secret, so the
+    documented receiver accepts with the old secret and with the new one; with no overlap (a leaked
+    secret) the old one stops at once."""
+    api = make_client(fake_classifier, database_url=db_url, **FAST)
+    sub = subscribe(api, receiver.url, ["item.queued"])
+    receiver.set_secret(sub["secret"])
+    path = f"/v1/admin/webhooks/{sub['id']}/rotate-secret"
+    rotated = api.client.post(path, headers=api.headers("admin"))  # no body: a day's overlap
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    assert body["secret"] != sub["secret"] and body["secret"].startswith("whsec_")
+    assert body["previous_secret_until"] and body["secret_prefix"] == body["secret"][:10] + "…"
+    api.classify([{"id": "old-secret", "text": "不确定"}])
+    wait_for(lambda: receiver.of("item.queued", "old-secret"), what="delivery verified with the previous secret")
+    receiver.set_secret(body["secret"])
+    api.classify([{"id": "new-secret", "text": "不确定"}])
+    wait_for(lambda: receiver.of("item.queued", "new-secret"), what="delivery verified with the new secret")
+    assert {a["status"] for a in receiver.arrivals} == {204}  # nothing refused while switching
+
+    again = api.client.post(path, headers=api.headers("admin"), json={"overlap_seconds": 0}).json()
+    assert again["previous_secret_until"] is None
+    api.classify([{"id": "leaked", "text": "不确定"}])  # the receiver still holds the secret rotated out
+    wait_for(lambda: any(a["id"] and a["status"] == 400 for a in receiver.arrivals), what="a refused delivery")
+    assert not receiver.of("item.queued", "leaked")
+    receiver.set_secret(again["secret"])
+    wait_for(lambda: receiver.of("item.queued", "leaked"), what="delivery once the receiver has the new secret")
+
+    assert api.client.post("/v1/admin/webhooks/999/rotate-secret", headers=api.headers("admin")).json()["error"]["code"] == "E571"
+    assert api.client.post(path, headers=api.headers("admin"), json={"overlap_seconds": 8 * 86400}).status_code == 422
+    assert api.client.post(path, headers=api.headers("supervisor")).status_code == 403
+
+
+def test_the_previous_secret_stops_signing_when_its_overlap_ends(make_client, fake_classifier):
+    from datetime import timedelta
+
+    api = make_client(fake_classifier, webhook_delivery=False)
+    sub = subscribe(api, "http://127.0.0.1:9/hook", ["item.queued"])
+    api.classify([{"id": "A", "text": "不确定"}])
+    sessions = api.services.sessions
+    store.rotate_secret(sessions, sub["id"], timedelta(hours=1))
+    now = store.utcnow()
+    assert delivery.fan_out(sessions, now) == 1
+    job = delivery.head(sessions, sub["id"], now)
+    assert job.previous_secret == sub["secret"]
+    value = signing.header(job.secret, b"{}", previous=job.previous_secret)
+    assert value.count("v1=") == 2 and signing.verify(sub["secret"], b"{}", value) and signing.verify(job.secret, b"{}", value)
+    later = delivery.head(sessions, sub["id"], now + timedelta(hours=2))
+    assert later.previous_secret is None
+    assert not signing.verify(sub["secret"], b"{}", signing.header(later.secret, b"{}", previous=later.previous_secret))
