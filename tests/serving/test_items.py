@@ -296,6 +296,8 @@ def test_docs_and_redoc_load_their_assets_from_the_service(api):
         assert page.status_code == 200 and asset in page.text
         assert "cdn." not in page.text and "fonts.googleapis" not in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]
+        script_src = page.headers["content-security-policy"].split("script-src", 1)[1].split(";", 1)[0]
+        assert "'unsafe-inline'" not in script_src and "'nonce-" in script_src
         assert api.client.get(asset).status_code == 200
     assert api.client.get("/docs-assets/swagger-ui.css").headers["content-type"].startswith("text/css")
 

@@ -441,6 +441,11 @@ def test_docs_and_redoc_render_without_internet(server, browser):
     browser.get(f"{base}/docs")
     operations = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"), timeout=20)
     assert "/v1/items/{item}/review" in {o.text.replace("\u200b", "") for o in operations}
+    # Its bootstrap script runs under the response's nonce; any other inline script is refused.
+    assert csp_violations(browser) == []
+    browser.execute_script("const s = document.createElement('script'); s.textContent = 'document.title = 1';"
+                           "document.body.append(s);")
+    assert wait_for(lambda: csp_violations(browser)) and browser.title != "1"
     browser.get(f"{base}/redoc")
     wait_for(lambda: "/v1/items/{item}/explanation" in browser.find_element(By.TAG_NAME, "body").text, timeout=20)
     # ReDoc's footer asks cdn.redoc.ly for a logo: the page's Content-Security-Policy blocks it, so
