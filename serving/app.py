@@ -30,7 +30,7 @@ from serving.http.middleware import TriageMiddleware
 from serving.classify import routes as classify
 from serving.http import docs, templates
 from serving.insights import matrix_routes as matrix, routes as insights
-from serving.ops import admin, health, prometheus
+from serving.ops import admin, health, keys, prometheus
 from serving.review import figures as review_figures, item_routes as items, page_routes as pages, queue_routes as review, store as review_store
 from serving.services import BoundedProbe, Services
 from serving.webhooks import routes as webhooks, worker as webhook_worker
@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, *, classifier_override: Any = N
     docs.install(app)
     templates.install(app)
     app.include_router(admin.router)
+    app.include_router(keys.router)
     app.include_router(webhooks.router)
     return app
 

@@ -315,5 +315,23 @@ class WebhookNotFound(ServingError):
     message_zh = "Webhook 订阅不存在"
 
 
+# --- E58x: API keys (serving/ops/keys.py) ----------------------------------------------------
+class KeyNotFound(ServingError):
+    """No API key has this id."""
+
+    code = "E580"
+    http_status = 404
+    message_zh = "API 密钥不存在"
+
+
+class OwnKeyRevocation(ServingError):
+    """An admin asked to revoke the very key the request was made with: refused, so that nobody locks
+    themselves out by mistake (revoke it with another admin key, or `triage keys revoke`)."""
+
+    code = "E581"
+    http_status = 409
+    message_zh = "不能用该密钥吊销其自身，请使用另一个管理员密钥或命令行"
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}

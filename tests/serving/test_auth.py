@@ -97,3 +97,36 @@ def test_metrics_can_require_a_key(make_client, fake_classifier):
     api = make_client(fake_classifier, metrics_require_auth=True)
     assert_error(api.client.get("/metrics"), 401, "E501")
     assert api.client.get("/metrics", headers=api.headers("ingest")).status_code == 200
+
+
+def test_an_admin_lists_and_revokes_keys_over_http(make_client, fake_classifier, db_url):
+    """A leaked ingest key, revoked by an admin without a shell: refused at once by this process (the
+    auth cache is cleared), its open review claims released; an admin key cannot revoke itself."""
+    api = make_client(fake_classifier, database_url=db_url, auth_cache_seconds=60)
+    h = api.headers("admin")
+    assert api.classify(ITEM).status_code == 200  # the ingest key is now in the auth cache
+    listed = api.client.get("/v1/admin/keys", headers=h).json()["keys"]
+    by_name = {k["name"]: k for k in listed}
+    assert {"test-ingest", "test-supervisor", "test-admin"} <= set(by_name)
+    assert all(k["revoked_at"] is None and "key_hash" not in k for k in listed)
+    assert all(api.keys[k["role"]].startswith(k["prefix"]) for k in listed if k["name"] == f"test-{k['role']}")
+    ingest = by_name["test-ingest"]
+    assert_error(api.client.get("/v1/admin/keys", headers=api.headers("supervisor")), 403, "E502")
+
+    r = api.client.post(f"/v1/admin/keys/{ingest['id']}/revoke", headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked_at"] and r.json()["claims_released"] == 0
+    assert_error(api.classify(ITEM), 401, "E501")  # at once, though its cache entry had 60 s to live
+    again = api.client.post(f"/v1/admin/keys/{ingest['id']}/revoke", headers=h).json()
+    assert again["revoked_at"] == r.json()["revoked_at"]  # revoking twice changes nothing
+
+    # a supervisor's key revoked while it holds an item: the item is back in the queue at once
+    api.client.post("/v1/classify", json={"items": [{"id": "R", "text": "不确定"}]}, headers=h)
+    (item,) = api.client.get("/v1/review", headers=h).json()["items"]
+    assert api.client.post(f"/v1/items/{item['id']}/claim", headers=api.headers("supervisor")).status_code == 200
+    gone = api.client.post(f"/v1/admin/keys/{by_name['test-supervisor']['id']}/revoke", headers=h).json()
+    assert gone["claims_released"] == 1
+
+    assert_error(api.client.post(f"/v1/admin/keys/{by_name['test-admin']['id']}/revoke", headers=h), 409, "E581")
+    assert_error(api.client.post("/v1/admin/keys/99999/revoke", headers=h), 404, "E580")
+    assert api.client.get("/v1/matrix", headers=h).status_code == 200  # the admin still works
