@@ -10,7 +10,7 @@ itself (409 E581), so nobody locks themselves out by mistake.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, Depends, Path
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from serving.db.store import from_storage
 from serving.db.tables import ApiKey
 from serving.deps import AdminCaller, ServicesDep
 from serving.http.contract import error_responses, no_unknown_query
@@ -48,7 +49,7 @@ class Revoked(KeyView):
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc).isoformat(timespec="seconds")
+    return None if value is None else from_storage(value).isoformat(timespec="seconds")
 
 
 def _view(row: ApiKey) -> dict:
