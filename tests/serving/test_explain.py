@@ -107,14 +107,19 @@ def test_long_texts_are_occluded_in_groups_of_content_words_only():
         assert all(not is_filler(text[s:e]) for s, e in unit)
 
 
+def wait_until(done, seconds: float = 20.0) -> None:
+    """Poll ``done`` until true or ``seconds`` pass (the caller asserts what it needs afterwards)."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_a_queued_item_is_explained_in_the_background(make_client, fake_classifier):
     api = make_client(fake_classifier, explain_poll_seconds=0.05)
     r = api.classify([{"id": "w", "text": "疑似紧急 我的钱不见了"}, {"id": "n", "text": "年费怎么收"}])
     assert r.status_code == 200, r.text
     explainer = api.app.state.explainer
-    deadline = time.monotonic() + 20
-    while explainer.explained < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: explainer.explained >= 1)
     assert explainer.explained == 1  # the queued item only
     h = api.headers("supervisor")
     (item,) = api.client.get("/v1/review", headers=h).json()["items"]
@@ -128,9 +133,7 @@ def test_a_queued_item_is_explained_in_the_background(make_client, fake_classifi
 def test_an_explanation_is_kept_with_its_item_across_a_restart(make_client, fake_classifier, db_url):
     first = make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
     first.classify([{"id": "w", "text": "疑似紧急 我的钱不见了"}])
-    deadline = time.monotonic() + 20
-    while first.app.state.explainer.explained < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: first.app.state.explainer.explained >= 1)
     (item,) = first.client.get("/v1/review", headers=first.headers("supervisor")).json()["items"]
     computed = first.client.get(f"/v1/items/{item['id']}/explanation", headers=first.headers("supervisor")).json()
     # Another process (or the same service after a restart): an empty memory, the same database.
@@ -155,9 +158,7 @@ def test_kept_explanations_of_a_model_no_longer_served_are_pruned(make_client, f
 
     first = make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
     first.classify([{"id": "w", "text": "疑似紧急 我的钱不见了"}])
-    deadline = time.monotonic() + 20
-    while first.app.state.explainer.explained < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: first.app.state.explainer.explained >= 1)
     sessions = first.services.sessions
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with sessions.begin() as session:
@@ -173,11 +174,10 @@ def test_kept_explanations_of_a_model_no_longer_served_are_pruned(make_client, f
         ])
     # A service process starting on the same database prunes in its background task.
     make_client(fake_classifier, database_url=db_url, explain_poll_seconds=0.05)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def kept_keys() -> set[str]:
         with sessions() as session:
-            keys = set(session.scalars(select(ItemExplanation.cache_key)))
-        if "old-model-old" not in keys:
-            break
-        time.sleep(0.05)
-    assert keys == {kept.cache_key, "old-model-new", "current-old"}
+            return set(session.scalars(select(ItemExplanation.cache_key)))
+
+    wait_until(lambda: "old-model-old" not in kept_keys())
+    assert kept_keys() == {kept.cache_key, "old-model-new", "current-old"}
