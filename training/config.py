@@ -110,7 +110,7 @@ class DistillConfig:
 @dataclass
 class AdaptConfig:
     """Options of ``triage base-model adapt`` (a training config's ``adapt:`` section): masked-LM training
-    of the pretrained encoder on unlabelled in-domain texts before fine-tuning (training/modeling/adaptation.py)."""
+    of the pretrained encoder on unlabelled in-domain texts before fine-tuning (training/trainer/adaptation.py)."""
 
     # unlabelled JSONL files (id, text): never a labelled split's texts (guarded), never fidelity.jsonl
     files: list[str] = field(default_factory=lambda: ["data/unlabeled/feedback.jsonl"])

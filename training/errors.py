@@ -69,7 +69,7 @@ class SourceInputNotServed(TrainingError):
 
 class AdaptedEncoderMissing(TrainingError):
     """A training config with an ``adapt:`` section has no adapted encoder to start from, or one made from
-    another base model, other texts or another recipe (training/modeling/adaptation.py): run
+    another base model, other texts or another recipe (training/trainer/adaptation.py): run
     ``triage base-model adapt`` with the config first."""
 
     code = "E608"

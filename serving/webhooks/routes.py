@@ -63,7 +63,7 @@ class SecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     overlap_seconds: int = Field(
-        86400, ge=0, le=7 * 86400,
+        86400, ge=0, le=int(store.MAX_SECRET_OVERLAP.total_seconds()),
         description="How long the previous secret keeps signing each delivery beside the new one (a second v1 in "
                     "Triage-Signature), so the receiver can be switched without refusing any; 0: it stops at once "
                     "(a leaked secret). At most 7 days.")

@@ -84,15 +84,21 @@ def create(sessions: sessionmaker[Session], url: str, events: Iterable[str], des
         return view(row, {}), secret
 
 
+MAX_SECRET_OVERLAP = timedelta(days=7)  # a rotated-out secret signs beside the new one at most this long
+
+
 def rotate_secret(sessions: sessionmaker[Session], sub_id: int, overlap: timedelta) -> tuple[dict[str, Any], str]:
     """A new signing secret (returned only here). The one it replaces keeps signing every delivery beside
     it for ``overlap`` (a second ``v1`` in the header), so the receiver can be switched meanwhile; with no
     overlap it stops at once (a leaked secret). A secret rotated out earlier is dropped."""
-    secret, now = new_secret(), utcnow()
+    if not timedelta(0) <= overlap <= MAX_SECRET_OVERLAP:
+        raise InvalidRequest(f"the overlap must be between 0 and {MAX_SECRET_OVERLAP.days} days, not {overlap}",
+                             details={"overlap_seconds": overlap.total_seconds()})
+    secret, keep = new_secret(), overlap > timedelta(0)
     with sessions.begin() as session:
         row = _live(session, sub_id)
-        row.previous_secret = row.secret if overlap > timedelta(0) else None
-        row.previous_secret_until = now + overlap if overlap > timedelta(0) else None
+        row.previous_secret = row.secret if keep else None
+        row.previous_secret_until = utcnow() + overlap if keep else None
         row.secret = secret
         session.flush()
         return view(row, _counts(session, [row.id])[row.id]), secret

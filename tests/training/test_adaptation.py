@@ -1,4 +1,4 @@
-"""Domain-adaptive pretraining (training/modeling/adaptation.py): `triage base-model adapt` trains the
+"""Domain-adaptive pretraining (training/trainer/adaptation.py): `triage base-model adapt` trains the
 tiny encoder on unlabelled texts, `triage train` starts from it, and a config whose adapted encoder is
 missing or stale is refused (E608) instead of silently fine-tuning the plain base model."""
 import json
@@ -16,7 +16,7 @@ from classifier.cli import main  # noqa: E402
 from classifier.errors import ConfigError  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.errors import AdaptedEncoderMissing, TestSplitLeak  # noqa: E402
-from training.modeling.adaptation import adapt_encoder, adapted_encoder  # noqa: E402
+from training.trainer.adaptation import adapt_encoder, adapted_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

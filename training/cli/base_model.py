@@ -42,7 +42,7 @@ def run_adapt(args: argparse.Namespace) -> int:
 
     from classifier.errors import ConfigError
     from training.config import TrainConfig
-    from training.modeling.adaptation import adapt_encoder
+    from training.trainer.adaptation import adapt_encoder
     from training.modeling.base_encoder import ensure_base_model
     from training.trainer.examples import load_rows
 

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from classifier.labels import HEADS, LABELS
 from classifier.text.normalize import normalize_text
@@ -80,6 +81,13 @@ def repeats(row: dict, oversample: dict[str, int]) -> int:
     """How often a training row appears per epoch: the largest factor among its oversampled classes."""
     return max((times for key, times in oversample.items() if row[key.partition(".")[0]] == key.partition(".")[2]),
                default=1)
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's generators: batch order, dropout and new weights follow the seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def batch_order(lengths: list[int], batch_size: int, rng: random.Random, grouped: bool) -> list[list[int]]:

@@ -24,16 +24,10 @@ from training.modeling.inference import collate, predict_logits
 from training.modeling.model import MultiHeadClassifier, load_model, save_model
 from training.run_dir import BEST_DIR, CHECKPOINT, CONFIG_FILE, DEV_LOGITS_FILE, HELDOUT_FILE, SUMMARY_FILE
 from training.stats import macro_f1
-from training.trainer.examples import Encoded, Rows, batch_order, encode_rows, load_rows, repeats
+from training.trainer.examples import Encoded, Rows, batch_order, encode_rows, load_rows, repeats, seed_everything
 from training.trainer.strategies import FineTuning, Distillation, Objective, strategy_for
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def param_groups(model: MultiHeadClassifier, cfg: TrainConfig) -> list[dict]:

@@ -30,11 +30,11 @@ from training.data.splits import guard_fitting_rows
 from training.distill.losses import feature_loss, kd_loss
 from training.distill.soft_labels import SoftTargets, attach_soft_labels, read_soft_labels, soft_targets, teacher_features
 from training.distill.student import build_student, student_layers
-from training.modeling.adaptation import adapted_encoder
 from training.modeling.base_encoder import ensure_base_model
 from training.modeling.from_bundle import recover_model
 from training.modeling.model import MultiHeadClassifier
 from training.run_dir import FOLD_TEACHER_FILE, model_dir
+from training.trainer.adaptation import adapted_encoder
 from training.trainer.examples import Encoded, Rows
 
 log = logging.getLogger(__name__)

@@ -33,12 +33,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+import transformers
 
-from classifier.errors import require
 from classifier.text.normalize import normalize_text
 from training.config import AdaptConfig, TrainConfig
 from training.data.splits import guard_fitting_rows
 from training.errors import AdaptedEncoderMissing
+from training.trainer.examples import batch_order, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +96,13 @@ def adapted_encoder(cfg: TrainConfig, base: Path) -> Path:
 def adapt_encoder(cfg: TrainConfig, base: Path) -> dict:
     """Masked-LM training of the encoder in ``base`` on the config's ``adapt:`` texts; returns the record
     written into ``adapt.output_dir/base_model.json`` (``adapted``: recipe, texts, steps, losses, time)."""
-    torch = require("torch", "train")
-    transformers = require("transformers", "train")
     adapt = cfg.adapt_config()
     rows = read_texts(adapt.files, adapt.max_texts)
     guard_fitting_rows(rows, "texts for domain-adaptive pretraining (adapt.files)")
     texts = [normalize_text(r["text"]) for r in rows]
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    random.seed(adapt.seed)
-    np.random.seed(adapt.seed)
-    torch.manual_seed(adapt.seed)
+    seed_everything(adapt.seed)
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base))
     model = transformers.BertForMaskedLM.from_pretrained(str(base))  # encoder loaded; the head is new
@@ -112,26 +110,20 @@ def adapt_encoder(cfg: TrainConfig, base: Path) -> dict:
     collator = transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=adapt.mask_probability,
                                                             return_tensors="pt")
     encoded = tokenizer(texts, truncation=True, max_length=adapt.max_length)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
     order_rng = random.Random(adapt.seed)
     steps_per_epoch = math.ceil(len(encoded) / adapt.batch_size)
     total = steps_per_epoch * adapt.epochs
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optim = torch.optim.AdamW([{"params": decay, "weight_decay": adapt.weight_decay},
                                {"params": no_decay, "weight_decay": 0.0}], lr=adapt.learning_rate)
     schedule = transformers.get_linear_schedule_with_warmup(optim, int(adapt.warmup_ratio * total), total)
     model.train()
     started, step, losses = time.time(), 0, []
     for epoch in range(adapt.epochs):
-        idx = list(range(len(encoded)))
-        order_rng.shuffle(idx)
-        # batches of similar length (padding is the CPU's main waste), in shuffled order
-        pool = adapt.batch_size * 50
-        idx = [i for s in range(0, len(idx), pool) for i in sorted(idx[s:s + pool], key=lambda i: len(encoded[i]))]
-        batches = [idx[s:s + adapt.batch_size] for s in range(0, len(idx), adapt.batch_size)]
-        order_rng.shuffle(batches)
         running = []
-        for batch in batches:
+        for batch in batch_order(lengths, adapt.batch_size, order_rng, grouped=True):  # as fine-tuning batches
             inputs = collator([{"input_ids": encoded[i]} for i in batch])
             out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=inputs["labels"])
             out.loss.backward()
